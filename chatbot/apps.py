@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ChatbotConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "chatbot"
+    verbose_name = "Chatbot"

@@ -1,0 +1,127 @@
+"""The widget websocket: frames in, service calls, frames out (protocol in ARCHITECTURE.md)."""
+import json
+import time
+from collections import deque
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from . import realtime, selectors, services
+from .errors import RateLimited, ServiceError
+
+CLOSE_BAD_KEY = 4401
+CLOSE_BAD_ORIGIN = 4403
+
+
+class WidgetConsumer(AsyncJsonWebsocketConsumer):
+    conversation_id: int | None = None
+
+    async def connect(self) -> None:
+        realtime.remember_server_loop()
+        params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        key = params.get("key", [""])[0]
+        token = params.get("visitor", [""])[0]
+        await self.accept()
+        tenant = await database_sync_to_async(selectors.tenant_by_public_key)(key)
+        if tenant is None:
+            await self._refuse("invalid_key", "Unknown or inactive widget key.", CLOSE_BAD_KEY)
+            return
+        if not tenant.origin_allowed(self._header("origin")):
+            await self._refuse("origin_not_allowed", "This site may not open the widget.", CLOSE_BAD_ORIGIN)
+            return
+        session = await database_sync_to_async(services.visitor_session_open)(tenant, token)
+        self.conversation_id = session.conversation.id
+        self._recent = deque()
+        # Join before reading history so nothing published in between is missed.
+        await self.channel_layer.group_add(realtime.conversation_group(self.conversation_id), self.channel_name)
+        history = await database_sync_to_async(selectors.conversation_history)(
+            self.conversation_id, limit=settings.WIDGET_HISTORY_LIMIT
+        )
+        await self.send_json({
+            "type": "session",
+            "visitor": session.visitor.token,
+            "conversation": self.conversation_id,
+            "messages": [realtime.message_payload(m) for m in history],
+            "greeting": tenant.greeting,
+        })
+
+    async def disconnect(self, code: int) -> None:
+        if self.conversation_id is not None:
+            await self.channel_layer.group_discard(realtime.conversation_group(self.conversation_id), self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.conversation_id is None:
+            return
+        try:
+            frame = json.loads(text_data) if text_data is not None else None
+        except ValueError:
+            frame = None
+            await self._error("invalid_json", "Frames must be JSON objects.")
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self._error("invalid_frame", "Frames must be JSON objects with a string `type`.")
+            return
+        handler = {"message": self._on_message, "resume": self._on_resume, "feedback": self._on_feedback}.get(
+            frame["type"]
+        )
+        if handler is None:
+            await self._error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")
+            return
+        try:
+            await handler(frame)
+        except ServiceError as exc:
+            await self._error(exc.code, exc.detail)
+
+    async def _on_message(self, frame: dict) -> None:
+        self._check_rate()
+        message, _ = await database_sync_to_async(services.message_receive)(
+            self.conversation_id, frame.get("text"), frame.get("client_id")
+        )
+        await self.send_json(
+            {"type": "ack", "client_id": message.client_id, "message": realtime.message_payload(message)}
+        )
+
+    async def _on_resume(self, frame: dict) -> None:
+        after = frame.get("after_seq", 0)
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise ServiceError("`after_seq` must be a whole number of 0 or more.", "invalid_after_seq")
+        for message in await database_sync_to_async(selectors.conversation_history)(self.conversation_id, after):
+            await self.send_json({"type": "message", "message": realtime.message_payload(message)})
+
+    async def _on_feedback(self, frame: dict) -> None:
+        await database_sync_to_async(services.feedback_visitor_rate)(
+            self.conversation_id, frame.get("message_id"), frame.get("rating")
+        )
+
+    # Events from the channel layer.
+    async def chat_message(self, event: dict) -> None:
+        await self.send_json({"type": "message", "message": event["message"]})
+
+    async def chat_typing(self, event: dict) -> None:
+        await self.send_json({"type": "typing", "sender": event["sender"], "on": event["on"]})
+
+    # Helpers.
+    def _check_rate(self) -> None:
+        now = time.monotonic()
+        window = settings.WIDGET_RATE_WINDOW
+        while self._recent and now - self._recent[0] > window:
+            self._recent.popleft()
+        if len(self._recent) >= settings.WIDGET_RATE_LIMIT:
+            raise RateLimited(f"Too many messages; wait a few seconds (limit {settings.WIDGET_RATE_LIMIT} per {window} s).")
+        self._recent.append(now)
+
+    def _header(self, name: str) -> str | None:
+        wanted = name.encode("latin-1")
+        for key, value in self.scope.get("headers", []):
+            if key.lower() == wanted:
+                return value.decode("latin-1")
+        return None
+
+    async def _error(self, code: str, detail: str) -> None:
+        await self.send_json({"type": "error", "code": code, "detail": detail})
+
+    async def _refuse(self, code: str, detail: str, close_code: int) -> None:
+        await self._error(code, detail)
+        await self.close(code=close_code)

@@ -1,0 +1,72 @@
+"""The demo store: its tenant, knowledge, training examples and agent, from chatbot/demo/*.json."""
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from .models import AgentMembership, KnowledgeEntry, SentimentExample, Tenant, TrainingExample
+
+DEMO_DIR = Path(__file__).resolve().parent / "demo"
+DEMO_SLUG = "demo"
+DEMO_NAME = "Northwind Outfitters"
+DEMO_AGENT = "demo-agent"
+
+
+@dataclass
+class DemoSeed:
+    tenant: Tenant
+    agent_username: str
+    agent_password: str
+    knowledge: int
+    examples: int
+    sentiment: int
+
+
+def load_json(name: str):
+    return json.loads((DEMO_DIR / name).read_text(encoding="utf-8"))
+
+
+def load_jsonl(name: str) -> list[dict]:
+    lines = (DEMO_DIR / name).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+@transaction.atomic
+def demo_seed(origins: list[str], agent_password: str | None = None) -> DemoSeed:
+    """Create or refresh the demo store; safe to run again (seeded rows are replaced, others kept)."""
+    tenant, _ = Tenant.objects.get_or_create(slug=DEMO_SLUG, defaults={"name": DEMO_NAME})
+    tenant.name = DEMO_NAME
+    tenant.allowed_origins = origins
+    tenant.greeting = "Hi! I'm the Northwind assistant. Ask me about orders, shipping, returns or our gear."
+    tenant.save()
+
+    tenant.knowledge.all().delete()
+    KnowledgeEntry.objects.bulk_create(
+        KnowledgeEntry(tenant=tenant, question=e["question"], answer=e["answer"], category=e.get("category", ""))
+        for e in load_json("knowledge_base.json")
+    )
+    tenant.training_examples.filter(source=TrainingExample.Source.SEED).delete()
+    examples = []
+    for intent in load_json("intents.json"):
+        examples += [TrainingExample(tenant=tenant, text=t, intent=intent["intent"]) for t in intent["examples"]]
+        examples += [
+            TrainingExample(tenant=tenant, text=p["message"], intent=intent["intent"], response=p["reply"])
+            for p in intent.get("pairs", [])
+        ]
+    TrainingExample.objects.bulk_create(examples)
+    SentimentExample.objects.filter(source="seed").delete()
+    sentiment = SentimentExample.objects.bulk_create(
+        SentimentExample(text=row["text"], label=row["label"], source="seed") for row in load_jsonl("sentiment.jsonl")
+    )
+
+    password = agent_password or secrets.token_urlsafe(9)
+    user, _ = get_user_model().objects.get_or_create(username=DEMO_AGENT, defaults={"email": "agent@northwind.example"})
+    user.is_staff = True
+    user.is_superuser = True  # the demo agent may look at everything in the admin
+    user.set_password(password)
+    user.save()
+    AgentMembership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": AgentMembership.Role.OWNER})
+    return DemoSeed(tenant, DEMO_AGENT, password, tenant.knowledge.count(), len(examples), len(sentiment))

@@ -1,0 +1,21 @@
+"""The one family of errors a user can cause; turned into error frames or HTTP 4xx in one place."""
+
+
+class ServiceError(Exception):
+    """A refused request: `code` is machine-readable, the message is for people."""
+
+    code = "invalid"
+
+    def __init__(self, detail: str, code: str | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        if code:
+            self.code = code
+
+
+class NotFound(ServiceError):
+    code = "not_found"
+
+
+class RateLimited(ServiceError):
+    code = "rate_limited"

@@ -1,0 +1,57 @@
+"""Reads: the queries the consumers, views and workers share."""
+from django.db.models import Count, Max
+
+from .models import Conversation, KnowledgeEntry, Message, Tenant, Visitor
+
+
+def tenant_by_public_key(key: str) -> Tenant | None:
+    if not key:
+        return None
+    return Tenant.objects.filter(public_key=key, is_active=True).first()
+
+
+def tenant_by_slug(slug: str) -> Tenant | None:
+    return Tenant.objects.filter(slug=slug).first()
+
+
+def visitor_by_token(tenant: Tenant, token: str) -> Visitor | None:
+    """A token only ever finds a visitor of the tenant it was issued by."""
+    if not token:
+        return None
+    return Visitor.objects.filter(tenant=tenant, token=token).first()
+
+
+def conversation_open_for_visitor(visitor: Visitor) -> Conversation | None:
+    return (
+        Conversation.objects.filter(visitor=visitor)
+        .exclude(status=Conversation.Status.RESOLVED)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def conversation_history(conversation_id: int, after_seq: int = 0, limit: int | None = None) -> list[Message]:
+    """Messages after `after_seq` in seq order; with `limit`, the latest ones."""
+    qs = Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq)
+    if limit is None:
+        return list(qs.order_by("seq"))
+    return list(reversed(qs.order_by("-seq")[:limit]))
+
+
+def conversation_recent_turns(conversation_id: int, up_to_seq: int, turns: int) -> list[Message]:
+    """The last `turns` messages up to and including `up_to_seq` (the responder's window)."""
+    qs = Message.objects.filter(conversation_id=conversation_id, seq__lte=up_to_seq).order_by("-seq")[:turns]
+    return list(reversed(qs))
+
+
+def knowledge_for_tenant(tenant_id: int) -> list[KnowledgeEntry]:
+    return list(KnowledgeEntry.objects.filter(tenant_id=tenant_id, is_active=True).order_by("id"))
+
+
+def knowledge_version(tenant_id: int) -> tuple:
+    """Changes whenever the tenant's active knowledge changes; keys the retrieval cache."""
+    agg = KnowledgeEntry.objects.filter(tenant_id=tenant_id, is_active=True).aggregate(
+        n=Count("id"), last=Max("updated_at"), top=Max("id")
+    )
+    return (agg["n"], agg["last"], agg["top"])
+

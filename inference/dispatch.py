@@ -1,0 +1,34 @@
+"""Hand a visitor message to whoever answers: a Celery worker, or (one-process mode) a thread here."""
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import connection
+
+log = logging.getLogger(__name__)
+
+# One thread: models load once and answers come in order, as from one worker.
+_executor: ThreadPoolExecutor | None = None
+
+
+def answer_later(conversation_id: int, message_id: int) -> None:
+    if settings.ANSWER_IN_PROCESS:
+        global _executor
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="answerer")
+        _executor.submit(_answer_here, conversation_id, message_id)
+    else:
+        from .tasks import answer_message_task
+
+        answer_message_task.delay(conversation_id, message_id)
+
+
+def _answer_here(conversation_id: int, message_id: int) -> None:
+    from .answer import answer_message
+
+    try:
+        answer_message(conversation_id, message_id)
+    except Exception:  # noqa: BLE001 - logged; the visitor can resend or an agent can answer
+        log.exception("answering message %s failed", message_id)
+    finally:
+        connection.close()

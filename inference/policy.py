@@ -1,0 +1,70 @@
+"""The hand-off policy, in one place: when the bot answers, falls back, or hands the
+conversation to humans instead of guessing."""
+import re
+from dataclasses import dataclass, field
+
+OUT_OF_SCOPE = "out_of_scope"
+HUMAN_INTENT = "human_agent"
+
+_HUMAN_REQUEST = re.compile(
+    r"\b(human|real person|live (agent|person|chat)|(an?|the|your) agent|representative|operator|"
+    r"(speak|talk|chat) (to|with) (a |an |some |the )?(person|someone|somebody|human|manager|supervisor))\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Labels:
+    intent: str = ""
+    intent_confidence: float | None = None
+    sentiment: str = ""
+    sentiment_confidence: float | None = None
+
+
+@dataclass
+class Decision:
+    action: str  # "answer" | "fallback" | "hand_off"
+    reason: str = ""
+    details: dict = field(default_factory=dict)
+
+    @property
+    def hands_off(self) -> bool:
+        return self.action == "hand_off"
+
+
+def asks_for_human(text: str) -> bool:
+    return bool(_HUMAN_REQUEST.search(text))
+
+
+def decide(
+    tenant,
+    text: str,
+    labels: Labels,
+    retrieval_score: float | None,
+    earlier_sentiments: list[str],
+    responder_score: float | None = None,
+) -> Decision:
+    """Apply the tenant's thresholds; `earlier_sentiments` are the visitor's previous turns, newest last."""
+    if labels.intent == HUMAN_INTENT or asks_for_human(text):
+        return Decision("hand_off", "visitor asked for a person")
+    if labels.sentiment == "negative":
+        streak = 1
+        for sentiment in reversed(earlier_sentiments):
+            if sentiment != "negative":
+                break
+            streak += 1
+        if streak >= max(1, tenant.negative_turns_to_handoff):
+            return Decision("hand_off", f"negative sentiment for {streak} turns", {"streak": streak})
+    if labels.intent == OUT_OF_SCOPE:
+        return Decision("hand_off", "out-of-scope request")
+    if labels.intent_confidence is not None and labels.intent_confidence < tenant.min_intent_confidence:
+        return Decision(
+            "hand_off", f"low intent confidence ({labels.intent_confidence:.2f})",
+            {"intent_confidence": labels.intent_confidence},
+        )
+    if responder_score is not None and responder_score < tenant.min_responder_score:
+        return Decision("hand_off", f"low responder score ({responder_score:.2f})", {"score": responder_score})
+    # Until a responder writes the reply, the retrieved answer is the reply.
+    if responder_score is None and (retrieval_score is None or retrieval_score < tenant.min_retrieval_score):
+        return Decision("fallback", "no knowledge entry close enough")
+    return Decision("answer")

@@ -1,0 +1,83 @@
+"""Knowledge-base retrieval with the sentence encoder: grounds every bot reply."""
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from django.conf import settings
+from transformers import AutoModel, AutoTokenizer
+
+from chatbot import selectors
+
+from . import registry
+from .device import inference_device
+
+
+class SentenceEncoder:
+    """Mean-pooled, L2-normalised sentence embeddings (the all-MiniLM-L6-v2 recipe)."""
+
+    def __init__(self, path: str, max_length: int = 128):
+        self.device = inference_device()
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).to(self.device).eval()
+        self.max_length = max_length
+
+    @torch.inference_mode()
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        out = []
+        for start in range(0, len(texts), batch_size):
+            batch = self.tokenizer(
+                texts[start:start + batch_size], padding=True, truncation=True,
+                max_length=self.max_length, return_tensors="pt",
+            ).to(self.device)
+            hidden = self.model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            out.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy())
+        if not out:
+            return np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+        return np.concatenate(out)
+
+
+@dataclass
+class Hit:
+    entry_id: int
+    question: str
+    answer: str
+    score: float
+
+    def as_grounding(self) -> dict:
+        return {"entry": self.entry_id, "question": self.question, "score": round(self.score, 4)}
+
+
+class KnowledgeIndex:
+    """A tenant's active entries with their question embeddings."""
+
+    def __init__(self, entries: list, encoder: SentenceEncoder):
+        self.entries = [(e.id, e.question, e.answer) for e in entries]
+        self.encoder = encoder
+        self.vectors = encoder.encode([q for _, q, _ in self.entries])
+
+    def search(self, text: str, k: int = 3) -> list[Hit]:
+        if not self.entries:
+            return []
+        query = self.encoder.encode([text])[0]
+        scores = self.vectors @ query
+        best = np.argsort(-scores)[:k]
+        return [Hit(self.entries[i][0], self.entries[i][1], self.entries[i][2], float(scores[i])) for i in best]
+
+
+def sentence_encoder() -> SentenceEncoder:
+    path = settings.RETRIEVAL_MODEL_PATH
+    return registry.get(("encoder", path), lambda: SentenceEncoder(path))
+
+
+def knowledge_index(tenant_id: int) -> KnowledgeIndex:
+    """The tenant's index, rebuilt when its knowledge changed since it was built."""
+    version = selectors.knowledge_version(tenant_id)
+    key = ("knowledge", tenant_id, version)
+    registry.evict(lambda k: isinstance(k, tuple) and k[:2] == ("knowledge", tenant_id) and k != key)
+    return registry.get(key, lambda: KnowledgeIndex(selectors.knowledge_for_tenant(tenant_id), sentence_encoder()))
+
+
+def knowledge_search(tenant_id: int, text: str, k: int = 3) -> list[Hit]:
+    return knowledge_index(tenant_id).search(text, k)

@@ -1,0 +1,84 @@
+"""The model: a transformer encoder, mean pooling and a linear head; saved as one folder.
+
+Folder layout: `encoder/` (HF weights + config + tokenizer), `head.safetensors`,
+`nlu.json` (labels, temperature, max length, out-of-scope method and threshold),
+`oos.safetensors` (feature statistics, when the method needs them), `metrics.json`.
+"""
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .encoder import encoder_load, mean_pool
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ClassifierMeta:
+    """What prediction needs besides weights: labels, calibration, out-of-scope rule."""
+
+    task: str  # "intent" | "sentiment"
+    labels: list[str]
+    max_length: int = 64
+    temperature: float = 1.0
+    oos_method: str | None = None  # None | "msp" | "energy" | "mahalanobis"
+    oos_threshold: float | None = None  # in-scope when score >= threshold
+    base_encoder: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class TextClassifier(nn.Module):
+    """Encoder → mean pooling → dropout → linear layer over the labels."""
+
+    def __init__(self, encoder: nn.Module, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.config.hidden_size, num_labels)
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return mean_pool(hidden, attention_mask)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, pooled features)."""
+        pooled = self.features(input_ids, attention_mask)
+        return self.head(self.dropout(pooled)), pooled
+
+
+def classifier_save(model: TextClassifier, tokenizer, meta: ClassifierMeta, out_dir: Path,
+                    oos_stats: dict[str, torch.Tensor] | None = None, metrics: dict | None = None) -> Path:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.encoder.save_pretrained(out_dir / "encoder")
+    tokenizer.save_pretrained(out_dir / "encoder")
+    save_file({k: v.detach().contiguous().cpu() for k, v in model.head.state_dict().items()},
+              out_dir / "head.safetensors")
+    if oos_stats:
+        save_file({k: v.detach().contiguous().cpu() for k, v in oos_stats.items()}, out_dir / "oos.safetensors")
+    (out_dir / "nlu.json").write_text(json.dumps({"format": FORMAT_VERSION, **asdict(meta)}, indent=2))
+    if metrics is not None:
+        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return out_dir
+
+
+def classifier_load(path: str | Path):
+    """(model in eval mode, tokenizer, meta, oos_stats or None) from a saved folder."""
+    path = Path(path)
+    meta_file = path / "nlu.json"
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"{path}: not a saved classifier (no nlu.json)")
+    raw = json.loads(meta_file.read_text())
+    raw.pop("format", None)
+    meta = ClassifierMeta(**raw)
+    tokenizer, encoder = encoder_load(path / "encoder")
+    model = TextClassifier(encoder, len(meta.labels))
+    model.head.load_state_dict(load_file(path / "head.safetensors"))
+    model.eval()
+    oos_file = path / "oos.safetensors"
+    oos_stats = load_file(oos_file) if oos_file.is_file() else None
+    return model, tokenizer, meta, oos_stats

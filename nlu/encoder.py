@@ -1,0 +1,35 @@
+"""The base encoder: tokenizer and transformer loaded from a local folder, pooling, CPU threads."""
+import os
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def encoder_load(path: str | Path, from_config: bool = False):
+    """Tokenizer and encoder from a local HF folder; `from_config` builds untrained weights."""
+    path = str(path)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    if from_config:
+        model = AutoModel.from_config(AutoConfig.from_pretrained(path, local_files_only=True))
+    else:
+        try:  # BERT-like encoders: the pooler is unused, leave it out
+            model = AutoModel.from_pretrained(path, local_files_only=True, add_pooling_layer=False)
+        except TypeError:
+            model = AutoModel.from_pretrained(path, local_files_only=True)
+    return tokenizer, model
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Average of the token vectors the attention mask keeps."""
+    mask = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+def threads_set(threads: int | None) -> None:
+    """Pin torch's CPU threads (0 or None: leave torch's default)."""
+    if threads:
+        torch.set_num_threads(threads)
