@@ -3,7 +3,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # a loader may get() what it builds on
 _objects: dict[Hashable, Any] = {}
 
 
