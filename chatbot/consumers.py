@@ -8,6 +8,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from inference.dispatch import warm_up_soon
+
 from . import realtime, selectors, services
 from .errors import RateLimited, ServiceError
 
@@ -20,6 +22,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         realtime.remember_server_loop()
+        warm_up_soon()
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         key = params.get("key", [""])[0]
         token = params.get("visitor", [""])[0]

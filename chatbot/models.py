@@ -28,7 +28,7 @@ class Tenant(models.Model):
     greeting = models.CharField(max_length=500, default="Hi! How can we help you today?")
     fallback_text = models.CharField(
         max_length=1000,
-        default="Sorry, I'm not sure about that. Let me get a colleague to help you.",
+        default="Sorry, I didn't quite get that. Could you put it another way? You can also ask to talk to a person.",
     )
     handoff_text = models.CharField(
         max_length=500, default="I'm handing you over to a member of our team. They'll reply here shortly."

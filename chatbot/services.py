@@ -5,6 +5,7 @@ Every function validates, writes inside a transaction and schedules side effects
 """
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -185,6 +186,15 @@ def conversation_hand_off(conversation_id: int, reason: str, reply_to_id: int | 
             lambda: realtime.publish_conversation(conversation_id, tenant_id, Conversation.Status.HUMAN, reason)
         )
         return note
+
+
+def conversations_resolve_idle(hours: int | None = None) -> int:
+    """Close conversations nobody wrote in for `hours`; the visitor's next visit starts afresh."""
+    hours = settings.CONVERSATION_IDLE_HOURS if hours is None else hours
+    cutoff = timezone.now() - timedelta(hours=hours)
+    return Conversation.objects.filter(updated_at__lt=cutoff).exclude(status=Conversation.Status.RESOLVED).update(
+        status=Conversation.Status.RESOLVED, resolved_at=timezone.now()
+    )
 
 
 # --- feedback ----------------------------------------------------------------------

@@ -10,7 +10,8 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key-set-SECRET_KEY-in-production")
@@ -128,6 +129,11 @@ RETRIEVAL_MODEL_PATH = env("RETRIEVAL_MODEL_PATH", default="") or BASE_ENCODER_P
 RESPONDER_BASE_PATH = env("RESPONDER_BASE_PATH", default="") or BASE_ENCODER_PATH
 INFERENCE_DEVICE = env("INFERENCE_DEVICE", default="auto")  # auto | cpu | cuda
 TORCH_THREADS = env.int("TORCH_THREADS", default=0)  # 0: torch's default
+
+CONVERSATION_IDLE_HOURS = env.int("CONVERSATION_IDLE_HOURS", default=24)
+CELERY_BEAT_SCHEDULE = {
+    "resolve-idle-conversations": {"task": "chatbot.resolve_idle_conversations", "schedule": 15 * 60},
+}
 
 # Widget protocol limits.
 WIDGET_MAX_TEXT_LENGTH = env.int("WIDGET_MAX_TEXT_LENGTH", default=2000)

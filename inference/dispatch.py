@@ -11,12 +11,23 @@ log = logging.getLogger(__name__)
 _executor: ThreadPoolExecutor | None = None
 
 
+def _in_process() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="answerer")
+        _executor.submit(_warm_up_here)
+    return _executor
+
+
+def warm_up_soon() -> None:
+    """In one-process mode, load the models in the background when the first visitor connects."""
+    if settings.ANSWER_IN_PROCESS:
+        _in_process()
+
+
 def answer_later(conversation_id: int, message_id: int) -> None:
     if settings.ANSWER_IN_PROCESS:
-        global _executor
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="answerer")
-        _executor.submit(_answer_here, conversation_id, message_id)
+        _in_process().submit(_answer_here, conversation_id, message_id)
     else:
         from .tasks import answer_message_task
 
@@ -30,5 +41,14 @@ def _answer_here(conversation_id: int, message_id: int) -> None:
         answer_message(conversation_id, message_id)
     except Exception:  # noqa: BLE001 - logged; the visitor can resend or an agent can answer
         log.exception("answering message %s failed", message_id)
+    finally:
+        connection.close()
+
+
+def _warm_up_here() -> None:
+    from .warmup import warm_up
+
+    try:
+        warm_up()
     finally:
         connection.close()

@@ -1,5 +1,6 @@
 """Celery tasks that run the models. They take ids and are safe to run twice."""
 from celery import shared_task
+from celery.signals import worker_process_init, worker_ready
 
 from .answer import answer_message
 
@@ -14,3 +15,17 @@ from .answer import answer_message
 )
 def answer_message_task(conversation_id: int, message_id: int) -> str:
     return answer_message(conversation_id, message_id)
+
+
+@worker_process_init.connect
+def _warm_child(**_) -> None:
+    from .warmup import warm_up
+
+    warm_up()
+
+
+@worker_ready.connect
+def _warm_solo(sender=None, **_) -> None:
+    """Solo and thread pools answer in the main process, which worker_process_init never sees."""
+    if sender is not None and "prefork" not in str(getattr(sender, "pool_cls", "")):
+        _warm_child()

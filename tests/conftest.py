@@ -83,9 +83,10 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def celery_worker(process_env, tmp_path_factory):
-    """A real Celery worker process consuming this test run's queue."""
+    """A real Celery worker process consuming this test run's queue, for one test module
+    (so it never answers the sockets of protocol tests that expect silence)."""
     if not (uses_postgres and uses_redis):
         pytest.skip("needs PostgreSQL and Redis")
     log = tmp_path_factory.mktemp("worker") / "worker.log"

@@ -1,0 +1,826 @@
+/*
+ * Northwind chat widget: the one file a store embeds.
+ *
+ *   <script src="https://HOST/static/chatbot/widget.js" data-key="KEY" async></script>
+ *
+ * Plain JavaScript, no dependencies, no build step. It talks to HOST (taken from this
+ * script's own src, never from the page) over the widget websocket protocol described
+ * in ARCHITECTURE.md. Optional attributes: data-title (panel heading), data-color
+ * (accent, #rgb or #rrggbb), data-server (base URL when the file is served elsewhere).
+ * Everything lives in an open shadow root, so the store's CSS cannot reach it.
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript ||
+    document.querySelector('script[src*="widget.js"][data-key]');
+  if (!script || !script.getAttribute("data-key")) {
+    if (window.console) console.error("[chat widget] Missing data-key on the widget <script> tag.");
+    return;
+  }
+  if (document.querySelector("nwcb-widget")) return; // embedded twice: the first one wins
+
+  var KEY = script.getAttribute("data-key");
+  var TITLE = script.getAttribute("data-title") || "Chat with us";
+  var ACCENT = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(script.getAttribute("data-color") || "")
+    ? script.getAttribute("data-color") : "#2f6b4f";
+  var MAX_TEXT = 2000;
+  var RECONNECT_BASE_MS = 1000;
+  var RECONNECT_CAP_MS = 30000;
+  var ACK_TIMEOUT_MS = 15000;
+  var RATE_RETRY_MS = 5000;
+  var GAP_FILL_MS = 1500;
+  var TYPING_TIMEOUT_MS = 20000;
+  var CLOSE_BAD_KEY = 4401;
+  var CLOSE_BAD_ORIGIN = 4403;
+  var LOG_PREFIX = "[chat widget] ";
+
+  var WS_URL = (function () {
+    // The server is where this file came from (or data-server), whatever page embeds it.
+    var server = script.getAttribute("data-server");
+    var base = new URL(server || script.src, document.baseURI);
+    var path = base.pathname;
+    var prefix = server ? path.replace(/\/+$/, "") : path.slice(0, Math.max(path.indexOf("/static/"), 0));
+    return (base.protocol === "https:" ? "wss:" : "ws:") + "//" + base.host + prefix + "/ws/widget/";
+  })();
+
+  // --- storage (localStorage may be missing or throw: private modes, sandboxed frames) ---
+
+  var memoryStore = {};
+  function storeGet(name) {
+    try { return window.localStorage.getItem(name); } catch (e) { return memoryStore[name] || null; }
+  }
+  function storeSet(name, value) {
+    try { window.localStorage.setItem(name, value); } catch (e) { memoryStore[name] = value; }
+  }
+  function storeGetJSON(name, fallback) {
+    try { var v = JSON.parse(storeGet(name)); return v === null ? fallback : v; } catch (e) { return fallback; }
+  }
+  var TOKEN_KEY = "nwcb:visitor:" + KEY;
+  var OUTBOX_KEY = "nwcb:outbox:" + KEY;
+  var RATINGS_KEY = "nwcb:ratings:" + KEY;
+
+  function newClientId() {
+    var c = window.crypto;
+    if (c && typeof c.randomUUID === "function") {
+      try { return c.randomUUID(); } catch (e) { /* insecure context: fall through */ }
+    }
+    var bytes = new Uint8Array(16);
+    if (c && c.getRandomValues) c.getRandomValues(bytes);
+    else for (var i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    var hex = Array.prototype.map.call(bytes, function (b) { return (b + 0x100).toString(16).slice(1); }).join("");
+    return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20);
+  }
+
+  // --- styles ---
+
+  var CSS = [
+    ":host{all:initial}",
+    ".nwcb-root{--nwcb-accent:" + ACCENT + ";font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1d2421;-webkit-font-smoothing:antialiased}",
+    ".nwcb-root *,.nwcb-root *::before,.nwcb-root *::after{box-sizing:border-box}",
+    ".nwcb-root [hidden]{display:none!important}",
+    ".nwcb-sr{position:absolute!important;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}",
+    ".nwcb-root button{font:inherit;color:inherit;margin:0;cursor:pointer;-webkit-appearance:none;appearance:none}",
+    ".nwcb-root :focus-visible{outline:3px solid #f2b84b;outline-offset:2px}",
+    // bubble
+    ".nwcb-bubble{position:fixed;right:20px;bottom:20px;z-index:2147483000;width:60px;height:60px;border-radius:50%;border:0;padding:0;background:var(--nwcb-accent);color:#fff;box-shadow:0 6px 20px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center;transition:transform .15s ease}",
+    ".nwcb-bubble:hover{transform:scale(1.06)}",
+    ".nwcb-bubble svg{width:28px;height:28px;fill:currentColor}",
+    ".nwcb-badge{position:absolute;top:-2px;right:-2px;min-width:20px;height:20px;padding:0 5px;border-radius:10px;background:#c8372d;color:#fff;font-size:12px;font-weight:700;line-height:20px;text-align:center;border:2px solid #fff}",
+    // panel
+    ".nwcb-panel{position:fixed;right:20px;bottom:92px;z-index:2147483001;width:370px;height:560px;max-height:calc(100vh - 112px);display:flex;flex-direction:column;background:#fff;border-radius:14px;box-shadow:0 12px 40px rgba(0,0,0,.28);overflow:hidden;animation:nwcb-in .16s ease-out}",
+    "@keyframes nwcb-in{from{opacity:0;transform:translateY(12px)}to{opacity:1;transform:none}}",
+    ".nwcb-header{display:flex;align-items:center;gap:10px;padding:14px 12px 14px 16px;background:var(--nwcb-accent);color:#fff;flex:none}",
+    ".nwcb-heading{flex:1;min-width:0}",
+    ".nwcb-title{margin:0;font-size:16px;font-weight:650;line-height:1.25;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
+    ".nwcb-status{margin:2px 0 0;font-size:12px;opacity:.92;display:flex;align-items:center;gap:6px}",
+    ".nwcb-dot{width:8px;height:8px;border-radius:50%;background:#9aa5a0;flex:none}",
+    ".nwcb-status[data-state=online] .nwcb-dot{background:#7ee2a8}",
+    ".nwcb-status[data-state=offline] .nwcb-dot,.nwcb-status[data-state=unavailable] .nwcb-dot{background:#ffb4a8}",
+    ".nwcb-close{flex:none;width:36px;height:36px;border:0;border-radius:8px;background:transparent;color:#fff;display:flex;align-items:center;justify-content:center;padding:0}",
+    ".nwcb-close:hover{background:rgba(255,255,255,.16)}",
+    ".nwcb-close svg{width:20px;height:20px;stroke:currentColor;stroke-width:2.2;fill:none}",
+    ".nwcb-notice{flex:none;margin:0;padding:8px 14px;font-size:13px;background:#fff4de;color:#5c4200;border-bottom:1px solid #f1dfb4}",
+    ".nwcb-notice[data-kind=fatal]{background:#fdecea;color:#7a1c14;border-bottom-color:#f5c6c0}",
+    // messages
+    ".nwcb-messages{flex:1;min-height:0;overflow-y:auto;overscroll-behavior:contain;margin:0;padding:14px 12px 6px;list-style:none;background:#f6f7f5;display:flex;flex-direction:column;gap:8px}",
+    ".nwcb-empty{margin:auto;padding:24px;text-align:center;color:#66706b;font-size:13px}",
+    ".nwcb-msg{position:relative;display:flex;flex-direction:column;max-width:84%;align-self:flex-start}",
+    ".nwcb-msg--visitor{align-self:flex-end;align-items:flex-end}",
+    ".nwcb-msg--system{align-self:center;max-width:92%;align-items:center}",
+    ".nwcb-text{padding:9px 12px;border-radius:14px;background:#fff;border:1px solid #e3e7e4;white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word}",
+    ".nwcb-msg--bot .nwcb-text,.nwcb-msg--agent .nwcb-text{border-bottom-left-radius:4px}",
+    ".nwcb-msg--agent .nwcb-text{border-color:#c9d9f2;background:#eef4fd}",
+    ".nwcb-msg--visitor .nwcb-text{background:var(--nwcb-accent);border-color:transparent;color:#fff;border-bottom-right-radius:4px}",
+    ".nwcb-msg--visitor .nwcb-text a{color:#fff}",
+    ".nwcb-msg--system .nwcb-text{background:transparent;border:0;color:#55605a;font-size:13px;text-align:center;padding:4px 8px}",
+    ".nwcb-text a{color:var(--nwcb-accent);text-decoration:underline}",
+    ".nwcb-msg--pending .nwcb-text{opacity:.7}",
+    ".nwcb-msg--failed .nwcb-text{background:#fdecea;color:#7a1c14;border:1px solid #f5c6c0}",
+    ".nwcb-meta{display:flex;align-items:center;gap:6px;margin-top:3px;padding:0 4px;font-size:11px;color:#6b746f;min-height:16px}",
+    ".nwcb-who{font-weight:600}",
+    ".nwcb-rate{border:1px solid transparent;background:transparent;border-radius:6px;padding:1px 4px;font-size:13px;line-height:1;opacity:.55;filter:grayscale(1)}",
+    ".nwcb-rate:hover{opacity:1;filter:none}",
+    ".nwcb-rate[aria-pressed=true]{opacity:1;filter:none;border-color:#cfd8d3;background:#fff}",
+    // typing
+    ".nwcb-typing{flex:none;display:flex;align-items:center;gap:8px;padding:4px 16px 6px;font-size:12px;color:#66706b;background:#f6f7f5}",
+    ".nwcb-dots{display:inline-flex;gap:3px}",
+    ".nwcb-dots i{width:6px;height:6px;border-radius:50%;background:#8a948f;animation:nwcb-blink 1.2s infinite both}",
+    ".nwcb-dots i:nth-child(2){animation-delay:.2s}.nwcb-dots i:nth-child(3){animation-delay:.4s}",
+    "@keyframes nwcb-blink{0%,80%,100%{opacity:.25}40%{opacity:1}}",
+    // composer
+    ".nwcb-error{flex:none;margin:0;padding:7px 14px;font-size:13px;background:#fdecea;color:#7a1c14;border-top:1px solid #f5c6c0}",
+    ".nwcb-form{flex:none;display:flex;align-items:flex-end;gap:8px;padding:10px;border-top:1px solid #e3e7e4;background:#fff;margin:0}",
+    ".nwcb-input{flex:1;min-width:0;resize:none;border:1px solid #cdd5d0;border-radius:10px;padding:9px 11px;font:inherit;font-size:15px;line-height:1.35;color:inherit;background:#fff;max-height:120px;min-height:40px;margin:0}",
+    ".nwcb-input:focus{outline:none;border-color:var(--nwcb-accent);box-shadow:0 0 0 3px rgba(47,107,79,.18)}",
+    ".nwcb-input:disabled{background:#f1f3f2;color:#8a948f}",
+    ".nwcb-send{flex:none;width:40px;height:40px;border:0;border-radius:10px;background:var(--nwcb-accent);color:#fff;display:flex;align-items:center;justify-content:center;padding:0}",
+    ".nwcb-send:disabled{opacity:.45;cursor:default}",
+    ".nwcb-send svg{width:20px;height:20px;fill:currentColor}",
+    // phones: the panel takes the whole screen
+    "@media (max-width:480px){",
+    ".nwcb-panel{inset:0;right:0;bottom:0;width:100%;height:100%;max-height:none;border-radius:0;animation:none}",
+    ".nwcb-root[data-open=true] .nwcb-bubble{display:none}",
+    ".nwcb-bubble{right:16px;bottom:16px}",
+    ".nwcb-msg{max-width:88%}",
+    ".nwcb-input{font-size:16px}",
+    "}",
+    "@media (prefers-reduced-motion:reduce){.nwcb-panel,.nwcb-dots i,.nwcb-bubble{animation:none;transition:none}}"
+  ].join("\n");
+
+  var ICON_CHAT = '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z"/></svg>';
+  var ICON_CLOSE = '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M6 6l12 12M18 6L6 18"/></svg>';
+  var ICON_SEND = '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M3.4 20.4l17.45-7.48a1 1 0 0 0 0-1.84L3.4 3.6a1 1 0 0 0-1.39 1.14L4 11l9 1-9 1-1.99 6.26a1 1 0 0 0 1.39 1.14z"/></svg>';
+
+  // --- DOM ---
+
+  function el(tag, className, attrs) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (attrs) for (var name in attrs) if (Object.prototype.hasOwnProperty.call(attrs, name)) node.setAttribute(name, attrs[name]);
+    return node;
+  }
+
+  var host = document.createElement("nwcb-widget");
+  host.setAttribute("data-key", KEY);
+  var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
+  var style = el("style");
+  style.textContent = host.attachShadow ? CSS : CSS.replace(":host{all:initial}", "");
+  var ui = el("div", "nwcb-root", { "data-open": "false" });
+
+  var bubble = el("button", "nwcb-bubble", {
+    type: "button", "aria-label": "Open chat", "aria-expanded": "false", "aria-controls": "nwcb-panel"
+  });
+  bubble.innerHTML = ICON_CHAT; // constant markup, no data
+  var badge = el("span", "nwcb-badge", { "aria-hidden": "true" });
+  badge.hidden = true;
+  bubble.appendChild(badge);
+
+  var panel = el("section", "nwcb-panel", { id: "nwcb-panel", role: "dialog", "aria-labelledby": "nwcb-title" });
+  panel.hidden = true;
+  var header = el("header", "nwcb-header");
+  var heading = el("div", "nwcb-heading");
+  var title = el("h2", "nwcb-title", { id: "nwcb-title" });
+  title.textContent = TITLE;
+  var statusLine = el("p", "nwcb-status", { "data-state": "idle" });
+  var statusDot = el("span", "nwcb-dot", { "aria-hidden": "true" });
+  var statusText = el("span", "nwcb-status-text");
+  statusLine.appendChild(statusDot);
+  statusLine.appendChild(statusText);
+  heading.appendChild(title);
+  heading.appendChild(statusLine);
+  var closeBtn = el("button", "nwcb-close", { type: "button", "aria-label": "Close chat" });
+  closeBtn.innerHTML = ICON_CLOSE;
+  header.appendChild(heading);
+  header.appendChild(closeBtn);
+
+  var notice = el("p", "nwcb-notice", { role: "status" });
+  notice.hidden = true;
+  var list = el("ol", "nwcb-messages", { role: "log", "aria-live": "polite", "aria-label": "Conversation", tabindex: "0" });
+  var empty = el("li", "nwcb-empty");
+  empty.textContent = "Ask us anything: orders, shipping, returns or products.";
+  list.appendChild(empty);
+  var typing = el("div", "nwcb-typing", { "aria-live": "polite" });
+  typing.hidden = true;
+  var dots = el("span", "nwcb-dots", { "aria-hidden": "true" });
+  dots.appendChild(el("i"));
+  dots.appendChild(el("i"));
+  dots.appendChild(el("i"));
+  var typingText = el("span");
+  typing.appendChild(dots);
+  typing.appendChild(typingText);
+  var errorBox = el("p", "nwcb-error", { role: "alert" });
+  errorBox.hidden = true;
+  var form = el("form", "nwcb-form", { novalidate: "" });
+  var label = el("label", "nwcb-sr", { "for": "nwcb-input" });
+  label.textContent = "Your message";
+  var input = el("textarea", "nwcb-input", {
+    id: "nwcb-input", rows: "1", maxlength: String(MAX_TEXT), placeholder: "Type your message…",
+    autocomplete: "off", enterkeyhint: "send"
+  });
+  var sendBtn = el("button", "nwcb-send", { type: "submit", "aria-label": "Send message" });
+  sendBtn.innerHTML = ICON_SEND;
+  form.appendChild(label);
+  form.appendChild(input);
+  form.appendChild(sendBtn);
+
+  panel.appendChild(header);
+  panel.appendChild(notice);
+  panel.appendChild(list);
+  panel.appendChild(typing);
+  panel.appendChild(errorBox);
+  panel.appendChild(form);
+  ui.appendChild(panel);
+  ui.appendChild(bubble);
+  root.appendChild(style);
+  root.appendChild(ui);
+
+  // --- state ---
+
+  var ws = null;
+  var sessionReady = false;      // the current socket has received its `session` frame
+  var fatal = false;             // refused for key or origin: never reconnect
+  var started = false;           // a connection has been wanted at least once
+  var attempt = 0;               // failed connects in a row, for the back-off
+  var reconnectTimer = null;
+  var rateTimer = null;
+  var gapTimer = null;
+  var typingTimer = null;
+  var errorTimer = null;
+  var token = storeGet(TOKEN_KEY) || "";
+  var conversation = null;
+  var messages = {};             // id -> {msg, node}
+  var seqSeen = {};              // seq -> true
+  var watermark = null;          // every seq up to here has been seen (null: nothing yet)
+  var maxSeq = 0;
+  var greetingNode = null;
+  var unread = 0;
+  var isOpen = false;
+  var outbox = [];               // {client_id, text, node, failed} in send order
+  var inflight = [];             // client_ids sent on the current socket, awaiting ack or error
+  var ackTimers = {};
+  var ratings = storeGetJSON(RATINGS_KEY, {}) || {};
+
+  // --- rendering ---
+
+  var URL_RE = /https?:\/\/[^\s<>"']+/g;
+
+  function renderText(node, text) {
+    // Text only: links are built as elements, never parsed from markup.
+    node.textContent = "";
+    var last = 0;
+    text.replace(URL_RE, function (match, offset) {
+      var url = match.replace(/[.,!?;:)\]]+$/, "");
+      var safe = false;
+      try { safe = /^https?:$/.test(new URL(url).protocol); } catch (e) { safe = false; }
+      if (!safe) return match;
+      node.appendChild(document.createTextNode(text.slice(last, offset)));
+      var a = el("a", null, { href: url, target: "_blank", rel: "noopener noreferrer nofollow" });
+      a.textContent = url;
+      node.appendChild(a);
+      last = offset + url.length;
+      return match;
+    });
+    node.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  var WHO = { visitor: "You", bot: "Assistant", agent: "Agent", system: "Notice" };
+
+  function timeLabel(iso) {
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return "";
+    try { return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }); } catch (e) { return ""; }
+  }
+
+  function bubbleNode(sender, text) {
+    var li = el("li", "nwcb-msg nwcb-msg--" + (WHO[sender] ? sender : "bot"));
+    var who = el("span", "nwcb-sr");
+    who.textContent = (WHO[sender] || "Assistant") + ": ";
+    var body = el("div", "nwcb-text");
+    renderText(body, text);
+    var meta = el("div", "nwcb-meta");
+    li.appendChild(who);
+    li.appendChild(body);
+    li.appendChild(meta);
+    return li;
+  }
+
+  function metaFor(node) { return node.querySelector(".nwcb-meta"); }
+
+  function setMeta(node, msg) {
+    var meta = metaFor(node);
+    meta.textContent = "";
+    if (msg.sender === "agent") {
+      var who = el("span", "nwcb-who");
+      who.textContent = "Agent";
+      meta.appendChild(who);
+    }
+    var t = timeLabel(msg.created_at);
+    if (t) {
+      var time = el("time", null, { datetime: String(msg.created_at) });
+      time.textContent = t;
+      meta.appendChild(time);
+    }
+    if (msg.sender === "bot") meta.appendChild(ratingButtons(msg.id));
+  }
+
+  function ratingButtons(id) {
+    var group = el("span", "nwcb-rating", { role: "group", "aria-label": "Was this answer helpful?" });
+    [["up", "\uD83D\uDC4D", "Helpful"], ["down", "\uD83D\uDC4E", "Not helpful"]].forEach(function (r) {
+      var b = el("button", "nwcb-rate", {
+        type: "button", "data-rating": r[0], "aria-label": r[2], title: r[2],
+        "aria-pressed": ratings[id] === r[0] ? "true" : "false"
+      });
+      b.textContent = r[1];
+      b.addEventListener("click", function () { rate(id, r[0], group); });
+      group.appendChild(b);
+    });
+    return group;
+  }
+
+  function insertBySeq(node, seq) {
+    // Seq-ordered messages first, pending ones (no seq yet) after them.
+    var children = list.children;
+    for (var i = 0; i < children.length; i++) {
+      var c = children[i];
+      if (c === greetingNode || c === empty) continue;
+      var s = c.getAttribute("data-seq");
+      if (s === null || Number(s) > seq) { list.insertBefore(node, c); return; }
+    }
+    list.appendChild(node);
+  }
+
+  function nearBottom() {
+    return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  }
+
+  function scrollToEnd(force) {
+    if (force || nearBottom()) list.scrollTop = list.scrollHeight;
+  }
+
+  function updateEmpty() {
+    var hasContent = !!greetingNode || outbox.length > 0 || Object.keys(messages).length > 0;
+    empty.hidden = hasContent;
+  }
+
+  function validMessage(m) {
+    return m && typeof m === "object" && (typeof m.id === "number" || typeof m.id === "string") &&
+      typeof m.seq === "number" && typeof m.text === "string" && typeof m.sender === "string";
+  }
+
+  function addMessage(msg, live) {
+    if (!validMessage(msg)) return;
+    if (messages[msg.id]) return; // dedupe by id
+    var stick = nearBottom();
+    var node = bubbleNode(msg.sender, msg.text);
+    node.setAttribute("data-id", String(msg.id));
+    node.setAttribute("data-seq", String(msg.seq));
+    setMeta(node, msg);
+    insertBySeq(node, msg.seq);
+    messages[msg.id] = { msg: msg, node: node };
+    noteSeq(msg.seq);
+    if (msg.sender === "bot" || msg.sender === "agent") showTyping(msg.sender, false);
+    if (live && msg.sender !== "visitor" && !isOpen) {
+      unread += 1;
+      renderBadge();
+    }
+    updateEmpty();
+    scrollToEnd(stick || msg.sender === "visitor");
+  }
+
+  function noteSeq(seq) {
+    seqSeen[seq] = true;
+    if (seq > maxSeq) maxSeq = seq;
+    if (watermark === null) return;
+    while (seqSeen[watermark + 1]) watermark += 1;
+    if (maxSeq > watermark) scheduleGapFill();
+  }
+
+  function scheduleGapFill() {
+    // A hole in seq (e.g. a message written in another tab): ask for it unless it shows up.
+    if (gapTimer) return;
+    gapTimer = setTimeout(function () {
+      gapTimer = null;
+      if (watermark !== null && maxSeq > watermark && inflight.length === 0) send({ type: "resume", after_seq: watermark });
+      else if (watermark !== null && maxSeq > watermark) scheduleGapFill();
+    }, GAP_FILL_MS);
+  }
+
+  function showGreeting(text) {
+    if (typeof text !== "string" || !text.trim()) {
+      if (greetingNode) { greetingNode.parentNode.removeChild(greetingNode); greetingNode = null; }
+      return;
+    }
+    if (!greetingNode) {
+      greetingNode = bubbleNode("bot", text);
+      greetingNode.classList.add("nwcb-greeting");
+      list.insertBefore(greetingNode, list.firstChild);
+    } else {
+      renderText(greetingNode.querySelector(".nwcb-text"), text);
+    }
+  }
+
+  function pendingNode(item) {
+    var node = bubbleNode("visitor", item.text);
+    node.classList.add("nwcb-msg--pending");
+    node.setAttribute("data-client-id", item.client_id);
+    metaFor(node).textContent = "Sending…";
+    list.appendChild(node);
+    return node;
+  }
+
+  function markPending(item, text) {
+    item.node.classList.remove("nwcb-msg--failed");
+    item.node.classList.add("nwcb-msg--pending");
+    metaFor(item.node).textContent = text;
+  }
+
+  function markFailed(item, reason) {
+    item.failed = true;
+    item.node.classList.remove("nwcb-msg--pending");
+    item.node.classList.add("nwcb-msg--failed");
+    metaFor(item.node).textContent = "Not sent" + (reason ? ": " + reason : "");
+    saveOutbox();
+  }
+
+  function resetConversation() {
+    Object.keys(messages).forEach(function (id) {
+      var n = messages[id].node;
+      if (n.parentNode) n.parentNode.removeChild(n);
+    });
+    messages = {};
+    seqSeen = {};
+    watermark = null;
+    maxSeq = 0;
+  }
+
+  function renderBadge() {
+    badge.hidden = unread === 0;
+    badge.textContent = unread > 9 ? "9+" : String(unread);
+    bubble.setAttribute("aria-label", unread ? "Open chat, " + unread + " new message" + (unread > 1 ? "s" : "") : "Open chat");
+  }
+
+  function setStatus(state) {
+    var text = {
+      idle: "We usually reply in seconds",
+      connecting: "Connecting…",
+      online: "Online",
+      offline: "Offline, reconnecting…",
+      unavailable: "Unavailable"
+    }[state];
+    statusLine.setAttribute("data-state", state);
+    statusText.textContent = text;
+    if (state === "offline") {
+      showNotice("You're offline. Messages you write will be sent when the connection is back.", "offline");
+    } else if (state !== "unavailable" && notice.getAttribute("data-kind") === "offline") {
+      notice.hidden = true;
+    }
+  }
+
+  function showNotice(text, kind) {
+    notice.textContent = text;
+    notice.setAttribute("data-kind", kind);
+    notice.hidden = false;
+  }
+
+  function showError(text) {
+    errorBox.textContent = text;
+    errorBox.hidden = false;
+    clearTimeout(errorTimer);
+    errorTimer = setTimeout(function () { errorBox.hidden = true; }, 8000);
+  }
+
+  function showTyping(sender, on) {
+    clearTimeout(typingTimer);
+    if (!on) { typing.hidden = true; return; }
+    typingText.textContent = sender === "agent" ? "An agent is typing…" : "The assistant is typing…";
+    var stick = nearBottom();
+    typing.hidden = false;
+    scrollToEnd(stick);
+    typingTimer = setTimeout(function () { typing.hidden = true; }, TYPING_TIMEOUT_MS);
+  }
+
+  // --- outbox (survives reloads, so nothing typed offline is lost) ---
+
+  function saveOutbox() {
+    storeSet(OUTBOX_KEY, JSON.stringify(outbox.filter(function (i) { return !i.failed; }).map(function (i) {
+      return { client_id: i.client_id, text: i.text };
+    })));
+  }
+
+  function loadOutbox() {
+    var saved = storeGetJSON(OUTBOX_KEY, []);
+    if (!Array.isArray(saved)) return;
+    saved.forEach(function (s) {
+      if (!s || typeof s.client_id !== "string" || typeof s.text !== "string") return;
+      var item = { client_id: s.client_id, text: s.text, failed: false };
+      item.node = pendingNode(item);
+      markPending(item, "Waiting to send…");
+      outbox.push(item);
+    });
+    updateEmpty();
+  }
+
+  function outboxItem(clientId) {
+    for (var i = 0; i < outbox.length; i++) if (outbox[i].client_id === clientId) return outbox[i];
+    return null;
+  }
+
+  function removeFromOutbox(item) {
+    outbox.splice(outbox.indexOf(item), 1);
+    clearTimeout(ackTimers[item.client_id]);
+    delete ackTimers[item.client_id];
+    saveOutbox();
+  }
+
+  function transmit(item) {
+    if (!send({ type: "message", text: item.text, client_id: item.client_id })) return;
+    inflight.push(item.client_id);
+    markPending(item, "Sending…");
+    var sock = ws;
+    clearTimeout(ackTimers[item.client_id]);
+    ackTimers[item.client_id] = setTimeout(function () {
+      // No ack on a socket that looks open: treat it as dead; the resend is idempotent.
+      if (ws === sock && outboxItem(item.client_id)) dropSocket();
+    }, ACK_TIMEOUT_MS);
+  }
+
+  function flushOutbox() {
+    if (!ready()) return;
+    outbox.forEach(function (item) {
+      if (!item.failed && inflight.indexOf(item.client_id) < 0) transmit(item);
+    });
+  }
+
+  function submit() {
+    var text = input.value.replace(/^\s+|\s+$/g, "");
+    if (!text) return;
+    if (fatal) { showError("The chat is unavailable on this site right now."); return; }
+    if (text.length > MAX_TEXT) {
+      showError("That message is too long. Please keep it under " + MAX_TEXT + " characters.");
+      return;
+    }
+    var item = { client_id: newClientId(), text: text, failed: false };
+    item.node = pendingNode(item);
+    outbox.push(item);
+    saveOutbox();
+    input.value = "";
+    autosize();
+    errorBox.hidden = true;
+    updateEmpty();
+    scrollToEnd(true);
+    if (ready()) transmit(item);
+    else {
+      markPending(item, "Waiting for connection…");
+      connect();
+    }
+  }
+
+  function rate(id, rating, group) {
+    if (!ready()) { showError("You're offline; please rate again once the chat reconnects."); return; }
+    send({ type: "feedback", message_id: id, rating: rating });
+    ratings[id] = rating;
+    var keys = Object.keys(ratings);
+    if (keys.length > 200) delete ratings[keys[0]];
+    storeSet(RATINGS_KEY, JSON.stringify(ratings));
+    Array.prototype.forEach.call(group.querySelectorAll(".nwcb-rate"), function (b) {
+      b.setAttribute("aria-pressed", b.getAttribute("data-rating") === rating ? "true" : "false");
+    });
+  }
+
+  // --- connection ---
+
+  function ready() { return !!ws && ws.readyState === 1 && sessionReady; }
+
+  function send(frame) {
+    if (!ws || ws.readyState !== 1) return false;
+    try { ws.send(JSON.stringify(frame)); return true; } catch (e) { return false; }
+  }
+
+  function connect() {
+    started = true;
+    if (fatal || ws) return;
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    var url = WS_URL + "?key=" + encodeURIComponent(KEY) + (token ? "&visitor=" + encodeURIComponent(token) : "");
+    var sock;
+    try { sock = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
+    ws = sock;
+    sessionReady = false;
+    inflight = [];
+    if (statusLine.getAttribute("data-state") !== "offline") setStatus("connecting");
+    sock.onmessage = function (ev) { if (ws === sock) onFrame(ev.data); };
+    sock.onclose = function (ev) { if (ws === sock) onClosed(ev.code); };
+    sock.onerror = function () { /* a close event follows */ };
+  }
+
+  function dropSocket() {
+    // Forget the socket now instead of waiting for a close handshake on a dead network.
+    var sock = ws;
+    if (!sock) return;
+    sock.onmessage = sock.onclose = sock.onerror = null;
+    try { sock.close(); } catch (e) { /* already closing */ }
+    onClosed(0);
+  }
+
+  function onClosed(code) {
+    ws = null;
+    sessionReady = false;
+    inflight = [];
+    showTyping(null, false);
+    if (code === CLOSE_BAD_KEY || code === CLOSE_BAD_ORIGIN) { refuse(code); return; }
+    if (fatal) return;
+    setStatus("offline");
+    outbox.forEach(function (item) { if (!item.failed) markPending(item, "Waiting for connection…"); });
+    scheduleReconnect();
+  }
+
+  function scheduleReconnect() {
+    if (fatal || reconnectTimer) return;
+    var ceiling = Math.min(RECONNECT_CAP_MS, RECONNECT_BASE_MS * Math.pow(2, attempt));
+    var delay = ceiling / 2 + Math.random() * ceiling / 2; // jitter: no thundering herd after a server restart
+    attempt += 1;
+    reconnectTimer = setTimeout(function () { reconnectTimer = null; connect(); }, delay);
+  }
+
+  function reconnectNow() {
+    if (fatal || !started || ws) return;
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    attempt = 0;
+    connect();
+  }
+
+  function refuse(code) {
+    if (fatal) return;
+    fatal = true;
+    clearTimeout(reconnectTimer);
+    var why = code === CLOSE_BAD_ORIGIN
+      ? "this website (" + location.origin + ") is not among the store's allowed origins"
+      : "the widget key \"" + KEY + "\" is unknown or inactive";
+    if (window.console) console.error(LOG_PREFIX + "The chat server refused the connection: " + why + ". Check the data-key of the <script> tag and the store's allowed origins.");
+    setStatus("unavailable");
+    showNotice("Sorry, the chat isn't available on this site right now.", "fatal");
+    input.disabled = true;
+    sendBtn.disabled = true;
+    outbox.forEach(function (item) { if (!item.failed) markFailed(item, "chat unavailable"); });
+  }
+
+  // --- frames ---
+
+  function onFrame(data) {
+    var f;
+    try { f = JSON.parse(data); } catch (e) { return; }
+    if (!f || typeof f !== "object") return;
+    switch (f.type) {
+      case "session": onSession(f); break;
+      case "ack": onAck(f); break;
+      case "message": addMessage(f.message, true); break;
+      case "typing": showTyping(f.sender, !!f.on); break;
+      case "error": onError(f); break;
+      default: break; // newer servers may add frames
+    }
+  }
+
+  function onSession(f) {
+    if (typeof f.visitor === "string" && f.visitor && f.visitor.length < 200) {
+      token = f.visitor;
+      storeSet(TOKEN_KEY, token);
+    }
+    var resumeFrom = null;
+    if (conversation !== null && f.conversation !== conversation) resetConversation();
+    else if (conversation !== null) resumeFrom = watermark;
+    conversation = f.conversation;
+    showGreeting(f.greeting);
+    var history = Array.isArray(f.messages) ? f.messages.filter(validMessage) : [];
+    if (watermark === null) {
+      var lowest = history.reduce(function (lo, m) { return Math.min(lo, m.seq); }, Infinity);
+      watermark = isFinite(lowest) ? lowest - 1 : 0;
+    }
+    history.forEach(function (m) { addMessage(m, false); });
+    // Pending items that the server already stored (acks lost with the old socket) are
+    // matched by their ack when they are re-sent below.
+    sessionReady = true;
+    attempt = 0;
+    setStatus("online");
+    if (resumeFrom !== null) send({ type: "resume", after_seq: resumeFrom });
+    flushOutbox();
+    updateEmpty();
+    scrollToEnd(true);
+  }
+
+  function onAck(f) {
+    var idx = inflight.indexOf(f.client_id);
+    if (idx >= 0) inflight.splice(idx, 1);
+    var item = outboxItem(f.client_id);
+    if (item) {
+      if (item.node.parentNode) item.node.parentNode.removeChild(item.node);
+      removeFromOutbox(item);
+    }
+    addMessage(f.message, false);
+  }
+
+  var REFUSED_TEXT = { text_too_long: 1, empty_text: 1, invalid_text: 1, invalid_client_id: 1 };
+
+  function onError(f) {
+    var code = typeof f.code === "string" ? f.code : "";
+    var detail = typeof f.detail === "string" ? f.detail : "";
+    if (code === "invalid_key" || code === "origin_not_allowed") {
+      refuse(code === "invalid_key" ? CLOSE_BAD_KEY : CLOSE_BAD_ORIGIN);
+      return;
+    }
+    // The server answers each message frame, in order, with an ack or an error.
+    var head = (code === "rate_limited" || REFUSED_TEXT[code]) && inflight.length ? outboxItem(inflight.shift()) : null;
+    if (code === "rate_limited") {
+      showError("You're sending messages a little fast. We'll send yours in a moment.");
+      if (head) {
+        clearTimeout(ackTimers[head.client_id]);
+        markPending(head, "Waiting to send…");
+      }
+      clearTimeout(rateTimer);
+      rateTimer = setTimeout(flushOutbox, RATE_RETRY_MS);
+      return;
+    }
+    if (head) {
+      clearTimeout(ackTimers[head.client_id]);
+      markFailed(head, code === "text_too_long" ? "too long" : "");
+    }
+    var polite = {
+      text_too_long: "That message is too long. Please shorten it and try again.",
+      empty_text: "Please type a message first.",
+      message_not_found: "Sorry, we couldn't record that rating."
+    }[code];
+    showError(polite || (detail ? "Sorry: " + detail : "Sorry, something went wrong. Please try again."));
+  }
+
+  // --- open, close, keyboard ---
+
+  function open() {
+    if (isOpen) return;
+    isOpen = true;
+    panel.hidden = false;
+    ui.setAttribute("data-open", "true");
+    bubble.setAttribute("aria-expanded", "true");
+    unread = 0;
+    renderBadge();
+    bubble.setAttribute("aria-label", "Close chat");
+    connect();
+    scrollToEnd(true);
+    (input.disabled ? closeBtn : input).focus();
+  }
+
+  function close() {
+    if (!isOpen) return;
+    isOpen = false;
+    panel.hidden = true;
+    ui.setAttribute("data-open", "false");
+    bubble.setAttribute("aria-expanded", "false");
+    renderBadge();
+    bubble.focus();
+  }
+
+  function autosize() {
+    input.style.height = "auto";
+    input.style.height = Math.min(input.scrollHeight + 2, 120) + "px";
+  }
+
+  bubble.addEventListener("click", function () { if (isOpen) close(); else open(); });
+  closeBtn.addEventListener("click", close);
+  form.addEventListener("submit", function (ev) { ev.preventDefault(); submit(); input.focus(); });
+  input.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      submit();
+    }
+  });
+  input.addEventListener("input", autosize);
+  panel.addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape" || ev.key === "Esc") { ev.preventDefault(); close(); }
+  });
+
+  window.addEventListener("online", reconnectNow);
+  window.addEventListener("offline", function () {
+    if (!started || fatal) return;
+    dropSocket();
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") reconnectNow();
+  });
+
+  // --- start ---
+
+  function mount() {
+    document.body.appendChild(host);
+    setStatus("idle");
+    renderBadge();
+    loadOutbox();
+    // Returning visitors (or unsent messages) connect at once to get their replies;
+    // new ones only when they open the chat, so idle page views create no visitors.
+    if (token || outbox.length) connect();
+  }
+
+  if (document.body) mount();
+  else document.addEventListener("DOMContentLoaded", mount);
+})();

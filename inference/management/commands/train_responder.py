@@ -1,0 +1,34 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from inference.responder_services import ResponderError, responder_config, responder_train
+
+
+class Command(BaseCommand):
+    help = "Fine-tune a tenant's seq2seq responder on its (message, reply) pairs and register the new version."
+
+    def add_arguments(self, parser):
+        parser.add_argument("tenant", help="tenant slug")
+        parser.add_argument("--epochs", type=int)
+        parser.add_argument("--lr", type=float)
+        parser.add_argument("--batch-size", type=int)
+        parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+        parser.add_argument("--decoder-layers", type=int, help="decoder depth of a warm start (fewer is faster)")
+        parser.add_argument("--seed", type=int)
+        parser.add_argument("--no-activate", action="store_true", help="register the version without activating it")
+
+    def handle(self, *args, tenant, **options):
+        names = {"epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "max_steps": "max_train_steps",
+                 "decoder_layers": "decoder_layers", "seed": "seed"}
+        config = responder_config(**{f: options[o] for o, f in names.items() if options.get(o) is not None})
+        try:
+            version = responder_train(tenant, config, activate=not options["no_activate"],
+                                      progress=options["verbosity"] > 0)
+        except (ResponderError, FileNotFoundError) as exc:
+            raise CommandError(str(exc)) from exc
+        summary = {k: version.metrics.get(k) for k in ("pairs", "epochs_run", "best_epoch", "val_loss", "val",
+                                                       "train_seconds")}
+        state = "active" if version.is_active else "inactive"
+        self.stdout.write(f"Trained responder {version.version} ({state}) at {version.path}")
+        self.stdout.write(json.dumps(summary))

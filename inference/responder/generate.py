@@ -1,0 +1,250 @@
+"""Serving the responder: load once per process, reply to one message or a batch.
+
+On the CPU a warm-started model decodes through `FastDecoder` (key/value cache, output
+layer trimmed to the tenant's reply vocabulary, int8 linear layers). On a GPU the model
+runs in bf16/fp16 and concurrent `reply` calls are micro-batched: a small thread
+gathers the requests that arrive within a few milliseconds and decodes them together.
+Beam search, and models other than the warm start (t5, bart), use transformers'
+`generate`.
+"""
+import json
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+
+from . import fast
+from .inputs import MAX_KNOWLEDGE, MAX_TURNS, build_source
+from .model import model_load
+from .placeholders import Masker
+from .text import detokenize, truecase
+from .train import META_FILE
+
+log = logging.getLogger(__name__)
+
+History = Sequence[tuple[str, str]]
+
+
+@dataclass
+class GenerationSettings:
+    """Per-tenant decoding settings (Tenant.generation holds overrides of these)."""
+
+    max_new_tokens: int = 64
+    min_new_tokens: int = 0
+    num_beams: int = 1
+    no_repeat_ngram_size: int = 3
+    temperature: float = 0.0  # 0: greedy (or beam search); above 0: sampling
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "GenerationSettings":
+        """Known keys only, clamped to sane ranges: the dict comes from a tenant's admin."""
+        values = values or {}
+        known = {f.name: f.type for f in fields(cls)}
+        kwargs = {}
+        for key, value in values.items():
+            if key in known and value is not None:
+                kwargs[key] = float(value) if key == "temperature" else int(value)
+        s = cls(**kwargs)
+        s.max_new_tokens = max(1, min(s.max_new_tokens, 256))
+        s.min_new_tokens = max(0, min(s.min_new_tokens, s.max_new_tokens))
+        s.num_beams = max(1, min(s.num_beams, 8))
+        s.no_repeat_ngram_size = max(0, s.no_repeat_ngram_size)
+        s.temperature = max(0.0, min(s.temperature, 2.0))
+        return s
+
+    def key(self) -> tuple:
+        return (self.max_new_tokens, self.min_new_tokens, self.num_beams, self.no_repeat_ngram_size, self.temperature)
+
+
+@dataclass
+class Reply:
+    text: str
+    score: float  # confidence 0..1: the geometric mean of the chosen tokens' probabilities
+    tokens: int  # tokens generated
+    latency_ms: float
+
+
+def pick_device(name: str | torch.device = "auto") -> torch.device:
+    """auto: CUDA when present, else the CPU."""
+    if isinstance(name, torch.device):
+        return name
+    if name in ("", "auto", None):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def pick_dtype(device: torch.device) -> torch.dtype:
+    if device.type != "cuda":
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+class Responder:
+    """A trained responder ready to reply. Thread-safe: calls are serialised or batched."""
+
+    def __init__(self, model, tokenizer, meta: dict, device: torch.device, quantize: bool | None = None,
+                 trim_vocab: bool = True, micro_batch: bool | None = None, max_batch: int = 32,
+                 max_wait_ms: float = 5.0):
+        self.model, self.tokenizer, self.meta, self.device = model, tokenizer, meta, device
+        self.placeholders = meta.get("placeholders", [])
+        self.truecase_table = meta.get("truecase", {})
+        self.max_source_length = meta.get("max_source_length", 192)
+        self.max_turns = meta.get("max_turns", MAX_TURNS)
+        self.max_knowledge = meta.get("max_knowledge", MAX_KNOWLEDGE)
+        self.fast = None
+        if fast.supports(model):
+            vocab = meta.get("decoder_vocab") if trim_vocab else None
+            self.fast = fast.FastDecoder(model, vocab)
+            if quantize if quantize is not None else device.type == "cpu":
+                self.fast.quantize()
+        self._suppress: list[int] | None = None
+        self._lock = threading.Lock()
+        self._batcher = None
+        if micro_batch if micro_batch is not None else device.type == "cuda":
+            self._batcher = MicroBatcher(self, max_batch=max_batch, max_wait_ms=max_wait_ms)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "auto", **kwargs) -> "Responder":
+        device = pick_device(device)
+        model, tokenizer = model_load(path, device, pick_dtype(device))
+        meta_file = Path(path) / META_FILE
+        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        return cls(model, tokenizer, meta, device, **kwargs)
+
+    @property
+    def vocab_ids(self) -> list[int] | None:
+        return self.meta.get("decoder_vocab")
+
+    def source(self, history: History, intent: str, knowledge: Sequence[str]) -> tuple[str, Masker]:
+        masker = Masker(self.placeholders)
+        text = build_source(history, intent or "", knowledge or (), self.max_turns, self.max_knowledge)
+        return masker.mask_source(text), masker
+
+    def reply(self, history: History, intent: str = "", knowledge: Sequence[str] = (),
+              settings: GenerationSettings | dict | None = None) -> Reply:
+        """The reply to the last visitor turn of `history` ((sender, text) pairs, oldest first)."""
+        settings = settings if isinstance(settings, GenerationSettings) else GenerationSettings.from_dict(settings)
+        if self._batcher is not None:
+            return self._batcher.submit((history, intent, knowledge), settings).result()
+        return self.reply_batch([(history, intent, knowledge)], settings)[0]
+
+    def reply_batch(self, requests: Sequence[tuple[History, str, Sequence[str]]],
+                    settings: GenerationSettings | dict | None = None) -> list[Reply]:
+        """Replies to several (history, intent, knowledge) requests, decoded as one batch."""
+        settings = settings if isinstance(settings, GenerationSettings) else GenerationSettings.from_dict(settings)
+        if not requests:
+            return []
+        started = time.perf_counter()
+        sources, maskers = zip(*(self.source(*r) for r in requests))
+        batch = self.tokenizer(list(sources), padding=True, truncation=True, max_length=self.max_source_length,
+                               return_tensors="pt").to(self.device)
+        with self._lock, torch.inference_mode():
+            if self.fast is not None and settings.num_beams == 1:
+                ids, mean_logp = self.fast.generate(
+                    batch["input_ids"], batch["attention_mask"], max_new_tokens=settings.max_new_tokens,
+                    min_new_tokens=settings.min_new_tokens, no_repeat_ngram_size=settings.no_repeat_ngram_size,
+                    temperature=settings.temperature,
+                )
+            else:
+                ids, mean_logp = self._hf_generate(batch, settings)
+        elapsed = (time.perf_counter() - started) * 1000
+        return [
+            Reply(self.postprocess(seq, masker), round(math.exp(lp), 4) if seq else 0.0, len(seq), round(elapsed, 1))
+            for seq, lp, masker in zip(ids, mean_logp, maskers)
+        ]
+
+    def _hf_generate(self, batch, settings: GenerationSettings) -> tuple[list[list[int]], list[float]]:
+        """transformers' generate: beam search, and models without a fast path."""
+        kwargs = dict(
+            max_new_tokens=settings.max_new_tokens, min_new_tokens=settings.min_new_tokens,
+            num_beams=settings.num_beams, no_repeat_ngram_size=settings.no_repeat_ngram_size or None,
+            do_sample=settings.temperature > 0, output_scores=True, return_dict_in_generate=True,
+        )
+        if settings.temperature > 0:
+            kwargs["temperature"] = settings.temperature
+        if self._suppress is None and self.vocab_ids:  # the model was trained to speak only these tokens
+            allowed = set(self.vocab_ids)
+            self._suppress = [i for i in range(self.model.get_output_embeddings().out_features) if i not in allowed]
+        if self._suppress:
+            kwargs["suppress_tokens"] = self._suppress
+        out = self.model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kwargs)
+        config = self.model.generation_config
+        special = {config.decoder_start_token_id, config.pad_token_id, config.eos_token_id, config.bos_token_id}
+        seqs = [[t for t in row.tolist() if t not in special] for row in out.sequences]
+        if getattr(out, "sequences_scores", None) is not None:
+            return seqs, out.sequences_scores.float().tolist()
+        scores = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+        means = []
+        for row, seq in zip(scores, seqs):
+            finite = row[torch.isfinite(row)]
+            means.append(float(finite[: max(len(seq), 1)].mean()) if len(finite) else -math.inf)
+        return seqs, means
+
+    def postprocess(self, token_ids: list[int], masker: Masker) -> str:
+        text = self.tokenizer.decode(token_ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)
+        for token in self.placeholders:  # decoding may glue placeholders to their neighbours
+            text = text.replace(token, f" {token} ")
+        text = truecase(detokenize(text), self.truecase_table)
+        return masker.unmask(text)
+
+    def close(self) -> None:
+        if self._batcher is not None:
+            self._batcher.stop()
+            self._batcher = None
+
+
+class MicroBatcher:
+    """Collects concurrent requests for up to `max_wait_ms` (or `max_batch` of them) and
+    decodes them as one batch, so GPU throughput grows with load."""
+
+    def __init__(self, responder: Responder, max_batch: int = 32, max_wait_ms: float = 5.0):
+        self.responder, self.max_batch, self.max_wait = responder, max_batch, max_wait_ms / 1000
+        self._queue: queue.Queue = queue.Queue()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="responder-batcher", daemon=True)
+        self._thread.start()
+
+    def submit(self, request: tuple, settings: GenerationSettings) -> Future:
+        future: Future = Future()
+        self._queue.put((request, settings, future))
+        return future
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                first = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            items = [first]
+            deadline = time.perf_counter() + self.max_wait
+            while len(items) < self.max_batch:
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
+                    break
+                try:
+                    items.append(self._queue.get(timeout=remaining))
+                except queue.Empty:
+                    break
+            groups: dict[tuple, list] = {}
+            for item in items:  # one batch per distinct setting
+                groups.setdefault(item[1].key(), []).append(item)
+            for group in groups.values():
+                try:
+                    replies = self.responder.reply_batch([i[0] for i in group], group[0][1])
+                except Exception as exc:  # noqa: BLE001 - handed to each waiting caller
+                    for _, _, future in group:
+                        future.set_exception(exc)
+                    continue
+                for (_, _, future), reply in zip(group, replies):
+                    future.set_result(reply)

@@ -1,0 +1,189 @@
+"""The responder's Django side: training a tenant's responder from its data, evaluating it,
+and the per-process loaded responder the worker replies with.
+
+    version = responder_train(tenant)                        # a registered, active ModelVersion
+    responder = responder_active(tenant.id)                  # (Responder, ModelVersion) or None
+    reply = responder.reply(history, intent, knowledge, settings=tenant.generation)
+"""
+import logging
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+from django.conf import settings
+
+from chatbot.models import Feedback, KnowledgeEntry, Message, ModelVersion, Tenant, TrainingExample
+from chatbot.registry import model_version_active, model_version_dir, model_version_register
+from chatbot.selectors import conversation_recent_turns, tenant_by_slug
+
+from .responder import GenerationSettings, Responder, ResponderTrainConfig, TrainPair, train_responder
+from .responder.inputs import MAX_TURNS, VISITOR
+from .responder.metrics import reply_metrics
+
+log = logging.getLogger(__name__)
+
+KIND = ModelVersion.Kind.RESPONDER
+GROUNDING_K = 3  # as many knowledge hits as the worker retrieves per message
+
+
+class ResponderError(ValueError):
+    """Something a user can fix: an unknown tenant, no data, no trained model, a bad file."""
+
+
+def tenant_resolve(tenant: Tenant | str) -> Tenant:
+    if isinstance(tenant, Tenant):
+        return tenant
+    found = tenant_by_slug(tenant)
+    if found is None:
+        raise ResponderError(f"unknown tenant {tenant!r}")
+    return found
+
+
+def responder_grounding(tenant: Tenant, text: str, k: int = GROUNDING_K) -> list[str]:
+    """The knowledge answers retrieved for a message, exactly as the worker retrieves them."""
+    from .retrieval import knowledge_search
+
+    return [hit.answer for hit in knowledge_search(tenant.id, text, k=k)]
+
+
+def responder_pairs(tenant: Tenant) -> list[TrainPair]:
+    """(message, reply) pairs of a tenant: knowledge entries, training examples with a
+    response (seeded, imported, agents'), and agents' corrections of bot replies."""
+    pairs = [
+        TrainPair(e.question, e.answer)
+        for e in KnowledgeEntry.objects.filter(tenant=tenant, is_active=True).order_by("id")
+    ]
+    pairs += [
+        TrainPair(e.text, e.response, intent=e.intent)
+        for e in TrainingExample.objects.filter(tenant=tenant).exclude(response="").order_by("id")
+    ]
+    corrections = (
+        Feedback.objects.filter(message__conversation__tenant=tenant, message__sender=Message.Sender.BOT,
+                                message__reply_to__isnull=False)
+        .exclude(correction="")
+        .select_related("message__reply_to")
+        .order_by("id")
+    )
+    for feedback in corrections:
+        visitor = feedback.message.reply_to
+        turns = conversation_recent_turns(visitor.conversation_id, visitor.seq - 1, MAX_TURNS) if visitor.seq > 1 else []
+        history = [(m.sender, m.text) for m in turns]
+        pairs.append(TrainPair(visitor.text, feedback.correction, intent=visitor.intent, history=history))
+    return [p for p in pairs if p.message.strip() and p.reply.strip()]
+
+
+def responder_config(**overrides) -> ResponderTrainConfig:
+    """The platform's training settings: base model and threads from the settings."""
+    values = {"base_path": str(settings.RESPONDER_BASE_PATH), "threads": settings.TORCH_THREADS}
+    return ResponderTrainConfig(**(values | overrides))
+
+
+def responder_train(tenant: Tenant | str, config: ResponderTrainConfig | None = None, activate: bool = True,
+                    progress: bool = True) -> ModelVersion:
+    """Fine-tune a responder on the tenant's pairs, each grounded in its retrieved knowledge,
+    and register it (with its metrics) as a new version."""
+    tenant = tenant_resolve(tenant)
+    config = config or responder_config()
+    if not config.base_path:
+        config = replace(config, base_path=str(settings.RESPONDER_BASE_PATH))
+    pairs = responder_pairs(tenant)
+    if len(pairs) < 2:
+        raise ResponderError(
+            f"tenant {tenant.slug!r} has {len(pairs)} (message, reply) pairs; add knowledge entries or import "
+            "transcripts with `import_examples --response` first"
+        )
+    pairs = [replace(p, knowledge=responder_grounding(tenant, p.message)) for p in pairs]
+    version, path = model_version_dir(KIND, tenant)
+    metrics = train_responder(pairs, config, path, progress=progress)
+    return model_version_register(KIND, tenant, version, path, metrics, activate=activate)
+
+
+def responder_evaluate(tenant: Tenant | str, path: str | Path, text_col: str, response_col: str,
+                       progress: bool = False) -> dict:
+    """ROUGE-L, BLEU and hand-off rate of the tenant's active responder on a file of
+    (message, reference reply) rows."""
+    from nlu.data import DataFileError, rows_read
+
+    tenant = tenant_resolve(tenant)
+    try:
+        columns, rows = rows_read(path)
+    except DataFileError as exc:
+        raise ResponderError(str(exc)) from None
+    for col in (text_col, response_col):
+        if col not in columns:
+            raise ResponderError(f"{path}: no column {col!r}; the file has {', '.join(map(repr, columns))}")
+    rows = [(r[text_col].strip(), r[response_col].strip()) for r in rows if r.get(text_col, "").strip()
+            and r.get(response_col, "").strip()]
+    if not rows:
+        raise ResponderError(f"{path}: no rows with both {text_col!r} and {response_col!r} filled in")
+    active = responder_active(tenant.id)
+    if active is None:
+        raise ResponderError(f"tenant {tenant.slug!r} has no trained responder; run `train_responder {tenant.slug}`")
+    responder, version = active
+    generation = GenerationSettings.from_dict(tenant.generation)
+    requests = [([(VISITOR, text)], _intent(tenant, text), responder_grounding(tenant, text)) for text, _ in rows]
+    replies = []
+    for start in range(0, len(requests), 16):
+        replies += responder.reply_batch(requests[start:start + 16], generation)
+    metrics = reply_metrics([r.text for r in replies], [ref for _, ref in rows])
+    handed_off = sum(r.score < tenant.min_responder_score for r in replies)
+    metrics |= {
+        "handoff_rate": round(handed_off / len(replies), 4),
+        "mean_score": round(sum(r.score for r in replies) / len(replies), 4),
+        "mean_latency_ms": round(sum(r.latency_ms for r in replies) / len(replies), 1),
+        "version": version.version,
+    }
+    return metrics
+
+
+def _intent(tenant: Tenant, text: str) -> str:
+    """The tenant's intent model's label when one is trained (as the worker would pass it)."""
+    try:
+        from nlu.runtime import classifiers
+    except ImportError:
+        return ""
+    found = classifiers.get(ModelVersion.Kind.INTENT, tenant.id)
+    return found[0].predict_one(text).label if found else ""
+
+
+class _ResponderCache:
+    """Loaded responders by tenant, each with the version it was loaded from; a newly
+    promoted version is loaded on the next call, with no worker restart."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._loaded: dict[int, tuple[int, Responder]] = {}
+
+    def get(self, tenant_id: int) -> tuple[Responder, ModelVersion] | None:
+        version = model_version_active(KIND, tenant_id)
+        if version is None:
+            return None
+        cached = self._loaded.get(tenant_id)
+        if cached is None or cached[0] != version.pk:
+            with self._lock:
+                cached = self._loaded.get(tenant_id)
+                if cached is None or cached[0] != version.pk:
+                    if cached is not None:
+                        cached[1].close()
+                    cached = (version.pk, Responder.load(version.path, device=_device()))
+                    self._loaded[tenant_id] = cached
+        return cached[1], version
+
+    def reload(self, tenant_id: int | None = None) -> None:
+        with self._lock:
+            for key in [k for k in self._loaded if tenant_id is None or k == tenant_id]:
+                self._loaded.pop(key)[1].close()
+
+
+def _device():
+    from .device import inference_device
+
+    return inference_device()
+
+
+responders = _ResponderCache()
+
+
+def responder_active(tenant_id: int) -> tuple[Responder, ModelVersion] | None:
+    """The tenant's active responder, loaded once per process, and its version; None when none is trained."""
+    return responders.get(tenant_id)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set up the database and demo store, then run the server (and a worker when REDIS_URL is set).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+PORT=${PORT:-8000}
+HOST=${HOST:-127.0.0.1}
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export PUBLIC_URL=${PUBLIC_URL:-http://localhost:$PORT}
+
+"$PY" manage.py migrate --noinput -v 0
+"$PY" manage.py collectstatic --noinput -v 0
+"$PY" manage.py seed_demo ${DEMO_AGENT_PASSWORD:+--agent-password "$DEMO_AGENT_PASSWORD"}
+
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT INT TERM
+if [ -n "${REDIS_URL:-}" ]; then
+  echo "REDIS_URL is set: starting a Celery worker beside the web server"
+  "$PY" -m celery -A chatbot worker -P solo -l info &
+  pids+=($!)
+else
+  echo "No REDIS_URL: one process; the web server answers visitors itself"
+fi
+echo
+echo "  Demo store:  $PUBLIC_URL/demo/"
+echo "  Admin:       $PUBLIC_URL/admin/"
+echo
+"$PY" -m daphne -b "$HOST" -p "$PORT" chatbot.asgi:application &
+pids+=($!)
+wait -n "${pids[@]}"
