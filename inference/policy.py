@@ -7,7 +7,7 @@ OUT_OF_SCOPE = "out_of_scope"
 HUMAN_INTENT = "human_agent"
 
 _HUMAN_REQUEST = re.compile(
-    r"\b(human|real person|live (agent|person|chat)|(an?|the|your) agent|representative|operator|"
+    r"\b((an?|real|actual|some) human(?![-\w])|human (agent|being)|real person|live (agent|person|chat)|(an?|the|your) agent|representative|operator|"
     r"(speak|talk|chat) (to|with) (a |an |some |the )?(person|someone|somebody|human|manager|supervisor))\b",
     re.IGNORECASE,
 )
