@@ -48,6 +48,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             "conversation": self.conversation_id,
             "messages": [realtime.message_payload(m) for m in history],
             "greeting": tenant.greeting,
+            "name": tenant.name,
         })
 
     async def disconnect(self, code: int) -> None:
@@ -75,7 +76,9 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         try:
             await handler(frame)
         except ServiceError as exc:
-            await self._error(exc.code, exc.detail)
+            # An error answering a message names it, so the client knows which one was refused.
+            client_id = frame.get("client_id") if frame["type"] == "message" else None
+            await self._error(exc.code, exc.detail, client_id if isinstance(client_id, str) else None)
 
     async def _on_message(self, frame: dict) -> None:
         self._check_rate()
@@ -122,8 +125,11 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
                 return value.decode("latin-1")
         return None
 
-    async def _error(self, code: str, detail: str) -> None:
-        await self.send_json({"type": "error", "code": code, "detail": detail})
+    async def _error(self, code: str, detail: str, client_id: str | None = None) -> None:
+        frame = {"type": "error", "code": code, "detail": detail}
+        if client_id:
+            frame["client_id"] = client_id
+        await self.send_json(frame)
 
     async def _refuse(self, code: str, detail: str, close_code: int) -> None:
         await self._error(code, detail)

@@ -152,7 +152,9 @@ def bot_reply_store(reply_to_id: int, text: str, **why) -> Message | None:
     Returns None when the message was answered already or a human has taken over.
     """
     with transaction.atomic():
-        visitor_message = Message.objects.select_related("conversation").get(pk=reply_to_id)
+        visitor_message = Message.objects.filter(pk=reply_to_id).first()
+        if visitor_message is None:  # erased (e.g. a data-subject delete) while the bot was thinking
+            return None
         conversation = _lock(visitor_message.conversation_id)
         if conversation.status != Conversation.Status.BOT:
             return None

@@ -4,16 +4,20 @@ import time
 
 from django.db import close_old_connections
 
-from chatbot import realtime, services
+from chatbot import realtime, selectors, services
 from chatbot.models import Conversation, Message
 
-from . import labelling, policy
+from nlu.runtime import message_labels
+
+from . import policy
+from .responder_services import responder_active
 from .retrieval import knowledge_search
 
 log = logging.getLogger(__name__)
 
 RETRIEVAL_VERSION = "retrieval-minilm"
 SENTIMENT_WINDOW = 5
+HISTORY_TURNS = 8
 
 
 def answer_message(conversation_id: int, message_id: int) -> str:
@@ -39,7 +43,7 @@ def answer_message(conversation_id: int, message_id: int) -> str:
     started = time.perf_counter()
     realtime.publish_typing(conversation_id, "bot", True)
     try:
-        labels = labelling.label(tenant.id, message.text)
+        labels = message_labels(tenant.id, message.text)
         services.message_label(
             message.id, intent=labels.intent, intent_confidence=labels.intent_confidence,
             sentiment=labels.sentiment, sentiment_confidence=labels.sentiment_confidence,
@@ -49,19 +53,40 @@ def answer_message(conversation_id: int, message_id: int) -> str:
             Message.objects.filter(conversation=conversation, sender=Message.Sender.VISITOR, seq__lt=message.seq)
             .order_by("-seq").values_list("sentiment", flat=True)[:SENTIMENT_WINDOW]
         )[::-1]
-        decision = policy.decide(tenant, message.text, labels, hits[0].score if hits else None, earlier)
+        generated = _generate(tenant, message, labels.intent, hits)
+        decision = policy.decide(
+            tenant, message.text, labels, hits[0].score if hits else None, earlier,
+            responder_score=generated[0].score if generated else None,
+        )
         if decision.hands_off:
             services.conversation_hand_off(conversation_id, decision.reason, reply_to_id=message.id)
             return "handed_off"
-        text = hits[0].answer if decision.action == "answer" else tenant.fallback_text
+        if generated:
+            reply, version = generated
+            text, model_version, score = reply.text, f"responder:{version.version}", reply.score
+        else:
+            text = hits[0].answer if decision.action == "answer" else tenant.fallback_text
+            model_version, score = RETRIEVAL_VERSION, hits[0].score if hits else None
         services.bot_reply_store(
             message.id, text,
             grounding=[h.as_grounding() for h in hits],
-            model_version=RETRIEVAL_VERSION,
-            score=hits[0].score if hits else None,
+            model_version=model_version,
+            score=score,
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
             handoff_reason=decision.reason if decision.action == "fallback" else "",
         )
         return "answered" if decision.action == "answer" else "fallback"
     finally:
         realtime.publish_typing(conversation_id, "bot", False)
+
+
+def _generate(tenant, message: Message, intent: str, hits: list):
+    """The tenant's responder's reply to `message`, grounded in `hits`, and its version; None when untrained."""
+    found = responder_active(tenant.id)
+    if found is None:
+        return None
+    responder, version = found
+    turns = selectors.conversation_recent_turns(message.conversation_id, message.seq, HISTORY_TURNS)
+    history = [(m.sender, m.text) for m in turns]
+    reply = responder.reply(history, intent, [h.answer for h in hits], settings=tenant.generation)
+    return reply, version

@@ -15,6 +15,8 @@ _HUMAN_REQUEST = re.compile(
 
 @dataclass
 class Labels:
+    """What the classifiers said (nlu.runtime.MessageLabels has the same fields)."""
+
     intent: str = ""
     intent_confidence: float | None = None
     sentiment: str = ""

@@ -33,3 +33,25 @@ def evict(predicate: Callable[[Hashable], bool]) -> None:
     with _lock:
         for key in [k for k in _objects if predicate(k)]:
             del _objects[key]
+
+
+def active_model(kind: str, tenant_id: int | None, load: Callable[[Any], Any]) -> tuple[Any, Any] | None:
+    """The loaded model of the active registry version of `kind` for a tenant, and that version.
+
+    One small query a call; a newly promoted version is loaded on the next call (no restart)
+    and the one it replaces is dropped. None when no version is active.
+    """
+    from chatbot.registry import model_version_active
+
+    version = model_version_active(kind, tenant_id)
+    if version is None:
+        return None
+    key = ("active", kind, tenant_id)
+    with _lock:
+        cached = _objects.get(key)
+        if cached is None or cached[0] != version.pk:
+            if cached is not None and hasattr(cached[1], "close"):
+                cached[1].close()
+            cached = (version.pk, load(version))
+            _objects[key] = cached
+    return cached[1], version

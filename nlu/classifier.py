@@ -82,3 +82,41 @@ def classifier_load(path: str | Path):
     oos_file = path / "oos.safetensors"
     oos_stats = load_file(oos_file) if oos_file.is_file() else None
     return model, tokenizer, meta, oos_stats
+
+
+def batch_collate(ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad a batch to its own longest sequence (dynamic padding)."""
+    width = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.long)
+    for i, x in enumerate(ids):
+        input_ids[i, : len(x)] = torch.as_tensor(x)
+        mask[i, : len(x)] = 1
+    return input_ids, mask
+
+
+def model_device(model: TextClassifier) -> torch.device:
+    return next(model.encoder.parameters()).device
+
+
+@torch.inference_mode()
+def model_infer(model: TextClassifier, ids: list[list[int]], pad_id: int, batch_size: int = 128,
+                progress=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits, features) for token-id lists, batched by length to waste no padding; input order kept."""
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    logits, feats = [None] * len(ids), [None] * len(ids)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start: start + batch_size]
+        input_ids, mask = batch_collate([ids[i] for i in chunk], pad_id)
+        out, pooled = model(input_ids.to(device), mask.to(device))
+        for j, i in enumerate(chunk):
+            logits[i], feats[i] = out[j].float().cpu(), pooled[j].float().cpu()
+        if progress is not None:
+            progress.update(len(chunk))
+    model.train(was_training)
+    if not ids:
+        return torch.zeros((0, model.head.out_features)), torch.zeros((0, model.head.in_features))
+    return torch.stack(logits), torch.stack(feats)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -12,6 +13,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def encoder_load(path: str | Path, from_config: bool = False):
     """Tokenizer and encoder from a local HF folder; `from_config` builds untrained weights."""
     path = str(path)
+    hf_logging.disable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     if from_config:
         model = AutoModel.from_config(AutoConfig.from_pretrained(path, local_files_only=True))

@@ -12,8 +12,17 @@ export PUBLIC_URL=${PUBLIC_URL:-http://localhost:$PORT}
 "$PY" manage.py collectstatic --noinput -v 0
 "$PY" manage.py seed_demo ${DEMO_AGENT_PASSWORD:+--agent-password "$DEMO_AGENT_PASSWORD"}
 
+mkdir -p var
+train_pid=""
+if [ "${TRAIN_DEMO_MODELS:-1}" = 1 ] && ! "$PY" manage.py models demo --check intent sentiment >/dev/null; then
+  echo "Training the demo store's models in the background (progress: tail -f var/train.log)."
+  echo "Until they are ready the bot answers from the knowledge base alone."
+  ( "$PY" manage.py train_nlu demo && "$PY" manage.py train_sentiment ) > var/train.log 2>&1 &
+  train_pid=$!
+fi
+
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT INT TERM
+trap 'kill "${pids[@]}" $train_pid 2>/dev/null || true' EXIT INT TERM
 if [ -n "${REDIS_URL:-}" ]; then
   echo "REDIS_URL is set: starting a Celery worker beside the web server"
   "$PY" -m celery -A chatbot worker -P solo -l info &

@@ -49,6 +49,8 @@ def test_database_url(django_db_setup) -> str:
 @pytest.fixture(scope="session")
 def process_env(test_database_url) -> dict:
     """Environment of a server or worker process: the test database, Redis, a queue of this run's own."""
+    if not (uses_postgres and uses_redis):
+        pytest.skip("needs PostgreSQL and Redis")
     env = dict(os.environ)
     env.update(
         DATABASE_URL=test_database_url,
@@ -87,8 +89,6 @@ def _stop(proc: subprocess.Popen) -> None:
 def celery_worker(process_env, tmp_path_factory):
     """A real Celery worker process consuming this test run's queue, for one test module
     (so it never answers the sockets of protocol tests that expect silence)."""
-    if not (uses_postgres and uses_redis):
-        pytest.skip("needs PostgreSQL and Redis")
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -108,8 +108,6 @@ def celery_worker(process_env, tmp_path_factory):
 @pytest.fixture(scope="session")
 def live_server_url(process_env, tmp_path_factory):
     """The real ASGI server (daphne) on a free port, against the test database and Redis."""
-    if not (uses_postgres and uses_redis):
-        pytest.skip("needs PostgreSQL and Redis")
     port = free_port()
     log = tmp_path_factory.mktemp("web") / "web.log"
     with open(log, "w") as out:

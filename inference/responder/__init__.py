@@ -1,5 +1,14 @@
-"""The seq2seq responder: writes a bot reply from the conversation, the intent and the
-retrieved knowledge. Django-free; `inference.responder_services` is the Django side."""
+"""The seq2seq responder: writes a bot reply from the recent conversation, the predicted
+intent and the knowledge retrieved for the message. Django-free; the Django side (training
+a tenant's responder, evaluating it, the per-process loaded model) is
+`inference.responder_services`.
+
+    responder = Responder.load(path)                      # CUDA (bf16/fp16) when present, else CPU
+    reply = responder.reply(history, intent, knowledge, settings=tenant.generation)
+    reply.text, reply.score, reply.tokens, reply.latency_ms
+
+`history` is (sender, text) turns, oldest first, ending with the visitor message to answer.
+"""
 from .generate import GenerationSettings, MicroBatcher, Reply, Responder, pick_device
 from .inputs import build_source
 from .metrics import reply_metrics, rouge_l

@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 from . import fast
-from .inputs import MAX_KNOWLEDGE, MAX_TURNS, build_source
+from .inputs import MAX_KNOWLEDGE, MAX_TURNS, build_source, split_history
+from .memory import ReplyMemory, sentence_vectors
 from .model import model_load
 from .placeholders import Masker
 from .text import detokenize, truecase
@@ -98,6 +99,8 @@ class Responder:
         self.max_source_length = meta.get("max_source_length", 192)
         self.max_turns = meta.get("max_turns", MAX_TURNS)
         self.max_knowledge = meta.get("max_knowledge", MAX_KNOWLEDGE)
+        self.memory: ReplyMemory | None = None
+        self.examples = meta.get("examples", 0)
         self.fast = None
         if fast.supports(model):
             vocab = meta.get("decoder_vocab") if trim_vocab else None
@@ -116,16 +119,26 @@ class Responder:
         model, tokenizer = model_load(path, device, pick_dtype(device))
         meta_file = Path(path) / META_FILE
         meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-        return cls(model, tokenizer, meta, device, **kwargs)
+        responder = cls(model, tokenizer, meta, device, **kwargs)
+        responder.memory = ReplyMemory.load(Path(path))
+        return responder
 
     @property
     def vocab_ids(self) -> list[int] | None:
         return self.meta.get("decoder_vocab")
 
-    def source(self, history: History, intent: str, knowledge: Sequence[str]) -> tuple[str, Masker]:
+    def source(self, history: History, intent: str, knowledge: Sequence[str],
+               examples: Sequence[str] = ()) -> tuple[str, Masker]:
         masker = Masker(self.placeholders)
-        text = build_source(history, intent or "", knowledge or (), self.max_turns, self.max_knowledge)
+        text = build_source(history, intent or "", knowledge or (), self.max_turns, self.max_knowledge, examples)
         return masker.mask_source(text), masker
+
+    def examples_for(self, messages: list[str]) -> list[list[str]]:
+        """Replies to the most similar training messages, from the reply memory."""
+        if self.memory is None or not self.examples:
+            return [[] for _ in messages]
+        vectors = sentence_vectors(self.model.get_encoder(), self.tokenizer, messages)
+        return self.memory.nearest(vectors, self.examples)
 
     def reply(self, history: History, intent: str = "", knowledge: Sequence[str] = (),
               settings: GenerationSettings | dict | None = None) -> Reply:
@@ -142,10 +155,11 @@ class Responder:
         if not requests:
             return []
         started = time.perf_counter()
-        sources, maskers = zip(*(self.source(*r) for r in requests))
-        batch = self.tokenizer(list(sources), padding=True, truncation=True, max_length=self.max_source_length,
-                               return_tensors="pt").to(self.device)
         with self._lock, torch.inference_mode():
+            examples = self.examples_for([split_history(r[0])[0] for r in requests])
+            sources, maskers = zip(*(self.source(*r, examples=e) for r, e in zip(requests, examples)))
+            batch = self.tokenizer(list(sources), padding=True, truncation=True, max_length=self.max_source_length,
+                                   return_tensors="pt").to(self.device)
             if self.fast is not None and settings.num_beams == 1:
                 ids, mean_logp = self.fast.generate(
                     batch["input_ids"], batch["attention_mask"], max_new_tokens=settings.max_new_tokens,

@@ -6,6 +6,7 @@ MAX_TURNS = 4  # earlier turns kept before the message
 MAX_TURN_CHARS = 300
 MAX_KNOWLEDGE = 2
 MAX_KNOWLEDGE_CHARS = 400
+MAX_EXAMPLES = 2  # replies the tenant gave to the most similar earlier messages
 VISITOR = "visitor"
 
 
@@ -31,14 +32,17 @@ def build_source(
     knowledge: Sequence[str] = (),
     max_turns: int = MAX_TURNS,
     max_knowledge: int = MAX_KNOWLEDGE,
+    examples: Sequence[str] = (),
 ) -> str:
     """One line for the encoder; `history` is (sender, text) turns, oldest first, ending with
-    the visitor message to answer. The message comes first so length truncation drops
-    old context before it drops the question."""
+    the visitor message to answer; `examples` are replies to similar earlier messages.
+    The message comes first so length truncation drops old context before the question."""
     message, earlier = split_history(history)
     parts = [f"message: {_clip(message, MAX_TURN_CHARS)}"]
     if intent:
         parts.append(f"intent: {intent.replace('_', ' ')}")
+    for i, example in enumerate(list(examples)[:MAX_EXAMPLES], start=1):
+        parts.append(f"example {i}: {_clip(example, MAX_KNOWLEDGE_CHARS)}")
     for i, answer in enumerate(list(knowledge)[:max_knowledge], start=1):
         parts.append(f"fact {i}: {_clip(answer, MAX_KNOWLEDGE_CHARS)}")
     if max_turns > 0 and earlier:

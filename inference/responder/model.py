@@ -81,11 +81,24 @@ def warm_start(
     if decoder_layers:
         config.num_hidden_layers = min(decoder_layers, config.num_hidden_layers)
     decoder = _quiet_load(BertLMHeadModel.from_pretrained, path, config=config)
+    _cross_attention_from_self(decoder)
     model = EncoderDecoderModel(encoder=encoder, decoder=decoder)
     _bert_special_ids(model, tokenizer)
     tokenizer_prepare(tokenizer)
     _resize_for(model, tokenizer)
     return model, tokenizer
+
+
+def _cross_attention_from_self(decoder: BertLMHeadModel) -> None:
+    """Start each layer's cross-attention as a copy of its self-attention: the encoder's
+    states live in the same space as the pretrained layers expect, so the decoder reads
+    the source from the first step instead of learning to from random weights."""
+    with torch.no_grad():
+        for layer in decoder.bert.encoder.layer:
+            cross, own = layer.crossattention, layer.attention
+            for name in ("query", "key", "value"):
+                getattr(cross.self, name).load_state_dict(getattr(own.self, name).state_dict())
+            cross.output.load_state_dict(own.output.state_dict())
 
 
 def _resize_for(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:

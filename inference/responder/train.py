@@ -6,7 +6,7 @@ import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from . import fast
 from .inputs import MAX_KNOWLEDGE, MAX_TURNS, VISITOR, build_source
 from .metrics import reply_metrics
 from .model import model_build, tokenizer_prepare
+from .memory import ReplyMemory, masked_reply, sentence_vectors
 from .placeholders import Masker
 from .text import truecase_table
 
@@ -39,10 +40,11 @@ class TrainPair:
     intent: str = ""
     knowledge: Sequence[str] = ()
     history: Sequence[tuple[str, str]] = ()
+    examples: Sequence[str] = ()  # filled in training from the reply memory
 
     def source(self, max_turns: int = MAX_TURNS, max_knowledge: int = MAX_KNOWLEDGE) -> str:
         return build_source([*self.history, (VISITOR, self.message)], self.intent, self.knowledge,
-                            max_turns=max_turns, max_knowledge=max_knowledge)
+                            max_turns=max_turns, max_knowledge=max_knowledge, examples=self.examples)
 
 
 @dataclass
@@ -51,16 +53,18 @@ class ResponderTrainConfig:
     decoder_layers: int | None = 3  # warm start only: decoder depth (None: as deep as the encoder)
     epochs: int = 40
     batch_size: int = 16
-    lr: float = 1e-4
+    lr: float = 3e-4
+    fresh_lr_scale: float = 5.0  # learning-rate multiplier of the weights a warm start adds
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
-    label_smoothing: float = 0.0
-    max_source_length: int = 192
+    label_smoothing: float = 0.1
+    max_source_length: int = 256
     max_target_length: int = 96
     max_turns: int = MAX_TURNS
     max_knowledge: int = MAX_KNOWLEDGE
+    examples: int = 2  # replies of the most similar other training messages shown in the source (0: none)
     val_fraction: float = 0.1
-    patience: int = 4  # epochs without a better validation loss before stopping
+    patience: int = 5  # epochs without a better validation loss before stopping
     max_train_steps: int | None = None  # a hard cap (smoke runs, tests)
     train_encoder: bool = False  # fine-tune the encoder too (about 3x the compute of a step)
     trim_vocab: bool = True  # output layer restricted to the tokens of replies and knowledge
@@ -69,6 +73,11 @@ class ResponderTrainConfig:
     seed: int = 13
     threads: int = 0  # torch threads; 0 leaves torch's default
     extra: dict = field(default_factory=dict)
+
+
+def _is_fresh(name: str) -> bool:
+    """Weights a warm start does not take from the base: cross-attention and the LM head."""
+    return "crossattention" in name or "cls.predictions" in name
 
 
 def pick_training_device(name: str) -> torch.device:
@@ -91,6 +100,26 @@ def split_validation(pairs: Sequence[TrainPair], fraction: float, seed: int) -> 
     random.Random(seed).shuffle(order)
     val = set(order[:n_val])
     return [p for i, p in enumerate(pairs) if i not in val], [p for i, p in enumerate(pairs) if i in val]
+
+
+def with_examples(train: list[TrainPair], val: list[TrainPair], model, tokenizer, placeholders: list[str],
+                  k: int) -> tuple[list[TrainPair], list[TrainPair]]:
+    """Each pair with the replies of its most similar *other* training messages, as serving
+    will find them in the reply memory (a pair never sees its own reply)."""
+    encoder = model.get_encoder()
+    train_vectors = sentence_vectors(encoder, tokenizer, [p.message for p in train])
+    memory = ReplyMemory([p.message for p in train],
+                         [masked_reply(p.message, p.reply, placeholders) for p in train], train_vectors)
+    same_message: dict[str, set[int]] = {}
+    for i, pair in enumerate(train):
+        same_message.setdefault(pair.message.strip().lower(), set()).add(i)
+    exclude = [same_message[p.message.strip().lower()] | {i} for i, p in enumerate(train)]
+    train = [replace(p, examples=e) for p, e in zip(train, memory.nearest(train_vectors, k, exclude))]
+    if val:
+        val_vectors = sentence_vectors(encoder, tokenizer, [p.message for p in val])
+        exclude = [same_message.get(p.message.strip().lower(), set()) for p in val]
+        val = [replace(p, examples=e) for p, e in zip(val, memory.nearest(val_vectors, k, exclude))]
+    return train, val
 
 
 def encode_pairs(pairs: Sequence[TrainPair], tokenizer, placeholders: list[str], config: ResponderTrainConfig) -> list:
@@ -232,6 +261,8 @@ def train_responder(
     model, tokenizer = model_build(config.base_path, config.decoder_layers)
     model.to(device)
     placeholders = tokenizer_prepare(tokenizer)
+    if config.examples:
+        train_pairs, val_pairs = with_examples(train_pairs, val_pairs, model, tokenizer, placeholders, config.examples)
     train_rows = encode_pairs(train_pairs, tokenizer, placeholders, config)
     val_rows = encode_pairs(val_pairs, tokenizer, placeholders, config)
     pad_id = tokenizer.pad_token_id
@@ -244,7 +275,13 @@ def train_responder(
     if config.max_train_steps:
         total_steps = min(total_steps, config.max_train_steps)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    fresh = [p for n, p in model.named_parameters() if p.requires_grad and _is_fresh(n)]
+    fresh_ids = {id(p) for p in fresh}
+    optimizer = torch.optim.AdamW(
+        [{"params": [p for p in trainable if id(p) not in fresh_ids]},
+         {"params": fresh, "lr": config.lr * config.fresh_lr_scale}],
+        lr=config.lr, weight_decay=config.weight_decay,
+    )
     scheduler = get_linear_schedule_with_warmup(optimizer, int(total_steps * config.warmup_ratio), total_steps)
 
     rng = random.Random(config.seed)
@@ -300,8 +337,16 @@ def train_responder(
         "max_source_length": config.max_source_length,
         "max_turns": config.max_turns,
         "max_knowledge": config.max_knowledge,
+        "examples": config.examples,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
+    if config.examples:
+        everything = train_pairs + val_pairs
+        ReplyMemory(
+            [p.message for p in everything],
+            [masked_reply(p.message, p.reply, placeholders) for p in everything],
+            sentence_vectors(model.get_encoder(), tokenizer, [p.message for p in everything]),
+        ).save(out_dir)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     (out_dir / META_FILE).write_text(json.dumps(meta))

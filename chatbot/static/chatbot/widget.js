@@ -3,7 +3,7 @@
  *
  *   <script src="https://HOST/static/chatbot/widget.js" data-key="KEY" async></script>
  *
- * Plain JavaScript, no dependencies, no build step. It talks to HOST (taken from this
+ * Plain JavaScript (ASCII only, so any page encoding reads it), no dependencies, no build step. It talks to HOST (taken from this
  * script's own src, never from the page) over the widget websocket protocol described
  * in ARCHITECTURE.md. Optional attributes: data-title (panel heading), data-color
  * (accent, #rgb or #rrggbb), data-server (base URL when the file is served elsewhere).
@@ -88,6 +88,9 @@
     ".nwcb-bubble{position:fixed;right:20px;bottom:20px;z-index:2147483000;width:60px;height:60px;border-radius:50%;border:0;padding:0;background:var(--nwcb-accent);color:#fff;box-shadow:0 6px 20px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center;transition:transform .15s ease}",
     ".nwcb-bubble:hover{transform:scale(1.06)}",
     ".nwcb-bubble svg{width:28px;height:28px;fill:currentColor}",
+    ".nwcb-bubble .nwcb-icon-close{display:none;width:26px;height:26px;fill:none;stroke:currentColor;stroke-width:2.4;stroke-linecap:round}",
+    ".nwcb-root[data-open=true] .nwcb-bubble .nwcb-icon-chat{display:none}",
+    ".nwcb-root[data-open=true] .nwcb-bubble .nwcb-icon-close{display:block}",
     ".nwcb-badge{position:absolute;top:-2px;right:-2px;min-width:20px;height:20px;padding:0 5px;border-radius:10px;background:#c8372d;color:#fff;font-size:12px;font-weight:700;line-height:20px;text-align:center;border:2px solid #fff}",
     // panel
     ".nwcb-panel{position:fixed;right:20px;bottom:92px;z-index:2147483001;width:370px;height:560px;max-height:calc(100vh - 112px);display:flex;flex-direction:column;background:#fff;border-radius:14px;box-shadow:0 12px 40px rgba(0,0,0,.28);overflow:hidden;animation:nwcb-in .16s ease-out}",
@@ -121,9 +124,13 @@
     ".nwcb-msg--failed .nwcb-text{background:#fdecea;color:#7a1c14;border:1px solid #f5c6c0}",
     ".nwcb-meta{display:flex;align-items:center;gap:6px;margin-top:3px;padding:0 4px;font-size:11px;color:#6b746f;min-height:16px}",
     ".nwcb-who{font-weight:600}",
-    ".nwcb-rate{border:1px solid transparent;background:transparent;border-radius:6px;padding:1px 4px;font-size:13px;line-height:1;opacity:.55;filter:grayscale(1)}",
-    ".nwcb-rate:hover{opacity:1;filter:none}",
-    ".nwcb-rate[aria-pressed=true]{opacity:1;filter:none;border-color:#cfd8d3;background:#fff}",
+    ".nwcb-meta:empty{display:none}",
+    ".nwcb-rating{display:inline-flex;gap:2px;margin-left:2px}",
+    ".nwcb-rate{width:26px;height:24px;border:1px solid transparent;background:transparent;border-radius:6px;padding:0;color:#7b8580;display:inline-flex;align-items:center;justify-content:center}",
+    ".nwcb-rate svg{width:15px;height:15px;fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round;stroke-linejoin:round}",
+    ".nwcb-rate:hover{color:#1d2421;background:#eceeed}",
+    ".nwcb-rate[aria-pressed=true]{color:var(--nwcb-accent);border-color:#cfd8d3;background:#fff}",
+    ".nwcb-rate[aria-pressed=true] svg{fill:rgba(47,107,79,.18)}",
     // typing
     ".nwcb-typing{flex:none;display:flex;align-items:center;gap:8px;padding:4px 16px 6px;font-size:12px;color:#66706b;background:#f6f7f5}",
     ".nwcb-dots{display:inline-flex;gap:3px}",
@@ -150,8 +157,11 @@
     "@media (prefers-reduced-motion:reduce){.nwcb-panel,.nwcb-dots i,.nwcb-bubble{animation:none;transition:none}}"
   ].join("\n");
 
-  var ICON_CHAT = '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z"/></svg>';
+  var ICON_CHAT = '<svg class="nwcb-icon-chat" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z"/></svg>';
   var ICON_CLOSE = '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M6 6l12 12M18 6L6 18"/></svg>';
+  var ICON_DOWN = '<svg class="nwcb-icon-close" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M6 9l6 6 6-6"/></svg>';
+  var ICON_UP = '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M14 9V5a3 3 0 0 0-3-3l-4 9v11h11.28a2 2 0 0 0 2-1.7l1.38-9a2 2 0 0 0-2-2.3zM7 22H4a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2h3"/></svg>';
+  var ICON_THUMB_DOWN = '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M10 15v4a3 3 0 0 0 3 3l4-9V2H5.72a2 2 0 0 0-2 1.7l-1.38 9a2 2 0 0 0 2 2.3zm7-13h2.67A2.31 2.31 0 0 1 22 4v7a2.31 2.31 0 0 1-2.33 2H17"/></svg>';
   var ICON_SEND = '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M3.4 20.4l17.45-7.48a1 1 0 0 0 0-1.84L3.4 3.6a1 1 0 0 0-1.39 1.14L4 11l9 1-9 1-1.99 6.26a1 1 0 0 0 1.39 1.14z"/></svg>';
 
   // --- DOM ---
@@ -173,7 +183,7 @@
   var bubble = el("button", "nwcb-bubble", {
     type: "button", "aria-label": "Open chat", "aria-expanded": "false", "aria-controls": "nwcb-panel"
   });
-  bubble.innerHTML = ICON_CHAT; // constant markup, no data
+  bubble.innerHTML = ICON_CHAT + ICON_DOWN; // constant markup, no data
   var badge = el("span", "nwcb-badge", { "aria-hidden": "true" });
   badge.hidden = true;
   bubble.appendChild(badge);
@@ -217,7 +227,7 @@
   var label = el("label", "nwcb-sr", { "for": "nwcb-input" });
   label.textContent = "Your message";
   var input = el("textarea", "nwcb-input", {
-    id: "nwcb-input", rows: "1", maxlength: String(MAX_TEXT), placeholder: "Type your message…",
+    id: "nwcb-input", rows: "1", maxlength: String(MAX_TEXT), placeholder: "Type your message\u2026",
     autocomplete: "off", enterkeyhint: "send"
   });
   var sendBtn = el("button", "nwcb-send", { type: "submit", "aria-label": "Send message" });
@@ -328,12 +338,12 @@
 
   function ratingButtons(id) {
     var group = el("span", "nwcb-rating", { role: "group", "aria-label": "Was this answer helpful?" });
-    [["up", "\uD83D\uDC4D", "Helpful"], ["down", "\uD83D\uDC4E", "Not helpful"]].forEach(function (r) {
+    [["up", ICON_UP, "Helpful"], ["down", ICON_THUMB_DOWN, "Not helpful"]].forEach(function (r) {
       var b = el("button", "nwcb-rate", {
         type: "button", "data-rating": r[0], "aria-label": r[2], title: r[2],
         "aria-pressed": ratings[id] === r[0] ? "true" : "false"
       });
-      b.textContent = r[1];
+      b.innerHTML = r[1]; // constant markup, no data
       b.addEventListener("click", function () { rate(id, r[0], group); });
       group.appendChild(b);
     });
@@ -361,6 +371,7 @@
   }
 
   function updateEmpty() {
+    if (fatal) { empty.hidden = true; return; }
     var hasContent = !!greetingNode || outbox.length > 0 || Object.keys(messages).length > 0;
     empty.hidden = hasContent;
   }
@@ -426,7 +437,7 @@
     var node = bubbleNode("visitor", item.text);
     node.classList.add("nwcb-msg--pending");
     node.setAttribute("data-client-id", item.client_id);
-    metaFor(node).textContent = "Sending…";
+    metaFor(node).textContent = "Sending\u2026";
     list.appendChild(node);
     return node;
   }
@@ -465,29 +476,35 @@
   function setStatus(state) {
     var text = {
       idle: "We usually reply in seconds",
-      connecting: "Connecting…",
+      connecting: "Connecting\u2026",
       online: "Online",
-      offline: "Offline, reconnecting…",
+      offline: "Offline, reconnecting\u2026",
       unavailable: "Unavailable"
     }[state];
     statusLine.setAttribute("data-state", state);
     statusText.textContent = text;
     if (state === "offline") {
-      showNotice("You're offline. Messages you write will be sent when the connection is back.", "offline");
+      showNotice(navigator.onLine === false
+        ? "You're offline. Messages you write will be sent when the connection is back."
+        : "Connection lost, reconnecting\u2026 Messages you write will be sent when it's back.", "offline");
     } else if (state !== "unavailable" && notice.getAttribute("data-kind") === "offline") {
       notice.hidden = true;
     }
   }
 
   function showNotice(text, kind) {
+    var stick = nearBottom();
     notice.textContent = text;
     notice.setAttribute("data-kind", kind);
     notice.hidden = false;
+    scrollToEnd(stick);
   }
 
   function showError(text) {
+    var stick = nearBottom();
     errorBox.textContent = text;
     errorBox.hidden = false;
+    scrollToEnd(stick);
     clearTimeout(errorTimer);
     errorTimer = setTimeout(function () { errorBox.hidden = true; }, 8000);
   }
@@ -495,7 +512,7 @@
   function showTyping(sender, on) {
     clearTimeout(typingTimer);
     if (!on) { typing.hidden = true; return; }
-    typingText.textContent = sender === "agent" ? "An agent is typing…" : "The assistant is typing…";
+    typingText.textContent = sender === "agent" ? "An agent is typing\u2026" : "The assistant is typing\u2026";
     var stick = nearBottom();
     typing.hidden = false;
     scrollToEnd(stick);
@@ -517,7 +534,7 @@
       if (!s || typeof s.client_id !== "string" || typeof s.text !== "string") return;
       var item = { client_id: s.client_id, text: s.text, failed: false };
       item.node = pendingNode(item);
-      markPending(item, "Waiting to send…");
+      markPending(item, "Waiting to send\u2026");
       outbox.push(item);
     });
     updateEmpty();
@@ -538,7 +555,7 @@
   function transmit(item) {
     if (!send({ type: "message", text: item.text, client_id: item.client_id })) return;
     inflight.push(item.client_id);
-    markPending(item, "Sending…");
+    markPending(item, "Sending\u2026");
     var sock = ws;
     clearTimeout(ackTimers[item.client_id]);
     ackTimers[item.client_id] = setTimeout(function () {
@@ -573,7 +590,7 @@
     scrollToEnd(true);
     if (ready()) transmit(item);
     else {
-      markPending(item, "Waiting for connection…");
+      markPending(item, "Waiting for connection\u2026");
       connect();
     }
   }
@@ -633,7 +650,7 @@
     if (code === CLOSE_BAD_KEY || code === CLOSE_BAD_ORIGIN) { refuse(code); return; }
     if (fatal) return;
     setStatus("offline");
-    outbox.forEach(function (item) { if (!item.failed) markPending(item, "Waiting for connection…"); });
+    outbox.forEach(function (item) { if (!item.failed) markPending(item, "Waiting for connection\u2026"); });
     scheduleReconnect();
   }
 
@@ -664,7 +681,9 @@
     setStatus("unavailable");
     showNotice("Sorry, the chat isn't available on this site right now.", "fatal");
     input.disabled = true;
+    input.placeholder = "Chat unavailable";
     sendBtn.disabled = true;
+    empty.hidden = true;
     outbox.forEach(function (item) { if (!item.failed) markFailed(item, "chat unavailable"); });
   }
 
@@ -693,6 +712,7 @@
     if (conversation !== null && f.conversation !== conversation) resetConversation();
     else if (conversation !== null) resumeFrom = watermark;
     conversation = f.conversation;
+    if (!script.getAttribute("data-title") && typeof f.name === "string" && f.name) title.textContent = f.name;
     showGreeting(f.greeting);
     var history = Array.isArray(f.messages) ? f.messages.filter(validMessage) : [];
     if (watermark === null) {
@@ -737,7 +757,7 @@
       showError("You're sending messages a little fast. We'll send yours in a moment.");
       if (head) {
         clearTimeout(ackTimers[head.client_id]);
-        markPending(head, "Waiting to send…");
+        markPending(head, "Waiting to send\u2026");
       }
       clearTimeout(rateTimer);
       rateTimer = setTimeout(flushOutbox, RATE_RETRY_MS);
@@ -796,8 +816,21 @@
     }
   });
   input.addEventListener("input", autosize);
-  panel.addEventListener("keydown", function (ev) {
-    if (ev.key === "Escape" || ev.key === "Esc") { ev.preventDefault(); close(); }
+  var fullScreen = window.matchMedia ? window.matchMedia("(max-width: 480px)") : { matches: false };
+  ui.addEventListener("keydown", function (ev) {
+    if ((ev.key === "Escape" || ev.key === "Esc") && isOpen) { ev.preventDefault(); close(); return; }
+    if (ev.key !== "Tab" || !isOpen || !fullScreen.matches) return;
+    // Full screen, the panel is all there is: keep Tab inside it.
+    var focusable = Array.prototype.filter.call(
+      panel.querySelectorAll("button, textarea, [tabindex='0']"),
+      function (n) { return !n.disabled && n.offsetParent !== null; }
+    );
+    if (!focusable.length) return;
+    var first = focusable[0];
+    var last = focusable[focusable.length - 1];
+    var active = root.activeElement || document.activeElement;
+    if (ev.shiftKey && active === first) { ev.preventDefault(); last.focus(); }
+    else if (!ev.shiftKey && active === last) { ev.preventDefault(); first.focus(); }
   });
 
   window.addEventListener("online", reconnectNow);

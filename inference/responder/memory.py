@@ -1,0 +1,78 @@
+"""The responder's reply memory: the tenant's own replies to earlier messages, found by
+similarity and shown to the model as examples beside the knowledge.
+
+With a few hundred pairs a decoder learns to adapt a close example (keep its shape, swap
+in this message's order number, product and facts) far better than to write from
+nothing. Messages are embedded with the model's own encoder, mean-pooled (the MiniLM
+sentence-embedding recipe), so no second model is loaded.
+"""
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .placeholders import Masker
+
+MEMORY_FILE = "memory.json"
+VECTORS_FILE = "memory.npy"
+
+
+@torch.inference_mode()
+def sentence_vectors(encoder, tokenizer, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    device = next(encoder.parameters()).device
+    out = []
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True, max_length=64,
+                          return_tensors="pt").to(device)
+        hidden = encoder(**batch).last_hidden_state.float()
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        out.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 1), dtype=np.float32)
+
+
+def masked_reply(message: str, reply: str, placeholders: list[str]) -> str:
+    """The reply with its own message's values as placeholders, so an example's "<order 1>"
+    means "the order number of the message being answered"."""
+    masker = Masker(placeholders)
+    masker.mask_source(message)
+    return masker.mask_target(reply)
+
+
+class ReplyMemory:
+    def __init__(self, messages: list[str], replies: list[str], vectors: np.ndarray):
+        self.messages, self.replies, self.vectors = messages, replies, vectors.astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.replies)
+
+    def nearest(self, vectors: np.ndarray, k: int, exclude: Sequence[set[int]] | None = None) -> list[list[str]]:
+        """The k replies whose messages are most similar to each query (distinct texts)."""
+        if not len(self) or k <= 0:
+            return [[] for _ in range(len(vectors))]
+        scores = vectors @ self.vectors.T
+        found = []
+        for row, order in enumerate(np.argsort(-scores, axis=1)):
+            skip = exclude[row] if exclude else set()
+            picked: list[str] = []
+            for j in order:
+                if int(j) in skip or self.replies[j] in picked:
+                    continue
+                picked.append(self.replies[j])
+                if len(picked) == k:
+                    break
+            found.append(picked)
+        return found
+
+    def save(self, folder: Path) -> None:
+        (folder / MEMORY_FILE).write_text(json.dumps({"messages": self.messages, "replies": self.replies}))
+        np.save(folder / VECTORS_FILE, self.vectors)
+
+    @classmethod
+    def load(cls, folder: Path) -> "ReplyMemory | None":
+        if not (folder / MEMORY_FILE).is_file():
+            return None
+        data = json.loads((folder / MEMORY_FILE).read_text())
+        return cls(data["messages"], data["replies"], np.load(folder / VECTORS_FILE))

@@ -1,0 +1,125 @@
+"""Confidence calibration (temperature scaling) and out-of-scope scoring, both fitted on validation data."""
+import numpy as np
+import torch
+
+OOS_METHODS = ("msp", "energy", "mahalanobis")
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    probs = softmax(logits, temperature)
+    return float(-np.log(probs[np.arange(len(labels)), labels] + 1e-12).mean())
+
+
+def temperature_fit(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature that minimises validation log-loss (grid, then a finer grid around the best)."""
+    if len(labels) == 0:
+        return 1.0
+    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 120))
+    best = min(grid, key=lambda t: nll(logits, labels, t))
+    fine = best * np.exp(np.linspace(-0.06, 0.06, 25))
+    return float(min(fine, key=lambda t: nll(logits, labels, t)))
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """Mean gap between confidence and accuracy over equal-width confidence bins, weighted by count."""
+    if len(labels) == 0:
+        return 0.0
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        in_bin = (conf > lo) & (conf <= hi)
+        if in_bin.any():
+            ece += in_bin.mean() * abs(conf[in_bin].mean() - correct[in_bin].mean())
+    return float(ece)
+
+
+def mahalanobis_fit(features: np.ndarray, labels: np.ndarray, num_labels: int, shrinkage: float = 0.05) -> dict:
+    """Class means and a shared, shrunk precision matrix, stored as the products prediction needs."""
+    feats = torch.as_tensor(features, dtype=torch.float64)
+    y = torch.as_tensor(labels)
+    means = torch.stack([feats[y == c].mean(0) if (y == c).any() else feats.mean(0) for c in range(num_labels)])
+    centred = feats - means[y]
+    cov = centred.T @ centred / max(len(feats) - 1, 1)
+    dim = cov.shape[0]
+    cov = (1 - shrinkage) * cov + shrinkage * torch.trace(cov) / dim * torch.eye(dim, dtype=cov.dtype)
+    precision = torch.linalg.pinv(cov, hermitian=True)
+    pm = precision @ means.T  # D x C
+    return {"precision": precision.float(), "precision_means": pm.float(),
+            "mean_norms": (means * pm.T).sum(1).float()}
+
+
+def oos_scores(method: str, logits: np.ndarray, features: np.ndarray | None, temperature: float,
+               stats: dict | None = None) -> np.ndarray:
+    """In-scope scores, higher meaning more in scope."""
+    if method == "msp":
+        return softmax(logits, temperature).max(axis=1)
+    if method == "energy":
+        z = logits / temperature
+        m = z.max(axis=1)
+        return temperature * (m + np.log(np.exp(z - m[:, None]).sum(axis=1)))
+    if method == "mahalanobis":
+        f = torch.as_tensor(features, dtype=torch.float32)
+        quad = ((f @ stats["precision"]) * f).sum(1, keepdim=True)
+        dist = quad - 2 * f @ stats["precision_means"] + stats["mean_norms"]
+        return (-dist.min(1).values).numpy()
+    raise ValueError(f"unknown out-of-scope method {method!r}")
+
+
+def threshold_balanced(in_scores: np.ndarray, in_correct: np.ndarray, oos_scores_: np.ndarray) -> tuple[float, float]:
+    """Threshold maximising (in-scope accuracy + out-of-scope recall) / 2; returns (threshold, criterion).
+
+    In-scope accuracy counts an in-scope example right only if it is classified right and not rejected.
+    """
+    cands = np.unique(np.concatenate([in_scores, oos_scores_]))
+    mids = np.concatenate([[cands[0] - 1e-6], (cands[:-1] + cands[1:]) / 2, [cands[-1] + 1e-6]])
+    order = np.argsort(in_scores)
+    sorted_in = in_scores[order]
+    correct_sorted = in_correct[order].astype(float)
+    # correct & accepted (score >= t): suffix sums of correctness over sorted in-scope scores
+    suffix = np.concatenate([np.cumsum(correct_sorted[::-1])[::-1], [0.0]])
+    in_acc = suffix[np.searchsorted(sorted_in, mids, side="left")] / max(len(in_scores), 1)
+    oos_rec = np.searchsorted(np.sort(oos_scores_), mids, side="left") / max(len(oos_scores_), 1)
+    crit = (in_acc + oos_rec) / 2
+    best = int(np.argmax(crit))
+    return float(mids[best]), float(crit[best])
+
+
+def oos_choose(logits: np.ndarray, features: np.ndarray, labels: np.ndarray, temperature: float,
+               oos_logits: np.ndarray | None, oos_features: np.ndarray | None, stats: dict | None,
+               quantile: float = 0.05, methods=OOS_METHODS) -> dict:
+    """Pick the out-of-scope method and threshold on validation data.
+
+    With out-of-scope validation examples: each method's balanced-criterion threshold, best method wins.
+    Without: maximum softmax probability, thresholded at a low quantile of the in-scope confidences.
+    """
+    if len(labels) == 0:
+        return {"method": None, "threshold": None, "reason": "no validation data"}
+    correct = logits.argmax(axis=1) == labels
+    if oos_logits is None or len(oos_logits) == 0:
+        scores = oos_scores("msp", logits, features, temperature)
+        return {"method": "msp", "threshold": float(np.quantile(scores, quantile)),
+                "reason": f"{quantile:.0%} quantile of in-scope validation confidence"}
+    candidates = {}
+    for method in methods:
+        if method == "mahalanobis" and stats is None:
+            continue
+        s_in = oos_scores(method, logits, features, temperature, stats)
+        s_out = oos_scores(method, oos_logits, oos_features, temperature, stats)
+        threshold, criterion = threshold_balanced(s_in, correct, s_out)
+        candidates[method] = {
+            "threshold": threshold, "criterion": criterion,
+            "in_scope_accuracy": float((correct & (s_in >= threshold)).mean()),
+            "oos_recall": float((s_out < threshold).mean()),
+        }
+    method = max(candidates, key=lambda m: candidates[m]["criterion"])
+    return {"method": method, "threshold": candidates[method]["threshold"],
+            "reason": "best balanced criterion on validation", "candidates": candidates}

@@ -1,0 +1,44 @@
+"""What the NLU commands share: turning service errors into one-line CommandErrors."""
+import json
+from contextlib import contextmanager
+
+from django.core.management.base import CommandError
+
+from nlu.data import DataFileError
+
+
+@contextmanager
+def command_errors():
+    """DataFileError / ValueError / missing files from a service become a clear CommandError."""
+    try:
+        yield
+    except (DataFileError, ValueError, FileNotFoundError) as exc:
+        raise CommandError(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__) from exc
+
+
+def training_options(parser) -> None:
+    parser.add_argument("--epochs", type=int, help="training epochs (default: the platform's)")
+    parser.add_argument("--lr", type=float, help="learning rate")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--no-activate", action="store_true", help="register the version without activating it")
+
+
+def training_overrides(options) -> dict:
+    names = {"epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "max_steps": "max_train_steps", "seed": "seed"}
+    overrides = {field: options[opt] for opt, field in names.items() if options.get(opt) is not None}
+    if "epochs" in overrides or "max_train_steps" in overrides:
+        overrides.setdefault("min_train_steps", 0)
+    return overrides
+
+
+def version_summary(version) -> str:
+    keys = ("n_train", "n_val", "epochs", "val_accuracy", "val_macro_f1", "temperature", "val_ece_after",
+            "train_seconds")
+    metrics = {k: version.metrics.get(k) for k in keys}
+    if version.metrics.get("oos"):
+        oos = version.metrics["oos"]
+        metrics["oos"] = {"method": oos.get("method"), "threshold": oos.get("threshold")}
+    state = "active" if version.is_active else "inactive"
+    return f"Trained {version.kind} model {version.version} ({state}) at {version.path}\n{json.dumps(metrics)}"

@@ -1,0 +1,20 @@
+from django.core.management.base import BaseCommand
+
+from nlu.services import config_default, intent_model_train
+
+from ._common import command_errors, training_options, training_overrides, version_summary
+
+
+class Command(BaseCommand):
+    help = "Fine-tune a new intent model (with out-of-scope detection) on a tenant's training examples."
+
+    def add_arguments(self, parser):
+        parser.add_argument("tenant", help="tenant slug")
+        training_options(parser)
+
+    def handle(self, *args, tenant, **options):
+        with command_errors():
+            config = config_default(**training_overrides(options))
+            version = intent_model_train(tenant, config, activate=not options["no_activate"],
+                                         progress=options["verbosity"] > 0)
+        self.stdout.write(version_summary(version))

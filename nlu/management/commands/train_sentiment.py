@@ -1,0 +1,22 @@
+from django.core.management.base import BaseCommand
+
+from nlu.services import config_default, sentiment_model_train
+
+from ._common import command_errors, training_options, training_overrides, version_summary
+
+
+class Command(BaseCommand):
+    help = "Fine-tune the global sentiment model (negative/neutral/positive) on a file or the stored examples."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--data", metavar="FILE", help=".csv/.jsonl file (default: all SentimentExample rows)")
+        parser.add_argument("--text", metavar="COL", default="text", help="text column (default: text)")
+        parser.add_argument("--label", metavar="COL", default="label", help="label column (default: label)")
+        training_options(parser)
+
+    def handle(self, *args, data, text, label, **options):
+        with command_errors():
+            config = config_default(max_length=128, lr=5e-5, epochs=3, **training_overrides(options))
+            version = sentiment_model_train(data, text, label, config, activate=not options["no_activate"],
+                                            progress=options["verbosity"] > 0)
+        self.stdout.write(version_summary(version))

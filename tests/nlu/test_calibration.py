@@ -1,0 +1,57 @@
+import numpy as np
+
+from nlu.calibration import (
+    expected_calibration_error, mahalanobis_fit, oos_choose, oos_scores, softmax, temperature_fit,
+    threshold_balanced,
+)
+
+
+def overconfident_logits(n=2000, classes=5, true_temperature=3.0, seed=0):
+    """Logits whose calibrated probabilities come from dividing by `true_temperature`."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 2.0, size=(n, classes)) * true_temperature
+    probs = softmax(logits, true_temperature)
+    labels = np.array([rng.choice(classes, p=p) for p in probs])
+    return logits, labels
+
+
+def test_temperature_fit_recovers_the_true_temperature_and_lowers_ece():
+    logits, labels = overconfident_logits()
+    temperature = temperature_fit(logits, labels)
+    assert 2.5 < temperature < 3.6
+    assert expected_calibration_error(softmax(logits, temperature), labels) < \
+        expected_calibration_error(softmax(logits), labels) / 2
+
+
+def test_temperature_without_validation_data_is_one():
+    assert temperature_fit(np.zeros((0, 3)), np.zeros(0, dtype=int)) == 1.0
+
+
+def test_balanced_threshold_separates_in_scope_from_out_of_scope():
+    in_scores = np.array([0.9, 0.8, 0.95, 0.7, 0.85])
+    out_scores = np.array([0.2, 0.4, 0.3])
+    threshold, criterion = threshold_balanced(in_scores, np.ones(5, dtype=bool), out_scores)
+    assert 0.4 < threshold <= 0.7
+    assert criterion == 1.0
+
+
+def test_without_oos_examples_the_threshold_is_a_quantile_of_in_scope_confidence():
+    logits, labels = overconfident_logits(n=500, true_temperature=1.0)
+    choice = oos_choose(logits, None, labels, 1.0, None, None, None, quantile=0.1)
+    assert choice["method"] == "msp"
+    rejected = (softmax(logits).max(1) < choice["threshold"]).mean()
+    assert 0.08 <= rejected <= 0.12
+
+
+def test_oos_method_is_chosen_on_validation_data():
+    rng = np.random.default_rng(1)
+    feats = np.concatenate([rng.normal(m, 0.3, size=(100, 4)) for m in (-2, 2)])
+    labels = np.repeat([0, 1], 100)
+    logits = np.stack([-feats.sum(1), feats.sum(1)], axis=1)
+    oos_feats = rng.normal(0, 0.3, size=(30, 4)) + np.array([6, 6, -2, -2])  # far away, yet confident logits
+    oos_logits = np.stack([-oos_feats.sum(1), oos_feats.sum(1)], axis=1)
+    stats = mahalanobis_fit(feats, labels, 2)
+    choice = oos_choose(logits, feats, labels, 1.0, oos_logits, oos_feats, stats)
+    assert set(choice["candidates"]) == {"msp", "energy", "mahalanobis"}
+    assert choice["method"] == "mahalanobis"
+    assert (oos_scores("mahalanobis", None, oos_feats, 1.0, stats) < choice["threshold"]).all()

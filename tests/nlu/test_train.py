@@ -1,0 +1,110 @@
+import json
+
+import pytest
+
+from nlu import OUT_OF_SCOPE
+from nlu.predict import Classifier
+from nlu.train import split_stratified, train_classifier
+
+from .conftest import TINY_OOS
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_encoder):
+    """One tiny intent model with out-of-scope validation examples, shared by the tests here."""
+    from nlu.train import TrainConfig
+
+    from .conftest import TINY_INTENTS
+
+    texts = [t for examples in TINY_INTENTS.values() for t in examples]
+    labels = [i for i, examples in TINY_INTENTS.items() for _ in examples]
+    config = TrainConfig(base_encoder=tiny_encoder, epochs=30, batch_size=8, lr=1e-3, max_length=32,
+                         label_smoothing=0.0, val_fraction=0.25, oos=True, oos_min_train_for_mahalanobis=10,
+                         threads=1)
+    out = tmp_path_factory.mktemp("model")
+    metrics = train_classifier(texts, labels + [], config, out, oos_val_texts=TINY_OOS, progress=False)
+    return out, metrics, texts, labels
+
+
+def test_training_saves_a_loadable_folder_with_its_metrics(trained):
+    out, metrics, _, _ = trained
+    assert {"nlu.json", "head.safetensors", "metrics.json", "encoder"} <= {p.name for p in out.iterdir()}
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["val_accuracy"] == metrics["val_accuracy"]
+    assert metrics["n_train"] == 24 and metrics["n_val"] == 8 and metrics["n_oos_val"] == len(TINY_OOS)
+    assert metrics["temperature"] > 0
+
+
+def test_tiny_model_learns_the_training_data(trained):
+    out, _, texts, labels = trained
+    clf = Classifier.load(out)
+    predictions = clf.predict(texts)
+    top_accuracy = sum(p.top_label == y for p, y in zip(predictions, labels)) / len(labels)
+    assert top_accuracy >= 0.9
+    assert all(0.0 <= p.confidence <= 1.0 for p in predictions)
+
+
+def test_out_of_scope_rule_is_chosen_on_validation_data(trained):
+    out, metrics, _, _ = trained
+    oos = metrics["oos"]
+    assert oos["reason"] == "best balanced criterion on validation"
+    assert oos["method"] in oos["candidates"]
+    clf = Classifier.load(out)
+    assert clf.meta.oos_method == oos["method"] and clf.meta.oos_threshold == pytest.approx(oos["threshold"])
+
+
+def test_predictions_below_the_threshold_are_out_of_scope(trained):
+    out, _, texts, _ = trained
+    clf = Classifier.load(out)
+    clf.meta.oos_method, clf.meta.oos_threshold = "msp", 1.01
+    prediction = clf.predict_one(texts[0])
+    assert prediction.label == OUT_OF_SCOPE
+    assert prediction.confidence == pytest.approx(1 - prediction.top_confidence, abs=1e-3)
+
+
+def test_save_load_round_trip_and_single_path_match_batch_path(trained):
+    out, _, texts, _ = trained
+    first, second = Classifier.load(out), Classifier.load(out)
+    batch = first.predict(texts[:6])
+    assert batch == second.predict(texts[:6])
+    for text, expected in zip(texts[:6], batch):
+        single = first.predict_one(text)
+        assert single.label == expected.label
+        assert single.confidence == pytest.approx(expected.confidence, abs=1e-3)
+
+
+def test_int8_quantized_model_predicts(trained):
+    out, _, texts, _ = trained
+    plain, quantized = Classifier.load(out).predict(texts), Classifier.load(out, quantize=True).predict(texts)
+    agree = sum(a.top_label == b.top_label for a, b in zip(plain, quantized)) / len(texts)
+    assert agree >= 0.8
+
+
+def test_sentiment_model_without_oos_never_says_out_of_scope(tmp_path, tiny_config):
+    texts = ["i love it", "great service thanks", "awesome", "so happy", "this is terrible", "awful delay",
+             "worst airline ever", "i hate this", "flight at 5pm", "what is the baggage allowance",
+             "is the flight on time", "send me the schedule"]
+    labels = ["positive"] * 4 + ["negative"] * 4 + ["neutral"] * 4
+    metrics = train_classifier(texts, labels, tiny_config, tmp_path, task="sentiment", progress=False)
+    assert metrics["oos"] is None
+    predictions = Classifier.load(tmp_path).predict(texts)
+    assert {p.label for p in predictions} <= {"negative", "neutral", "positive"}
+
+
+def test_intent_examples_labelled_out_of_scope_become_validation_examples(tmp_path, tiny_config, tiny_data):
+    texts, labels = tiny_data
+    tiny_config.oos, tiny_config.max_train_steps = True, 5
+    metrics = train_classifier(texts + TINY_OOS, labels + [OUT_OF_SCOPE] * len(TINY_OOS), tiny_config, tmp_path,
+                               progress=False)
+    assert metrics["n_oos_val"] == len(TINY_OOS)
+    assert OUT_OF_SCOPE not in Classifier.load(tmp_path).labels
+
+
+def test_stratified_split_keeps_a_training_example_of_every_class():
+    train, val = split_stratified(["a"] * 10 + ["b"] * 1, 0.3, seed=0)
+    assert len(val) == 3 and 10 in train
+
+
+def test_one_label_is_refused(tmp_path, tiny_config):
+    with pytest.raises(ValueError, match="at least two labels"):
+        train_classifier(["a", "b"], ["x", "x"], tiny_config, tmp_path, progress=False)
