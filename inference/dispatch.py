@@ -7,6 +7,8 @@ from django.db import connection
 
 log = logging.getLogger(__name__)
 
+ANSWER_TASK = "inference.answer_message"
+
 # One thread: models load once and answers come in order, as from one worker.
 _executor: ThreadPoolExecutor | None = None
 
@@ -29,9 +31,10 @@ def answer_later(conversation_id: int, message_id: int) -> None:
     if settings.ANSWER_IN_PROCESS:
         _in_process().submit(_answer_here, conversation_id, message_id)
     else:
-        from .tasks import answer_message_task
+        # By name: the web process never imports the models' code (torch) to enqueue.
+        from chatbot.celery import app
 
-        answer_message_task.delay(conversation_id, message_id)
+        app.send_task(ANSWER_TASK, args=(conversation_id, message_id))
 
 
 def _answer_here(conversation_id: int, message_id: int) -> None:

@@ -3,10 +3,11 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 
 from .answer import answer_message
+from .dispatch import ANSWER_TASK
 
 
 @shared_task(
-    name="inference.answer_message",
+    name=ANSWER_TASK,
     acks_late=True,
     autoretry_for=(ConnectionError, TimeoutError),
     retry_backoff=True,
