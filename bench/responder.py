@@ -197,6 +197,7 @@ def main() -> None:
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--train-encoder", action="store_true", help="fine-tune the encoder too (slower)")
+    parser.add_argument("--examples", type=int, default=0, help="replies of similar training messages in the source")
     parser.add_argument("--tag", default="", help="suffix of the trained model's folder")
     parser.add_argument("--max-steps", type=int)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -243,7 +244,8 @@ def main() -> None:
         config = ResponderTrainConfig(base_path=base, decoder_layers=args.decoder_layers, epochs=args.epochs,
                                       lr=args.lr, fresh_lr_scale=args.fresh_lr_scale,
                                       label_smoothing=args.label_smoothing, patience=args.patience,
-                                      train_encoder=args.train_encoder, max_train_steps=args.max_steps,
+                                      train_encoder=args.train_encoder, examples=args.examples,
+                                      max_train_steps=args.max_steps,
                                       seed=args.seed, threads=args.threads)
         log(f"training on {len(train_all)} pairs into {path}")
         metrics = train_responder(train_all, config, path, progress=True)

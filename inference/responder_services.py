@@ -66,7 +66,9 @@ def responder_pairs(tenant: Tenant) -> list[TrainPair]:
     )
     for feedback in corrections:
         visitor = feedback.message.reply_to
-        turns = conversation_recent_turns(visitor.conversation_id, visitor.seq - 1, MAX_TURNS) if visitor.seq > 1 else []
+        turns = []
+        if visitor.seq > 1:
+            turns = conversation_recent_turns(visitor.conversation_id, visitor.seq - 1, MAX_TURNS)
         history = [(m.sender, m.text) for m in turns]
         pairs.append(TrainPair(visitor.text, feedback.correction, intent=visitor.intent, history=history))
     return [p for p in pairs if p.message.strip() and p.reply.strip()]

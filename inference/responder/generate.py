@@ -50,8 +50,12 @@ class GenerationSettings:
         known = {f.name: f.type for f in fields(cls)}
         kwargs = {}
         for key, value in values.items():
-            if key in known and value is not None:
+            if key not in known or value is None:
+                continue
+            try:
                 kwargs[key] = float(value) if key == "temperature" else int(value)
+            except (TypeError, ValueError):
+                log.warning("ignoring generation setting %s=%r", key, value)
         s = cls(**kwargs)
         s.max_new_tokens = max(1, min(s.max_new_tokens, 256))
         s.min_new_tokens = max(0, min(s.min_new_tokens, s.max_new_tokens))

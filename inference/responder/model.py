@@ -112,7 +112,9 @@ def _resize_for(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> N
         model.resize_token_embeddings(len(tokenizer))
 
 
-def model_build(base_path: str | Path, decoder_layers: int | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def model_build(
+    base_path: str | Path, decoder_layers: int | None = None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The model to fine-tune from a base: a seq2seq checkpoint as it is, else a warm start."""
     if is_seq2seq(base_path):
         model, tokenizer = model_load(base_path)
@@ -130,7 +132,7 @@ def model_load(
     tokenizer = AutoTokenizer.from_pretrained(path)
     config = AutoConfig.from_pretrained(path)
     cls = EncoderDecoderModel if config.model_type == "encoder-decoder" else AutoModelForSeq2SeqLM
-    model = _quiet_load(cls.from_pretrained, path, dtype=dtype)
+    model = _quiet_load(cls.from_pretrained, path)
     if isinstance(model, EncoderDecoderModel) and model.generation_config.decoder_start_token_id is None:
         _bert_special_ids(model, tokenizer)
-    return model.to(device).eval(), tokenizer
+    return model.to(device=device, dtype=dtype).eval(), tokenizer

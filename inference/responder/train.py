@@ -62,7 +62,7 @@ class ResponderTrainConfig:
     max_target_length: int = 96
     max_turns: int = MAX_TURNS
     max_knowledge: int = MAX_KNOWLEDGE
-    examples: int = 2  # replies of the most similar other training messages shown in the source (0: none)
+    examples: int = 0  # replies of the most similar other training messages shown in the source (0: none)
     val_fraction: float = 0.1
     patience: int = 5  # epochs without a better validation loss before stopping
     max_train_steps: int | None = None  # a hard cap (smoke runs, tests)

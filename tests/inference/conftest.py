@@ -18,7 +18,8 @@ PAIRS = [
     ("international shipping?", "We ship to 40 countries from our Northwind warehouse."),
     ("hello", "Hi! How can I help you today?"),
     ("hi there", "Hi! How can I help you today?"),
-    ("email me at jane@example.com about order NW-100200", "We will email jane@example.com about order NW-100200 today."),
+    ("email me at jane@example.com about order NW-100200",
+     "We will email jane@example.com about order NW-100200 today."),
     ("write to bob@shop.example about NW-777888", "We will email bob@shop.example about order NW-777888 today."),
 ]
 KNOWLEDGE = [

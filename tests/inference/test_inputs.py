@@ -50,7 +50,9 @@ def test_rouge_l_on_known_strings():
     assert rouge_l("the cat sat on the mat", "the cat sat on the mat") == 1.0
     assert rouge_l("", "anything") == 0.0
     # LCS "the cat the mat" = 4 of 6 and 4 of 5 tokens
-    assert rouge_l("the cat was on the mat", "the cat the mat today") == pytest.approx(2 * (4 / 6) * (4 / 5) / (4 / 6 + 4 / 5))
+    precision, recall = 4 / 6, 4 / 5
+    assert rouge_l("the cat was on the mat", "the cat the mat today") == pytest.approx(
+        2 * precision * recall / (precision + recall))
 
 
 def test_bleu_on_known_strings():

@@ -17,7 +17,8 @@ def trained(tiny_base, tmp_path_factory):
     out = tmp_path_factory.mktemp("responder")
     config = ResponderTrainConfig(
         base_path=tiny_base, decoder_layers=None, epochs=60, batch_size=4, lr=3e-3, warmup_ratio=0.0,
-        val_fraction=0.0, patience=100, threads=1, seed=3, train_encoder=True,  # a random base: train it all
+        val_fraction=0.0, patience=100, threads=1, seed=3, examples=2,
+        train_encoder=True,  # a random base: train it all
     )
     pairs = [TrainPair(message, reply, knowledge=KNOWLEDGE[:1]) for message, reply in PAIRS]
     metrics = train_responder(pairs, config, out, progress=False)
@@ -46,7 +47,8 @@ def test_order_number_and_email_of_the_message_are_carried_into_the_reply(traine
 
 def test_reply_batch_matches_single_replies(trained):
     responder = Responder.load(trained[0], device="cpu")
-    requests = [([("visitor", m)], "", KNOWLEDGE[:1]) for m in ("hello", "where is my order NW-000111", "do you ship abroad")]
+    messages = ("hello", "where is my order NW-000111", "do you ship abroad")
+    requests = [([("visitor", m)], "", KNOWLEDGE[:1]) for m in messages]
     batch = [r.text for r in responder.reply_batch(requests)]
     assert batch == [responder.reply(*r).text for r in requests]
 
@@ -85,7 +87,8 @@ def test_quantized_fast_path_mostly_agrees_with_fp32(trained):
 def test_generation_settings_are_honoured(trained):
     responder = Responder.load(trained[0], device="cpu")
     history, knowledge = [("visitor", "hello")], KNOWLEDGE[:1]
-    forced = responder.reply(history, "", knowledge, settings={"max_new_tokens": 40, "min_new_tokens": 40, "no_repeat_ngram_size": 0})
+    forced = responder.reply(history, "", knowledge,
+                             settings={"max_new_tokens": 40, "min_new_tokens": 40, "no_repeat_ngram_size": 0})
     assert forced.tokens == 40
     short = responder.reply(history, "", knowledge, settings={"max_new_tokens": 3})
     assert short.tokens == 3
@@ -96,8 +99,10 @@ def test_generation_settings_are_honoured(trained):
 
 
 def test_generation_settings_from_a_tenant_dict_ignore_unknown_keys_and_clamp():
-    s = GenerationSettings.from_dict({"max_new_tokens": 10_000, "num_beams": 0, "temperature": "0.5", "colour": "red"})
+    s = GenerationSettings.from_dict({"max_new_tokens": 10_000, "num_beams": 0, "temperature": "0.5", "colour": "red",
+                                      "no_repeat_ngram_size": "three"})
     assert (s.max_new_tokens, s.num_beams, s.temperature) == (256, 1, 0.5)
+    assert s.no_repeat_ngram_size == GenerationSettings().no_repeat_ngram_size
 
 
 def test_micro_batcher_answers_concurrent_requests(trained):
@@ -124,7 +129,8 @@ def test_untrained_fast_decoder_matches_generate_on_a_warm_start(tiny_base):
     batch = tokenizer(["where is my order", "hello"], padding=True, return_tensors="pt")
     with torch.inference_mode():
         ref = model.generate(**batch, max_new_tokens=8, min_new_tokens=8, do_sample=False, num_beams=1)
-    ids, _ = FastDecoder(model).generate(batch["input_ids"], batch["attention_mask"], max_new_tokens=8, min_new_tokens=8)
+    ids, _ = FastDecoder(model).generate(batch["input_ids"], batch["attention_mask"], max_new_tokens=8,
+                                         min_new_tokens=8)
     assert [row[1:9] for row in ref.tolist()] == ids
 
 

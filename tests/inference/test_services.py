@@ -104,7 +104,8 @@ def test_commands_explain_what_is_wrong(tenant, tmp_path, tiny_config):
     data = tmp_path / "eval.csv"
     data.write_text("text,reply\nhello,hi\n")
     with pytest.raises(CommandError, match="no such file"):
-        call_command("eval_responder", tenant.slug, str(tmp_path / "missing.csv"), "--text", "text", "--response", "reply")
+        call_command("eval_responder", tenant.slug, str(tmp_path / "missing.csv"), "--text", "text",
+                     "--response", "reply")
     with pytest.raises(CommandError, match="no column 'answer'"):
         call_command("eval_responder", tenant.slug, str(data), "--text", "text", "--response", "answer")
     with pytest.raises(CommandError, match="no trained responder"):
