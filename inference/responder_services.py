@@ -6,16 +6,17 @@ and the per-process loaded responder the worker replies with.
     reply = responder.reply(history, intent, knowledge, settings=tenant.generation)
 """
 import logging
-import threading
 from dataclasses import replace
 from pathlib import Path
 
 from django.conf import settings
 
 from chatbot.models import Feedback, KnowledgeEntry, Message, ModelVersion, Tenant, TrainingExample
-from chatbot.registry import model_version_active, model_version_dir, model_version_register
+from chatbot.registry import model_version_dir, model_version_register
 from chatbot.selectors import conversation_recent_turns, tenant_by_slug
 
+from . import registry
+from .device import inference_device
 from .responder import GenerationSettings, Responder, ResponderTrainConfig, TrainPair, train_responder
 from .responder.inputs import MAX_TURNS, VISITOR
 from .responder.metrics import reply_metrics
@@ -148,44 +149,6 @@ def _intent(tenant: Tenant, text: str) -> str:
     return found[0].predict_one(text).label if found else ""
 
 
-class _ResponderCache:
-    """Loaded responders by tenant, each with the version it was loaded from; a newly
-    promoted version is loaded on the next call, with no worker restart."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._loaded: dict[int, tuple[int, Responder]] = {}
-
-    def get(self, tenant_id: int) -> tuple[Responder, ModelVersion] | None:
-        version = model_version_active(KIND, tenant_id)
-        if version is None:
-            return None
-        cached = self._loaded.get(tenant_id)
-        if cached is None or cached[0] != version.pk:
-            with self._lock:
-                cached = self._loaded.get(tenant_id)
-                if cached is None or cached[0] != version.pk:
-                    if cached is not None:
-                        cached[1].close()
-                    cached = (version.pk, Responder.load(version.path, device=_device()))
-                    self._loaded[tenant_id] = cached
-        return cached[1], version
-
-    def reload(self, tenant_id: int | None = None) -> None:
-        with self._lock:
-            for key in [k for k in self._loaded if tenant_id is None or k == tenant_id]:
-                self._loaded.pop(key)[1].close()
-
-
-def _device():
-    from .device import inference_device
-
-    return inference_device()
-
-
-responders = _ResponderCache()
-
-
 def responder_active(tenant_id: int) -> tuple[Responder, ModelVersion] | None:
     """The tenant's active responder, loaded once per process, and its version; None when none is trained."""
-    return responders.get(tenant_id)
+    return registry.active_model(KIND, tenant_id, lambda version: Responder.load(version.path, device=inference_device()))

@@ -6,6 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from chatbot.models import Feedback, Message, ModelVersion, TrainingExample
+from inference import registry
 from inference.responder_services import (
     ResponderError,
     responder_active,
@@ -13,7 +14,6 @@ from inference.responder_services import (
     responder_evaluate,
     responder_pairs,
     responder_train,
-    responders,
 )
 from tests.factories import ConversationFactory, KnowledgeEntryFactory, MessageFactory
 
@@ -34,7 +34,7 @@ def tenant_with_data(tenant):
 @pytest.fixture
 def tiny_config(tiny_base, settings, tmp_path):
     settings.MODELS_DIR = tmp_path / "models"
-    responders.reload()
+    registry.reload()
     return responder_config(base_path=tiny_base, decoder_layers=None, epochs=2, batch_size=8, threads=1,
                             train_encoder=True, eval_generate=False)
 
