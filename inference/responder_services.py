@@ -141,12 +141,10 @@ def responder_evaluate(tenant: Tenant | str, path: str | Path, text_col: str, re
 
 def _intent(tenant: Tenant, text: str) -> str:
     """The tenant's intent model's label when one is trained (as the worker would pass it)."""
-    try:
-        from nlu.runtime import classifiers
-    except ImportError:
-        return ""
-    found = classifiers.get(ModelVersion.Kind.INTENT, tenant.id)
-    return found[0].predict_one(text).label if found else ""
+    from nlu.runtime import predict_active
+
+    found = predict_active(ModelVersion.Kind.INTENT, tenant.id, text)
+    return found[0].label if found else ""
 
 
 def responder_active(tenant_id: int) -> tuple[Responder, ModelVersion] | None:

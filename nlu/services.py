@@ -97,7 +97,7 @@ def sentiment_model_train(path: str | Path | None = None, text_col: str | None =
     texts, labels = sentiment_examples(path, text_col, label_col)
     if len(set(labels)) < 2:
         raise ValueError(f"sentiment training needs at least two labels, got {sorted(set(labels))}")
-    config = config or config_default(max_length=128, lr=5e-5, epochs=3)
+    config = config or config_default(max_length=128, lr=5e-5, epochs=3, linear_probe_init=False)
     version, out_dir = model_version_dir(ModelVersion.Kind.SENTIMENT, None)
     metrics = train_classifier(texts, labels, config, out_dir, task="sentiment", progress=progress)
     return model_version_register(ModelVersion.Kind.SENTIMENT, None, version, out_dir, metrics, activate=activate)

@@ -6,7 +6,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from chatbot.models import ModelVersion, SentimentExample, TrainingExample
-from nlu.runtime import classifiers, message_labels
+from inference import registry
+from nlu.runtime import message_labels
 
 from .conftest import TINY_INTENTS, TINY_OOS
 
@@ -36,9 +37,9 @@ def tiny_settings(settings, tiny_encoder, tmp_path):
     settings.MODELS_DIR = tmp_path / "models"
     settings.TORCH_THREADS = 1
     settings.NLU_QUANTIZE = False
-    classifiers.reload()
+    registry.reload()
     yield settings
-    classifiers.reload()
+    registry.reload()
 
 
 def test_import_examples_writes_rows_with_source_import(tenant, examples_csv):

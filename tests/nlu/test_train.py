@@ -20,9 +20,9 @@ def trained(tmp_path_factory, tiny_encoder):
     labels = [i for i, examples in TINY_INTENTS.items() for _ in examples]
     config = TrainConfig(base_encoder=tiny_encoder, epochs=30, batch_size=8, lr=1e-3, max_length=32,
                          label_smoothing=0.0, val_fraction=0.25, oos=True, oos_min_train_for_mahalanobis=10,
-                         threads=1)
+                         linear_probe_init=True, threads=1)
     out = tmp_path_factory.mktemp("model")
-    metrics = train_classifier(texts, labels + [], config, out, oos_val_texts=TINY_OOS, progress=False)
+    metrics = train_classifier(texts, labels, config, out, oos_val_texts=TINY_OOS, progress=False)
     return out, metrics, texts, labels
 
 

@@ -16,7 +16,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, data, text, label, **options):
         with command_errors():
-            config = config_default(max_length=128, lr=5e-5, epochs=3, **training_overrides(options))
+            config = config_default(max_length=128, lr=5e-5, epochs=3, linear_probe_init=False,
+                                    **training_overrides(options))
             version = sentiment_model_train(data, text, label, config, activate=not options["no_activate"],
                                             progress=options["verbosity"] > 0)
         self.stdout.write(version_summary(version))
