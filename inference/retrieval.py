@@ -2,40 +2,25 @@
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from django.conf import settings
-from transformers import AutoModel, AutoTokenizer
 
 from chatbot import selectors
+from nlu.encoder import encoder_load, sentence_vectors
 
 from . import registry
 from .device import inference_device
 
 
 class SentenceEncoder:
-    """Mean-pooled, L2-normalised sentence embeddings (the all-MiniLM-L6-v2 recipe)."""
+    """Sentence embeddings from a local encoder folder, on the inference device."""
 
     def __init__(self, path: str, max_length: int = 128):
-        self.device = inference_device()
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).to(self.device).eval()
+        self.tokenizer, model = encoder_load(path)
+        self.model = model.to(inference_device()).eval()
         self.max_length = max_length
 
-    @torch.inference_mode()
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        out = []
-        for start in range(0, len(texts), batch_size):
-            batch = self.tokenizer(
-                texts[start:start + batch_size], padding=True, truncation=True,
-                max_length=self.max_length, return_tensors="pt",
-            ).to(self.device)
-            hidden = self.model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            out.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy())
-        if not out:
-            return np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
-        return np.concatenate(out)
+        return sentence_vectors(self.model, self.tokenizer, texts, batch_size, self.max_length)
 
 
 @dataclass

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
+
+from nlu.encoder import sentence_vectors as encoder_vectors
 
 from .placeholders import Masker
 
@@ -19,18 +20,8 @@ MEMORY_FILE = "memory.json"
 VECTORS_FILE = "memory.npy"
 
 
-@torch.inference_mode()
 def sentence_vectors(encoder, tokenizer, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-    device = next(encoder.parameters()).device
-    out = []
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True, max_length=64,
-                          return_tensors="pt").to(device)
-        hidden = encoder(**batch).last_hidden_state.float()
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        out.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 1), dtype=np.float32)
+    return encoder_vectors(encoder, tokenizer, texts, batch_size=batch_size, max_length=64)
 
 
 def masked_reply(message: str, reply: str, placeholders: list[str]) -> str:
