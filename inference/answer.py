@@ -40,44 +40,56 @@ def answer_message(conversation_id: int, message_id: int) -> str:
     if Message.objects.filter(reply_to=message).exclude(sender=Message.Sender.VISITOR).exists():
         return "skipped: already answered"
 
-    started = time.perf_counter()
     realtime.publish_typing(conversation_id, "bot", True)
     try:
-        labels = message_labels(tenant.id, message.text)
-        services.message_label(
-            message.id, intent=labels.intent, intent_confidence=labels.intent_confidence,
-            sentiment=labels.sentiment, sentiment_confidence=labels.sentiment_confidence,
-        )
-        hits = knowledge_search(tenant.id, message.text, k=3)
-        earlier = list(
-            Message.objects.filter(conversation=conversation, sender=Message.Sender.VISITOR, seq__lt=message.seq)
-            .order_by("-seq").values_list("sentiment", flat=True)[:SENTIMENT_WINDOW]
-        )[::-1]
-        generated = _generate(tenant, message, labels.intent, hits)
-        decision = policy.decide(
-            tenant, message.text, labels, hits[0].score if hits else None, earlier,
-            responder_score=generated[0].score if generated else None,
-        )
-        if decision.hands_off:
-            services.conversation_hand_off(conversation_id, decision.reason, reply_to_id=message.id)
-            return "handed_off"
-        if generated:
-            reply, version = generated
-            text, model_version, score = reply.text, f"responder:{version.version}", reply.score
-        else:
-            text = hits[0].answer if decision.action == "answer" else tenant.fallback_text
-            model_version, score = RETRIEVAL_VERSION, hits[0].score if hits else None
-        services.bot_reply_store(
-            message.id, text,
-            grounding=[h.as_grounding() for h in hits],
-            model_version=model_version,
-            score=score,
-            latency_ms=round((time.perf_counter() - started) * 1000, 1),
-            handoff_reason=decision.reason if decision.action == "fallback" else "",
-        )
-        return "answered" if decision.action == "answer" else "fallback"
+        return _answer(message, tenant)
+    except (ConnectionError, TimeoutError):
+        raise  # transient: the task retries
+    except Exception as exc:  # noqa: BLE001 - a broken model must not leave the visitor waiting
+        log.exception("answering message %s failed; handing the conversation to humans", message.id)
+        services.conversation_hand_off(conversation_id, f"the bot failed ({type(exc).__name__})", message.id)
+        return "handed_off: bot failed"
     finally:
         realtime.publish_typing(conversation_id, "bot", False)
+
+
+def _answer(message: Message, tenant) -> str:
+    """Label, retrieve, decide, then reply, fall back or hand off."""
+    conversation_id = message.conversation_id
+    started = time.perf_counter()
+    labels = message_labels(tenant.id, message.text)
+    services.message_label(
+        message.id, intent=labels.intent, intent_confidence=labels.intent_confidence,
+        sentiment=labels.sentiment, sentiment_confidence=labels.sentiment_confidence,
+    )
+    hits = knowledge_search(tenant.id, message.text, k=3)
+    earlier = list(
+        Message.objects.filter(conversation_id=conversation_id, sender=Message.Sender.VISITOR, seq__lt=message.seq)
+        .order_by("-seq").values_list("sentiment", flat=True)[:SENTIMENT_WINDOW]
+    )[::-1]
+    generated = _generate(tenant, message, labels.intent, hits)
+    decision = policy.decide(
+        tenant, message.text, labels, hits[0].score if hits else None, earlier,
+        responder_score=generated[0].score if generated else None,
+    )
+    if decision.hands_off:
+        services.conversation_hand_off(conversation_id, decision.reason, reply_to_id=message.id)
+        return "handed_off"
+    if generated:
+        reply, version = generated
+        text, model_version, score = reply.text, f"responder:{version.version}", reply.score
+    else:
+        text = hits[0].answer if decision.action == "answer" else tenant.fallback_text
+        model_version, score = RETRIEVAL_VERSION, hits[0].score if hits else None
+    services.bot_reply_store(
+        message.id, text,
+        grounding=[h.as_grounding() for h in hits],
+        model_version=model_version,
+        score=score,
+        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        handoff_reason=decision.reason if decision.action == "fallback" else "",
+    )
+    return "answered" if decision.action == "answer" else "fallback"
 
 
 def _generate(tenant, message: Message, intent: str, hits: list):
