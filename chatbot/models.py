@@ -35,7 +35,7 @@ class Tenant(models.Model):
     )
     # Hand-off policy thresholds (see inference.policy).
     min_intent_confidence = models.FloatField(default=0.45)
-    min_retrieval_score = models.FloatField(default=0.45)
+    min_retrieval_score = models.FloatField(default=0.40)
     min_responder_score = models.FloatField(default=0.35)
     negative_turns_to_handoff = models.PositiveSmallIntegerField(default=2)
     # Generation settings: max_new_tokens, num_beams, no_repeat_ngram_size, temperature.

@@ -9,6 +9,7 @@ from nlu.encoder import encoder_load, sentence_vectors
 
 from . import registry
 from .device import inference_device
+from .responder.placeholders import values_strip
 
 
 class SentenceEncoder:
@@ -35,17 +36,20 @@ class Hit:
 
 
 class KnowledgeIndex:
-    """A tenant's active entries with their question embeddings."""
+    """A tenant's active entries with their embeddings."""
 
     def __init__(self, entries: list, encoder: SentenceEncoder):
         self.entries = [(e.id, e.question, e.answer) for e in entries]
         self.encoder = encoder
-        self.vectors = encoder.encode([q for _, q, _ in self.entries])
+        # Question and answer together: on the demo data this finds better answers than the
+        # question alone (ROUGE-L 0.307 vs 0.295 at the same share of messages answered;
+        # 0.313 with the message's order numbers and the like stripped).
+        self.vectors = encoder.encode([f"{q} {a}" for _, q, a in self.entries])
 
     def search(self, text: str, k: int = 3) -> list[Hit]:
         if not self.entries:
             return []
-        query = self.encoder.encode([text])[0]
+        query = self.encoder.encode([values_strip(text) or text])[0]
         scores = self.vectors @ query
         best = np.argsort(-scores)[:k]
         return [Hit(self.entries[i][0], self.entries[i][1], self.entries[i][2], float(scores[i])) for i in best]

@@ -69,3 +69,11 @@ class Masker:
             text = text.replace(token, self.values.get(token, ""))
         text = re.sub(r"\s+([.,!?;:)])", r"\1", text)
         return re.sub(r"\s{2,}", " ", text).strip()
+
+
+def values_strip(text: str) -> str:
+    """The text without its order numbers, e-mails, URLs and phone numbers: they say nothing
+    about what is asked, and would pull retrieval towards entries that mention such values."""
+    for pattern in PATTERNS.values():
+        text = pattern.sub(" ", text)
+    return " ".join(text.split())

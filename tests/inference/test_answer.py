@@ -36,3 +36,10 @@ def test_broken_model_hands_the_conversation_to_humans_instead_of_leaving_the_vi
     assert conversation.status == Conversation.Status.HUMAN
     assert conversation.handoff_reason.startswith("the bot failed")
     assert Message.objects.filter(sender="system", reply_to=message).exists()
+
+
+def test_order_numbers_do_not_steer_retrieval():
+    from inference.responder.placeholders import values_strip
+
+    assert values_strip("Where is order NW-482913? mail me at jo@example.com") == "Where is order ? mail me at"
+    assert values_strip("NW-123456") == ""
