@@ -28,5 +28,6 @@ def _warm_child(**_) -> None:
 @worker_ready.connect
 def _warm_solo(sender=None, **_) -> None:
     """Solo and thread pools answer in the main process, which worker_process_init never sees."""
-    if sender is not None and "prefork" not in str(getattr(sender, "pool_cls", "")):
+    pool = getattr(sender, "pool", None)  # the sender is the worker's Consumer
+    if pool is not None and "prefork" not in type(pool).__module__:
         _warm_child()
