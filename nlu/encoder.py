@@ -19,10 +19,14 @@ def encoder_load(path: str | Path, from_config: bool = False):
     if from_config:
         model = AutoModel.from_config(AutoConfig.from_pretrained(path, local_files_only=True))
     else:
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # else every load reports the pooler weights left out
         try:  # BERT-like encoders: the pooler is unused, leave it out
             model = AutoModel.from_pretrained(path, local_files_only=True, add_pooling_layer=False)
         except TypeError:
             model = AutoModel.from_pretrained(path, local_files_only=True)
+        finally:
+            hf_logging.set_verbosity(verbosity)
     return tokenizer, model
 
 
