@@ -17,5 +17,9 @@ class NotFound(ServiceError):
     code = "not_found"
 
 
+class UnknownTenant(NotFound, ValueError):
+    code = "unknown_tenant"
+
+
 class RateLimited(ServiceError):
     code = "rate_limited"

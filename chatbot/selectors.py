@@ -1,6 +1,7 @@
 """Reads: the queries the consumers, views and workers share."""
 from django.db.models import Count, Max
 
+from .errors import UnknownTenant
 from .models import Conversation, KnowledgeEntry, Message, Tenant, Visitor
 
 
@@ -12,6 +13,17 @@ def tenant_by_public_key(key: str) -> Tenant | None:
 
 def tenant_by_slug(slug: str) -> Tenant | None:
     return Tenant.objects.filter(slug=slug).first()
+
+
+def tenant_require(tenant: Tenant | str) -> Tenant:
+    """A tenant by object or slug, as commands take it; an unknown slug names the known ones."""
+    if isinstance(tenant, Tenant):
+        return tenant
+    found = tenant_by_slug(tenant)
+    if found is None:
+        known = ", ".join(Tenant.objects.order_by("slug").values_list("slug", flat=True)[:10]) or "none yet"
+        raise UnknownTenant(f"unknown tenant {tenant!r} (known tenants: {known})")
+    return found
 
 
 def visitor_by_token(tenant: Tenant, token: str) -> Visitor | None:

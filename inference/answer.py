@@ -6,7 +6,6 @@ from django.db import close_old_connections
 
 from chatbot import realtime, selectors, services
 from chatbot.models import Conversation, Message
-
 from nlu.runtime import message_labels
 
 from . import policy

@@ -11,13 +11,27 @@ from pathlib import Path
 
 from django.conf import settings
 
-from chatbot.models import Feedback, KnowledgeEntry, Message, ModelVersion, Tenant, TrainingExample
+from chatbot.errors import UnknownTenant
+from chatbot.models import (
+    Feedback,
+    KnowledgeEntry,
+    Message,
+    ModelVersion,
+    Tenant,
+    TrainingExample,
+)
 from chatbot.registry import model_version_dir, model_version_register
-from chatbot.selectors import conversation_recent_turns, tenant_by_slug
+from chatbot.selectors import conversation_recent_turns, tenant_require
 
 from . import registry
 from .device import inference_device
-from .responder import GenerationSettings, Responder, ResponderTrainConfig, TrainPair, train_responder
+from .responder import (
+    GenerationSettings,
+    Responder,
+    ResponderTrainConfig,
+    TrainPair,
+    train_responder,
+)
 from .responder.inputs import MAX_TURNS, VISITOR
 from .responder.metrics import reply_metrics
 
@@ -32,12 +46,10 @@ class ResponderError(ValueError):
 
 
 def tenant_resolve(tenant: Tenant | str) -> Tenant:
-    if isinstance(tenant, Tenant):
-        return tenant
-    found = tenant_by_slug(tenant)
-    if found is None:
-        raise ResponderError(f"unknown tenant {tenant!r}")
-    return found
+    try:
+        return tenant_require(tenant)
+    except UnknownTenant as exc:
+        raise ResponderError(str(exc)) from exc
 
 
 def responder_grounding(tenant: Tenant, text: str, k: int = GROUNDING_K) -> list[str]:

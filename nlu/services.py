@@ -6,7 +6,12 @@ from django.db import transaction
 from tqdm.auto import tqdm
 
 from chatbot.models import ModelVersion, SentimentExample, Tenant, TrainingExample
-from chatbot.registry import model_version_active, model_version_dir, model_version_register
+from chatbot.registry import (
+    model_version_active,
+    model_version_dir,
+    model_version_register,
+)
+from chatbot.selectors import tenant_require
 
 from . import OUT_OF_SCOPE, SENTIMENT_LABELS
 from .data import DataFileError, examples_read
@@ -15,17 +20,6 @@ from .predict import Classifier
 from .train import TrainConfig, train_classifier
 
 MIN_EXAMPLES_PER_INTENT = 2
-
-
-def tenant_get(tenant: Tenant | str) -> Tenant:
-    """A tenant by object or slug; an unknown slug is a clear ValueError."""
-    if isinstance(tenant, Tenant):
-        return tenant
-    found = Tenant.objects.filter(slug=tenant).first()
-    if found is None:
-        known = ", ".join(Tenant.objects.order_by("slug").values_list("slug", flat=True)[:10]) or "none yet"
-        raise ValueError(f"unknown tenant {tenant!r} (known tenants: {known})")
-    return found
 
 
 def config_default(**overrides) -> TrainConfig:
@@ -38,7 +32,7 @@ def config_default(**overrides) -> TrainConfig:
 def examples_import(tenant: Tenant | str, path: str | Path, text_col: str, intent_col: str,
                     response_col: str | None = None, progress: bool = False) -> int:
     """Add a file's labelled messages to the tenant's training examples; returns how many were added."""
-    tenant = tenant_get(tenant)
+    tenant = tenant_require(tenant)
     extra = (response_col,) if response_col else ()
     examples = examples_read(path, text_col, intent_col, extra)
     rows = [
@@ -54,7 +48,7 @@ def examples_import(tenant: Tenant | str, path: str | Path, text_col: str, inten
 def intent_model_train(tenant: Tenant | str, config: TrainConfig | None = None, activate: bool = True,
                        progress: bool = True) -> ModelVersion:
     """Fine-tune a new intent model on the tenant's examples, save it as a version and register it."""
-    tenant = tenant_get(tenant)
+    tenant = tenant_require(tenant)
     rows = list(TrainingExample.objects.filter(tenant=tenant).exclude(intent="").values_list("text", "intent"))
     counts: dict[str, int] = {}
     for _, intent in rows:
@@ -123,7 +117,7 @@ def _evaluate(kind: str, tenant: Tenant | None, path, text_col: str, label_col: 
 def intent_model_evaluate(tenant: Tenant | str, path: str | Path, text_col: str, intent_col: str,
                           progress: bool = False) -> dict:
     """accuracy, macro_f1, per_class (and out-of-scope figures) of the tenant's active intent model on a file."""
-    return _evaluate(ModelVersion.Kind.INTENT, tenant_get(tenant), path, text_col, intent_col, progress)
+    return _evaluate(ModelVersion.Kind.INTENT, tenant_require(tenant), path, text_col, intent_col, progress)
 
 
 def sentiment_model_evaluate(path: str | Path, text_col: str, label_col: str, progress: bool = False) -> dict:

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from . import fast
+from .device import pick_device, pick_dtype
 from .inputs import MAX_KNOWLEDGE, MAX_TURNS, build_source, split_history
 from .memory import ReplyMemory, sentence_vectors
 from .model import model_load
@@ -74,21 +75,6 @@ class Reply:
     score: float  # confidence 0..1: the geometric mean of the chosen tokens' probabilities
     tokens: int  # tokens generated
     latency_ms: float
-
-
-def pick_device(name: str | torch.device = "auto") -> torch.device:
-    """auto: CUDA when present, else the CPU."""
-    if isinstance(name, torch.device):
-        return name
-    if name in ("", "auto", None):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def pick_dtype(device: torch.device) -> torch.dtype:
-    if device.type != "cuda":
-        return torch.float32
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 class Responder:

@@ -16,11 +16,11 @@ from transformers import get_linear_schedule_with_warmup
 from transformers.modeling_outputs import BaseModelOutput
 
 from . import fast
-
+from .device import pick_device
 from .inputs import MAX_KNOWLEDGE, MAX_TURNS, VISITOR, build_source
+from .memory import ReplyMemory, masked_reply, sentence_vectors
 from .metrics import reply_metrics
 from .model import model_build, tokenizer_prepare
-from .memory import ReplyMemory, masked_reply, sentence_vectors
 from .placeholders import Masker
 from .text import truecase_table
 
@@ -78,12 +78,6 @@ class ResponderTrainConfig:
 def _is_fresh(name: str) -> bool:
     """Weights a warm start does not take from the base: cross-attention and the LM head."""
     return "crossattention" in name or "cls.predictions" in name
-
-
-def pick_training_device(name: str) -> torch.device:
-    if name in ("", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -257,7 +251,7 @@ def train_responder(
     started = time.perf_counter()
 
     train_pairs, val_pairs = split_validation(pairs, config.val_fraction, config.seed)
-    device = pick_training_device(config.device)
+    device = pick_device(config.device)
     model, tokenizer = model_build(config.base_path, config.decoder_layers)
     model.to(device)
     placeholders = tokenizer_prepare(tokenizer)

@@ -2,7 +2,11 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inference.responder_services import ResponderError, responder_config, responder_train
+from inference.responder_services import (
+    ResponderError,
+    responder_config,
+    responder_train,
+)
 
 
 class Command(BaseCommand):
