@@ -6,7 +6,8 @@ Trains on the demo store's pairs (chatbot/demo/intents.json, knowledge_base.json
 held-out split per intent, or loads --model; grounds every message in the knowledge base
 the way the worker does (MiniLM embeddings, top 3). Reports ROUGE-L/BLEU of the
 responder and of the baseline (the training reply of the most similar training
-message), the p50/p95 latency of one 64-token reply, and generated tokens/s at batch
+message) and the ceiling of any retrieval (the training reply closest to each reference),
+the p50/p95 latency of one 64-token reply, and generated tokens/s at batch
 1, 8 and 32, on the CPU and on a GPU when present. Progress goes to stderr; the last
 line of stdout is one JSON object. No Django needed.
 """
@@ -32,7 +33,7 @@ from transformers import AutoModel, AutoTokenizer  # noqa: E402
 
 from inference.responder import GenerationSettings, Responder, ResponderTrainConfig, TrainPair  # noqa: E402
 from inference.responder import train_responder  # noqa: E402
-from inference.responder.metrics import reply_metrics  # noqa: E402
+from inference.responder.metrics import reply_metrics, rouge_l  # noqa: E402
 
 DEMO = REPO / "chatbot" / "demo"
 
@@ -119,6 +120,9 @@ def evaluate_quality(name: str, responder: Responder, train: list[TrainPair], te
         replies += responder.reply_batch([([("visitor", p.message)], intent, list(p.knowledge)) for p, intent in chunk])
     refs = [p.reply for p in test]
     ours, theirs = reply_metrics([r.text for r in replies], refs), reply_metrics(baseline, refs)
+    # The ceiling of any retrieval answer: the training reply closest to each reference.
+    train_replies = sorted({p.reply for p in train})
+    oracle = reply_metrics([max(train_replies, key=lambda r: rouge_l(r, ref)) for ref in refs], refs)
     log(f"[{name}] responder ROUGE-L {ours['rouge_l']} BLEU {ours['bleu']} | nearest neighbour "
         f"ROUGE-L {theirs['rouge_l']} BLEU {theirs['bleu']} ({time.perf_counter() - started:.0f} s)")
     for pair, reply in list(zip(test, replies))[::max(1, len(test) // 8)]:
@@ -126,6 +130,7 @@ def evaluate_quality(name: str, responder: Responder, train: list[TrainPair], te
     return {
         "n_train": len(train), "n_test": len(test), "responder": ours, "nearest_neighbour": theirs,
         "rouge_l_gain": round(ours["rouge_l"] - theirs["rouge_l"], 4),
+        "oracle_retrieval": oracle,
         "intent_accuracy": round(sum(i == p.intent for i, p in zip(intents, test)) / max(len(test), 1), 4),
         "mean_score": round(statistics.mean(r.score for r in replies), 4),
     }

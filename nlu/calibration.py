@@ -1,8 +1,23 @@
 """Confidence calibration (temperature scaling) and out-of-scope scoring, both fitted on validation data."""
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-OOS_METHODS = ("msp", "energy", "mahalanobis")
+OOS_METHODS = ("msp", "energy", "mahalanobis", "knn")
+
+
+@dataclass
+class Outputs:
+    """A batch as the out-of-scope scores see it."""
+
+    logits: np.ndarray
+    features: np.ndarray | None = None
+    probs: np.ndarray | None = None  # the final probabilities (calibrated, neighbour-mixed); None: from logits
+    sims: np.ndarray | None = None  # similarities to the nearest training examples, nearest first
+
+    def probabilities(self, temperature: float) -> np.ndarray:
+        return self.probs if self.probs is not None else softmax(self.logits, temperature)
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -57,20 +72,26 @@ def mahalanobis_fit(features: np.ndarray, labels: np.ndarray, num_labels: int, s
             "mean_norms": (means * pm.T).sum(1).float()}
 
 
-def oos_scores(method: str, logits: np.ndarray, features: np.ndarray | None, temperature: float,
-               stats: dict | None = None) -> np.ndarray:
-    """In-scope scores, higher meaning more in scope."""
+def oos_scores(method: str, out: Outputs, temperature: float, stats: dict | None = None) -> np.ndarray:
+    """In-scope scores, higher meaning more in scope.
+
+    msp: the top probability; energy: temperature · logsumexp(logits / temperature);
+    mahalanobis: minus the distance to the closest class mean; knn: the cosine similarity
+    to the nearest training example.
+    """
     if method == "msp":
-        return softmax(logits, temperature).max(axis=1)
+        return out.probabilities(temperature).max(axis=1)
     if method == "energy":
-        z = logits / temperature
+        z = out.logits / temperature
         m = z.max(axis=1)
         return temperature * (m + np.log(np.exp(z - m[:, None]).sum(axis=1)))
     if method == "mahalanobis":
-        f = torch.as_tensor(features, dtype=torch.float32)
+        f = torch.as_tensor(out.features, dtype=torch.float32)
         quad = ((f @ stats["precision"]) * f).sum(1, keepdim=True)
         dist = quad - 2 * f @ stats["precision_means"] + stats["mean_norms"]
         return (-dist.min(1).values).numpy()
+    if method == "knn":
+        return out.sims[:, 0]
     raise ValueError(f"unknown out-of-scope method {method!r}")
 
 
@@ -93,27 +114,27 @@ def threshold_balanced(in_scores: np.ndarray, in_correct: np.ndarray, oos_scores
     return float(mids[best]), float(crit[best])
 
 
-def oos_choose(logits: np.ndarray, features: np.ndarray, labels: np.ndarray, temperature: float,
-               oos_logits: np.ndarray | None, oos_features: np.ndarray | None, stats: dict | None,
-               quantile: float = 0.05, methods=OOS_METHODS) -> dict:
+def oos_choose(val: Outputs, labels: np.ndarray, temperature: float, oos: Outputs | None,
+               stats: dict | None = None, quantile: float = 0.05, methods=OOS_METHODS) -> dict:
     """Pick the out-of-scope method and threshold on validation data.
 
     With out-of-scope validation examples: each method's balanced-criterion threshold, best method wins.
-    Without: maximum softmax probability, thresholded at a low quantile of the in-scope confidences.
+    Without: the top probability, thresholded at a low quantile of the in-scope confidences.
+    `stats` holds Mahalanobis statistics (the method is skipped without them); knn needs `sims`.
     """
     if len(labels) == 0:
         return {"method": None, "threshold": None, "reason": "no validation data"}
-    correct = logits.argmax(axis=1) == labels
-    if oos_logits is None or len(oos_logits) == 0:
-        scores = oos_scores("msp", logits, features, temperature)
+    correct = val.probabilities(temperature).argmax(axis=1) == labels
+    if oos is None or len(oos.logits) == 0:
+        scores = oos_scores("msp", val, temperature)
         return {"method": "msp", "threshold": float(np.quantile(scores, quantile)),
                 "reason": f"{quantile:.0%} quantile of in-scope validation confidence"}
     candidates = {}
     for method in methods:
-        if method == "mahalanobis" and stats is None:
+        if (method == "mahalanobis" and stats is None) or (method == "knn" and val.sims is None):
             continue
-        s_in = oos_scores(method, logits, features, temperature, stats)
-        s_out = oos_scores(method, oos_logits, oos_features, temperature, stats)
+        s_in = oos_scores(method, val, temperature, stats)
+        s_out = oos_scores(method, oos, temperature, stats)
         threshold, criterion = threshold_balanced(s_in, correct, s_out)
         candidates[method] = {
             "threshold": threshold, "criterion": criterion,

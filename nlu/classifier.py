@@ -2,7 +2,8 @@
 
 Folder layout: `encoder/` (HF weights + config + tokenizer), `head.safetensors`,
 `nlu.json` (labels, temperature, max length, out-of-scope method and threshold),
-`oos.safetensors` (feature statistics, when the method needs them), `metrics.json`.
+`oos.safetensors` (feature statistics, when the method needs them), `neighbours.safetensors`
+(the training examples' features, when neighbours vote), `metrics.json`.
 """
 import json
 from dataclasses import asdict, dataclass, field
@@ -25,9 +26,12 @@ class ClassifierMeta:
     labels: list[str]
     max_length: int = 64
     temperature: float = 1.0
-    oos_method: str | None = None  # None | "msp" | "energy" | "mahalanobis"
+    oos_method: str | None = None  # None | "msp" | "energy" | "mahalanobis" | "knn"
     oos_threshold: float | None = None  # in-scope when score >= threshold
     base_encoder: str = ""
+    knn_k: int = 0  # neighbours that vote (0: none)
+    knn_temperature: float = 0.05
+    knn_weight: float = 0.0  # share of the neighbours' vote in the probabilities
     extra: dict = field(default_factory=dict)
 
 
@@ -50,16 +54,22 @@ class TextClassifier(nn.Module):
         return self.head(self.dropout(pooled)), pooled
 
 
+TABLES = ("oos", "neighbours")  # optional tensors saved beside the weights, as <name>.safetensors
+
+
 def classifier_save(model: TextClassifier, tokenizer, meta: ClassifierMeta, out_dir: Path,
-                    oos_stats: dict[str, torch.Tensor] | None = None, metrics: dict | None = None) -> Path:
+                    tables: dict[str, dict[str, torch.Tensor]] | None = None, metrics: dict | None = None) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.encoder.save_pretrained(out_dir / "encoder")
     tokenizer.save_pretrained(out_dir / "encoder")
     save_file({k: v.detach().contiguous().cpu() for k, v in model.head.state_dict().items()},
               out_dir / "head.safetensors")
-    if oos_stats:
-        save_file({k: v.detach().contiguous().cpu() for k, v in oos_stats.items()}, out_dir / "oos.safetensors")
+    for name, table in (tables or {}).items():
+        if name not in TABLES:
+            raise ValueError(f"unknown table {name!r}")
+        if table:
+            save_file({k: v.detach().contiguous().cpu() for k, v in table.items()}, out_dir / f"{name}.safetensors")
     (out_dir / "nlu.json").write_text(json.dumps({"format": FORMAT_VERSION, **asdict(meta)}, indent=2))
     if metrics is not None:
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -67,7 +77,7 @@ def classifier_save(model: TextClassifier, tokenizer, meta: ClassifierMeta, out_
 
 
 def classifier_load(path: str | Path):
-    """(model in eval mode, tokenizer, meta, oos_stats or None) from a saved folder."""
+    """(model in eval mode, tokenizer, meta, tables) from a saved folder; tables maps name -> tensors."""
     path = Path(path)
     meta_file = path / "nlu.json"
     if not meta_file.is_file():
@@ -79,9 +89,9 @@ def classifier_load(path: str | Path):
     model = TextClassifier(encoder, len(meta.labels))
     model.head.load_state_dict(load_file(path / "head.safetensors"))
     model.eval()
-    oos_file = path / "oos.safetensors"
-    oos_stats = load_file(oos_file) if oos_file.is_file() else None
-    return model, tokenizer, meta, oos_stats
+    tables = {name: load_file(path / f"{name}.safetensors") for name in TABLES
+              if (path / f"{name}.safetensors").is_file()}
+    return model, tokenizer, meta, tables
 
 
 def batch_collate(ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,9 +1,12 @@
 """Reading labelled examples from CSV or JSONL files, with errors a person can act on."""
 import csv
+import html
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+import emoji
 
 SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".ndjson")
 
@@ -23,8 +26,17 @@ class Example:
     extra: dict
 
 
+def _emoji_words(chars: str, data: dict) -> str:
+    return " " + data["en"].strip(":").replace("_", " ") + " "
+
+
 def text_normalize(text: str) -> str:
-    """The same light clean-up at training and prediction: user handles, links, whitespace."""
+    """The same light clean-up at training and prediction: HTML entities, emoji, user handles, links, whitespace.
+
+    Emoji become their names ("😡" → "enraged face"): the encoder's vocabulary has no emoji,
+    and to a customer-service model they carry much of a message's mood.
+    """
+    text = emoji.replace_emoji(html.unescape(text), replace=_emoji_words)
     text = _URL.sub("http", text)
     text = _HANDLE.sub("@user", text)
     return _SPACE.sub(" ", text).strip()

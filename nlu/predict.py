@@ -9,10 +9,11 @@ import torch
 from tqdm.auto import tqdm
 
 from . import OUT_OF_SCOPE
-from .calibration import oos_scores, softmax
+from .calibration import Outputs, oos_scores, softmax
 from .classifier import classifier_load, model_device, model_infer
 from .data import text_normalize
 from .encoder import threads_set
+from .neighbours import neighbours_top, probs_mix
 
 
 @dataclass(frozen=True)
@@ -27,25 +28,28 @@ class Prediction:
 
 
 def _quantize(model):
-    """Dynamic int8 quantization of the encoder's linear layers (CPU); the head stays float.
+    """Dynamic int8 quantization of the encoder's linear layers (CPU), one scale per output channel.
 
-    Measured on BANKING77: quantizing the head too dropped accuracy to chance; encoder only costs 0.8 points.
+    Measured on BANKING77 (fp32 0.937): per-channel int8 0.933, per-tensor 0.929; quantizing the
+    head too dropped accuracy to chance, so it stays float.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
         try:
-            from torch.ao.quantization import quantize_dynamic
+            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
         except ImportError:
             return model
-        model.encoder = quantize_dynamic(model.encoder, {torch.nn.Linear}, dtype=torch.qint8)
+        model.encoder = quantize_dynamic(model.encoder, {torch.nn.Linear: per_channel_dynamic_qconfig})
         return model
 
 
 class Classifier:
     """A loaded classifier. `predict` labels many texts; `predict_one` is the low-latency single-message path."""
 
-    def __init__(self, model, tokenizer, meta, oos_stats=None, path: str | Path | None = None):
-        self.model, self.tokenizer, self.meta, self.oos_stats = model, tokenizer, meta, oos_stats
+    def __init__(self, model, tokenizer, meta, tables: dict | None = None, path: str | Path | None = None):
+        self.model, self.tokenizer, self.meta = model, tokenizer, meta
+        tables = tables or {}
+        self.oos_stats, self.neighbours = tables.get("oos"), tables.get("neighbours")
         self.path = str(path) if path else None
         self.labels = list(meta.labels)
         self.pad_id = tokenizer.pad_token_id or 0
@@ -55,13 +59,13 @@ class Classifier:
              device: str | torch.device = "cpu") -> "Classifier":
         """A saved classifier; `quantize` (CPU only) makes the encoder's linear layers int8."""
         threads_set(threads)
-        model, tokenizer, meta, oos_stats = classifier_load(path)
+        model, tokenizer, meta, tables = classifier_load(path)
         device = torch.device(device)
         if device.type == "cpu" and quantize:
             model = _quantize(model)
         elif device.type != "cpu":
             model = model.to(device)
-        return cls(model, tokenizer, meta, oos_stats, path)
+        return cls(model, tokenizer, meta, tables, path)
 
     @property
     def task(self) -> str:
@@ -71,20 +75,29 @@ class Classifier:
         cleaned = [text_normalize(t) or "." for t in texts]
         return self.tokenizer(cleaned, truncation=True, max_length=self.meta.max_length)["input_ids"]
 
+    def outputs(self, logits: np.ndarray, feats: np.ndarray) -> Outputs:
+        """Calibrated probabilities, mixed with the nearest training examples' vote when the model has one."""
+        meta, probs, sims, nearest = self.meta, softmax(logits, self.meta.temperature), None, None
+        if self.neighbours is not None:
+            sims, nearest = neighbours_top(feats, self.neighbours, max(meta.knn_k, 1))
+            probs = probs_mix(probs, sims, nearest, meta.knn_k, meta.knn_temperature, meta.knn_weight)
+        return Outputs(logits, feats, probs, sims)
+
     def _predictions(self, logits: np.ndarray, feats: np.ndarray) -> list[Prediction]:
-        probs = softmax(logits, self.meta.temperature)
+        out = self.outputs(logits, feats)
+        probs = out.probs
         top = probs.argmax(1)
         top_p = probs[np.arange(len(top)), top]
         method, threshold = self.meta.oos_method, self.meta.oos_threshold
-        scores = oos_scores(method, logits, feats, self.meta.temperature, self.oos_stats) if method else None
-        out = []
+        scores = oos_scores(method, out, self.meta.temperature, self.oos_stats) if method else None
+        result = []
         for i, (k, p) in enumerate(zip(top, top_p)):
             label, conf = self.labels[k], float(p)
             score = None if scores is None else float(scores[i])
             if score is not None and threshold is not None and score < threshold:
                 label, conf = OUT_OF_SCOPE, 1.0 - float(p)
-            out.append(Prediction(label, round(conf, 4), self.labels[k], round(float(p), 4), score))
-        return out
+            result.append(Prediction(label, round(conf, 4), self.labels[k], round(float(p), 4), score))
+        return result
 
     def predict(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> list[Prediction]:
         """Labels for many texts, batched by length."""

@@ -13,11 +13,25 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from . import OUT_OF_SCOPE
-from .calibration import expected_calibration_error, mahalanobis_fit, oos_choose, softmax, temperature_fit
-from .classifier import ClassifierMeta, TextClassifier, batch_collate, classifier_save, model_infer
+from .calibration import (
+    Outputs,
+    expected_calibration_error,
+    mahalanobis_fit,
+    oos_choose,
+    softmax,
+    temperature_fit,
+)
+from .classifier import (
+    ClassifierMeta,
+    TextClassifier,
+    batch_collate,
+    classifier_save,
+    model_infer,
+)
 from .data import text_normalize
 from .encoder import encoder_load, threads_set
 from .evaluate import classification_metrics
+from .neighbours import KS, neighbours_choose, neighbours_fit, neighbours_top, probs_mix
 
 
 @dataclass
@@ -36,7 +50,10 @@ class TrainConfig:
     keep_best: bool = True  # keep the epoch with the best validation accuracy
     oos: bool = False  # choose an out-of-scope rule (intents)
     oos_quantile: float = 0.05  # without out-of-scope examples: reject this share of in-scope validation
-    oos_methods: tuple[str, ...] = ("msp", "energy", "mahalanobis")
+    oos_methods: tuple[str, ...] = ("msp", "energy", "mahalanobis", "knn")
+    # intents: let the nearest training examples vote (weight chosen on validation, may be 0);
+    # measured: +0.2 to +0.6 points on BANKING77, nothing on airline sentiment
+    neighbours: bool = True
     oos_min_train_for_mahalanobis: int = 1000
     seed: int = 42
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
@@ -217,25 +234,47 @@ def train_classifier(
         model.load_state_dict(best_state)
     model.eval()
 
-    # Calibration and out-of-scope rule, on validation data only.
+    # Calibration, the neighbours' vote and the out-of-scope rule, on validation data only.
     val_logits, val_feats = (t.numpy() for t in model_infer(model, val_ids, pad_id, config.eval_batch_size))
     temperature = temperature_fit(val_logits, y_val)
     meta = ClassifierMeta(task=task, labels=label_names, max_length=config.max_length,
                           temperature=temperature, base_encoder=base)
-    oos_stats, oos_info = None, None
-    if task == "intent" and config.oos:
-        if oos_ids and "mahalanobis" in config.oos_methods and len(train_ids) >= config.oos_min_train_for_mahalanobis:
-            with bar(len(train_ids), "feature statistics") as pbar:
-                _, train_feats = model_infer(model, train_ids, pad_id, config.eval_batch_size, pbar)
-            oos_stats = mahalanobis_fit(train_feats.numpy(), y_train.numpy(), len(label_names))
-        oos_logits, oos_feats = (t.numpy() for t in model_infer(model, oos_ids, pad_id, config.eval_batch_size))
-        oos_info = oos_choose(val_logits, val_feats, y_val, temperature, oos_logits if oos_ids else None,
-                              oos_feats if oos_ids else None, oos_stats, config.oos_quantile, config.oos_methods)
+    val_out = Outputs(val_logits, val_feats, softmax(val_logits, temperature))
+    want_oos = task == "intent" and config.oos
+    want_neighbours = task == "intent" and config.neighbours
+    want_mahalanobis = (want_oos and oos_ids and "mahalanobis" in config.oos_methods
+                        and len(train_ids) >= config.oos_min_train_for_mahalanobis)
+    index, neighbours_info, oos_stats, oos_info = None, None, None, None
+    if len(y_val) and (want_neighbours or want_mahalanobis or (want_oos and "knn" in config.oos_methods)):
+        with bar(len(train_ids), "training features") as pbar:
+            _, train_feats = model_infer(model, train_ids, pad_id, config.eval_batch_size, pbar)
+        train_feats = train_feats.numpy()
+        index = neighbours_fit(train_feats, y_train.numpy())
+        val_out.sims, val_nearest = neighbours_top(val_feats, index, max(KS))
+        if want_neighbours:
+            neighbours_info = neighbours_choose(val_out.probs, val_out.sims, val_nearest, y_val)
+            meta.knn_k, meta.knn_temperature, meta.knn_weight = (
+                neighbours_info["k"], neighbours_info["temperature"], neighbours_info["weight"])
+            val_out.probs = probs_mix(val_out.probs, val_out.sims, val_nearest, meta.knn_k, meta.knn_temperature,
+                                      meta.knn_weight)
+        if want_mahalanobis:
+            oos_stats = mahalanobis_fit(train_feats, y_train.numpy(), len(label_names))
+    if want_oos:
+        oos_out = None
+        if oos_ids:
+            oos_logits, oos_feats = (t.numpy() for t in model_infer(model, oos_ids, pad_id, config.eval_batch_size))
+            oos_out = Outputs(oos_logits, oos_feats, softmax(oos_logits, temperature))
+            if index is not None:
+                oos_out.sims, oos_nearest = neighbours_top(oos_feats, index, max(KS))
+                oos_out.probs = probs_mix(oos_out.probs, oos_out.sims, oos_nearest, meta.knn_k, meta.knn_temperature,
+                                          meta.knn_weight)
+        oos_info = oos_choose(val_out, y_val, temperature, oos_out, oos_stats, config.oos_quantile,
+                              config.oos_methods)
         meta.oos_method, meta.oos_threshold = oos_info["method"], oos_info["threshold"]
-        if meta.oos_method != "mahalanobis":
-            oos_stats = None
+    tables = {"oos": oos_stats if meta.oos_method == "mahalanobis" else None,
+              "neighbours": index if (meta.knn_weight > 0 or meta.oos_method == "knn") else None}
 
-    val_pred = [label_names[i] for i in val_logits.argmax(1)] if len(y_val) else []
+    val_pred = [label_names[i] for i in val_out.probs.argmax(1)] if len(y_val) else []
     val_report = classification_metrics(val_labels, val_pred) if val_labels else {}
     metrics = {
         "task": task, "n_train": len(train_ids), "n_val": len(val_ids), "n_oos_val": len(oos_ids),
@@ -243,9 +282,10 @@ def train_classifier(
         "val_accuracy": val_report.get("accuracy"), "val_macro_f1": val_report.get("macro_f1"),
         "temperature": round(temperature, 4),
         "val_ece_before": round(expected_calibration_error(softmax(val_logits), y_val), 4),
-        "val_ece_after": round(expected_calibration_error(softmax(val_logits, temperature), y_val), 4),
-        "oos": oos_info, "history": history, "train_seconds": round(time.perf_counter() - started, 1),
+        "val_ece_after": round(expected_calibration_error(val_out.probs, y_val), 4),
+        "neighbours": neighbours_info, "oos": oos_info, "history": history,
+        "train_seconds": round(time.perf_counter() - started, 1),
         "config": {k: v for k, v in asdict(config).items() if k != "extra"} | {"base_encoder": base},
     }
-    classifier_save(model, tokenizer, meta, Path(out_dir), oos_stats, metrics)
+    classifier_save(model, tokenizer, meta, Path(out_dir), tables, metrics)
     return metrics

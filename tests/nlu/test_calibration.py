@@ -1,9 +1,16 @@
 import numpy as np
 
 from nlu.calibration import (
-    expected_calibration_error, mahalanobis_fit, oos_choose, oos_scores, softmax, temperature_fit,
+    Outputs,
+    expected_calibration_error,
+    mahalanobis_fit,
+    oos_choose,
+    oos_scores,
+    softmax,
+    temperature_fit,
     threshold_balanced,
 )
+from nlu.neighbours import neighbours_fit, neighbours_top
 
 
 def overconfident_logits(n=2000, classes=5, true_temperature=3.0, seed=0):
@@ -37,7 +44,7 @@ def test_balanced_threshold_separates_in_scope_from_out_of_scope():
 
 def test_without_oos_examples_the_threshold_is_a_quantile_of_in_scope_confidence():
     logits, labels = overconfident_logits(n=500, true_temperature=1.0)
-    choice = oos_choose(logits, None, labels, 1.0, None, None, None, quantile=0.1)
+    choice = oos_choose(Outputs(logits), labels, 1.0, None, quantile=0.1)
     assert choice["method"] == "msp"
     rejected = (softmax(logits).max(1) < choice["threshold"]).mean()
     assert 0.08 <= rejected <= 0.12
@@ -51,7 +58,27 @@ def test_oos_method_is_chosen_on_validation_data():
     oos_feats = rng.normal(0, 0.3, size=(30, 4)) + np.array([6, 6, -2, -2])  # far away, yet confident logits
     oos_logits = np.stack([-oos_feats.sum(1), oos_feats.sum(1)], axis=1)
     stats = mahalanobis_fit(feats, labels, 2)
-    choice = oos_choose(logits, feats, labels, 1.0, oos_logits, oos_feats, stats)
+    choice = oos_choose(Outputs(logits, feats), labels, 1.0, Outputs(oos_logits, oos_feats), stats,
+                        methods=("msp", "energy", "mahalanobis"))
     assert set(choice["candidates"]) == {"msp", "energy", "mahalanobis"}
     assert choice["method"] == "mahalanobis"
-    assert (oos_scores("mahalanobis", None, oos_feats, 1.0, stats) < choice["threshold"]).all()
+    assert (oos_scores("mahalanobis", Outputs(oos_logits, oos_feats), 1.0, stats) < choice["threshold"]).all()
+
+
+def test_knn_scores_far_examples_as_out_of_scope():
+    rng = np.random.default_rng(2)
+    train = np.concatenate([rng.normal(0, 0.2, size=(50, 4)) + c for c in ([3, 0, 0, 0], [0, 3, 0, 0])])
+    index = neighbours_fit(train, np.repeat([0, 1], 50))
+    val = np.concatenate([rng.normal(0, 0.2, size=(20, 4)) + c for c in ([3, 0, 0, 0], [0, 3, 0, 0])])
+    labels = np.repeat([0, 1], 20)
+    oos = rng.normal(0, 0.2, size=(20, 4)) + np.array([0, 0, 3, 0])  # a direction no class has
+
+    def logits(f):
+        return np.stack([f[:, 0], f[:, 1]], axis=1) * 5
+
+    val_out = Outputs(logits(val), val, sims=neighbours_top(val, index, 1)[0])
+    oos_out = Outputs(logits(oos), oos, sims=neighbours_top(oos, index, 1)[0])
+    choice = oos_choose(val_out, labels, 1.0, oos_out, methods=("knn",))
+    assert choice["method"] == "knn"
+    assert choice["candidates"]["knn"]["oos_recall"] == 1.0
+    assert choice["candidates"]["knn"]["in_scope_accuracy"] == 1.0

@@ -70,3 +70,8 @@ def test_missing_file_is_refused(tmp_path):
 
 def test_normalize_replaces_handles_and_links():
     assert text_normalize("@united  my bag https://t.co/x is lost\n") == "@user my bag http is lost"
+
+
+def test_normalize_names_emoji_and_unescapes_html():
+    assert text_normalize("late again 😡 &amp; no refund") == "late again enraged face & no refund"
+    assert text_normalize("love it ❤️👍") == "love it red heart thumbs up"

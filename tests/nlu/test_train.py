@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from nlu import OUT_OF_SCOPE
@@ -108,3 +109,28 @@ def test_stratified_split_keeps_a_training_example_of_every_class():
 def test_one_label_is_refused(tmp_path, tiny_config):
     with pytest.raises(ValueError, match="at least two labels"):
         train_classifier(["a", "b"], ["x", "x"], tiny_config, tmp_path, progress=False)
+
+
+def test_neighbours_choice_is_recorded_and_a_voting_model_saves_its_index(trained):
+    out, metrics, texts, labels = trained
+    choice = metrics["neighbours"]
+    assert {"k", "temperature", "weight", "val_accuracy"} <= set(choice)
+    clf = Classifier.load(out)
+    assert (clf.meta.knn_k, clf.meta.knn_weight) == (choice["k"], choice["weight"])
+    assert (out / "neighbours.safetensors").is_file() == (choice["weight"] > 0 or clf.meta.oos_method == "knn")
+
+
+def test_a_neighbours_vote_moves_predictions_toward_the_training_labels(tmp_path, tiny_config, tiny_data):
+    """With the vote forced to dominate, every training text gets its own label back."""
+    texts, labels = tiny_data
+    tiny_config.epochs = 1  # a barely trained head: the vote has to do the work
+    train_classifier(texts, labels, tiny_config, tmp_path, progress=False)
+    clf = Classifier.load(tmp_path)
+    if clf.neighbours is None:  # the tiny head won on validation: build the index the way training does
+        from nlu.classifier import model_infer
+        from nlu.neighbours import neighbours_fit
+
+        _, feats = model_infer(clf.model, clf._ids(texts), clf.pad_id)
+        clf.neighbours = neighbours_fit(feats.numpy(), np.array([clf.labels.index(y) for y in labels]))
+    clf.meta.knn_k, clf.meta.knn_temperature, clf.meta.knn_weight = 1, 0.05, 0.99
+    assert [p.top_label for p in clf.predict(texts)] == labels
