@@ -26,8 +26,9 @@ class ClassifierMeta:
     labels: list[str]
     max_length: int = 64
     temperature: float = 1.0
-    oos_method: str | None = None  # None | "msp" | "energy" | "mahalanobis" | "knn"
+    oos_method: str | None = None  # None | "msp" | "energy" | "mahalanobis" | "knn" | "energy+knn"
     oos_threshold: float | None = None  # in-scope when score >= threshold
+    oos_norm: list[float] | None = None  # combined methods: mean and std of each part
     base_encoder: str = ""
     knn_k: int = 0  # neighbours that vote (0: none)
     knn_temperature: float = 0.05

@@ -89,7 +89,7 @@ class Classifier:
         top = probs.argmax(1)
         top_p = probs[np.arange(len(top)), top]
         method, threshold = self.meta.oos_method, self.meta.oos_threshold
-        scores = oos_scores(method, out, self.meta.temperature, self.oos_stats) if method else None
+        scores = oos_scores(method, out, self.meta.temperature, self.oos_stats, self.meta.oos_norm) if method else None
         result = []
         for i, (k, p) in enumerate(zip(top, top_p)):
             label, conf = self.labels[k], float(p)

@@ -50,7 +50,7 @@ class TrainConfig:
     keep_best: bool = True  # keep the epoch with the best validation accuracy
     oos: bool = False  # choose an out-of-scope rule (intents)
     oos_quantile: float = 0.05  # without out-of-scope examples: reject this share of in-scope validation
-    oos_methods: tuple[str, ...] = ("msp", "energy", "mahalanobis", "knn")
+    oos_methods: tuple[str, ...] = ("msp", "energy", "mahalanobis", "knn", "energy+knn")
     # intents: let the nearest training examples vote (weight chosen on validation, may be 0);
     # measured: +0.2 to +0.6 points on BANKING77, nothing on airline sentiment
     neighbours: bool = True
@@ -245,7 +245,8 @@ def train_classifier(
     want_mahalanobis = (want_oos and oos_ids and "mahalanobis" in config.oos_methods
                         and len(train_ids) >= config.oos_min_train_for_mahalanobis)
     index, neighbours_info, oos_stats, oos_info = None, None, None, None
-    if len(y_val) and (want_neighbours or want_mahalanobis or (want_oos and "knn" in config.oos_methods)):
+    want_knn_oos = want_oos and any("knn" in m for m in config.oos_methods)
+    if len(y_val) and (want_neighbours or want_mahalanobis or want_knn_oos):
         with bar(len(train_ids), "training features") as pbar:
             _, train_feats = model_infer(model, train_ids, pad_id, config.eval_batch_size, pbar)
         train_feats = train_feats.numpy()
@@ -271,8 +272,9 @@ def train_classifier(
         oos_info = oos_choose(val_out, y_val, temperature, oos_out, oos_stats, config.oos_quantile,
                               config.oos_methods)
         meta.oos_method, meta.oos_threshold = oos_info["method"], oos_info["threshold"]
+        meta.oos_norm = oos_info.get("norm")
     tables = {"oos": oos_stats if meta.oos_method == "mahalanobis" else None,
-              "neighbours": index if (meta.knn_weight > 0 or meta.oos_method == "knn") else None}
+              "neighbours": index if (meta.knn_weight > 0 or "knn" in (meta.oos_method or "")) else None}
 
     val_pred = [label_names[i] for i in val_out.probs.argmax(1)] if len(y_val) else []
     val_report = classification_metrics(val_labels, val_pred) if val_labels else {}

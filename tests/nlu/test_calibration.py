@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from nlu.calibration import (
     Outputs,
@@ -82,3 +83,18 @@ def test_knn_scores_far_examples_as_out_of_scope():
     assert choice["method"] == "knn"
     assert choice["candidates"]["knn"]["oos_recall"] == 1.0
     assert choice["candidates"]["knn"]["in_scope_accuracy"] == 1.0
+
+
+def test_combined_score_standardises_its_parts_on_in_scope_validation():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 1, size=(50, 3)) * 4
+    sims = rng.uniform(0.5, 1.0, size=(50, 1))
+    out = Outputs(logits, sims=sims)
+    energy, knn = oos_scores("energy", out, 1.0), oos_scores("knn", out, 1.0)
+    norm = [energy.mean(), energy.std(), knn.mean(), knn.std()]
+    combined = oos_scores("energy+knn", out, 1.0, norm=norm)
+    assert np.allclose(combined, (energy - norm[0]) / norm[1] + (knn - norm[2]) / norm[3])
+    assert abs(combined.mean()) < 1e-9
+    choice = oos_choose(out, logits.argmax(1), 1.0, Outputs(logits[:10] / 10, sims=sims[:10] / 2),
+                        methods=("energy+knn",))
+    assert choice["norm"] == pytest.approx(norm)
