@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from nlu import OUT_OF_SCOPE
 from nlu.predict import Classifier
@@ -134,3 +135,22 @@ def test_a_neighbours_vote_moves_predictions_toward_the_training_labels(tmp_path
         clf.neighbours = neighbours_fit(feats.numpy(), np.array([clf.labels.index(y) for y in labels]))
     clf.meta.knn_k, clf.meta.knn_temperature, clf.meta.knn_weight = 1, 0.05, 0.99
     assert [p.top_label for p in clf.predict(texts)] == labels
+
+
+def test_probe_choice_is_recorded_and_a_chosen_probe_is_saved_and_used(trained):
+    out, metrics, texts, _ = trained
+    choice = metrics["probe"]
+    assert choice["layers_tried"] == [1]  # the tiny encoder's only middle layer
+    assert (out / "probe.safetensors").is_file() == (choice["layer"] > 0)
+    clf = Classifier.load(out)
+    assert (clf.model.probe_layer, clf.model.probe_weight) == (choice["layer"], choice["weight"])
+    from nlu.classifier import layer_features, model_infer
+
+    ids = clf._ids(texts)
+    clf.model.probe_layer, clf.model.probe_weight = 1, 0.0
+    without, _ = model_infer(clf.model, ids, clf.pad_id)
+    clf.model.probe_weight = 0.5
+    with_probe, _ = model_infer(clf.model, ids, clf.pad_id)
+    with torch.no_grad():
+        added = 0.5 * clf.model.probe(layer_features(clf.model, ids, clf.pad_id, (1,))[1].clone())
+    assert np.allclose(with_probe.numpy(), (without + added).numpy(), atol=1e-4)
