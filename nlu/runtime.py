@@ -46,7 +46,8 @@ def message_labels(tenant_id: int, text: str) -> MessageLabels:
     values = {}
     found = predict_active(ModelVersion.Kind.INTENT, tenant_id, text)
     if found:
-        values |= {"intent": found[0].label, "intent_confidence": found[0].confidence, "intent_version": found[1].version}
+        values |= {"intent": found[0].label, "intent_confidence": found[0].confidence,
+                   "intent_version": found[1].version}
     found = predict_active(ModelVersion.Kind.SENTIMENT, None, text)
     if found:
         values |= {"sentiment": found[0].label, "sentiment_confidence": found[0].confidence,
