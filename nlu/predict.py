@@ -50,6 +50,8 @@ class Classifier:
         self.model, self.tokenizer, self.meta = model, tokenizer, meta
         tables = tables or {}
         self.oos_stats, self.neighbours = tables.get("oos"), tables.get("neighbours")
+        if self.neighbours is not None:  # fp16 on disk; convert once, not per message
+            self.neighbours = {k: v.float() if v.is_floating_point() else v for k, v in self.neighbours.items()}
         self.path = str(path) if path else None
         self.labels = list(meta.labels)
         self.pad_id = tokenizer.pad_token_id or 0
