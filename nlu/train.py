@@ -53,7 +53,7 @@ class TrainConfig:
     oos_quantile: float = 0.05  # without out-of-scope examples: reject this share of in-scope validation
     oos_methods: tuple[str, ...] = ("msp", "energy", "mahalanobis", "knn", "energy+knn")
     # intents: let the nearest training examples vote (weight chosen on validation, may be 0);
-    # measured: +0.2 to +0.6 points on BANKING77, nothing on airline sentiment
+    # measured: BANKING77 0.937 -> 0.939 with the vote; airline sentiment none better (so intents only)
     neighbours: bool = True
     probe: bool = True  # intents: a linear probe on a middle layer joins the head if validation says so
     oos_min_train_for_mahalanobis: int = 1000
