@@ -8,6 +8,11 @@ OOS_METHODS = ("msp", "energy", "mahalanobis", "knn", "energy+knn")
 COMBINED = {"energy+knn": ("energy", "knn")}  # sums of standardised scores
 
 
+def oos_parts(method: str | None) -> tuple[str, ...]:
+    """The single scores a method reads: itself, or its parts when it is a combination."""
+    return COMBINED.get(method, (method,)) if method else ()
+
+
 @dataclass
 class Outputs:
     """A batch as the out-of-scope scores see it."""
@@ -139,7 +144,7 @@ def oos_choose(val: Outputs, labels: np.ndarray, temperature: float, oos: Output
                 "reason": f"{quantile:.0%} quantile of in-scope validation confidence"}
     candidates = {}
     for method in methods:
-        needs = set(COMBINED.get(method, (method,)))
+        needs = oos_parts(method)
         if ("mahalanobis" in needs and stats is None) or ("knn" in needs and val.sims is None):
             continue
         norm = None

@@ -162,19 +162,26 @@ def model_infer(model: TextClassifier, ids: list[list[int]], pad_id: int, batch_
     return torch.stack(logits), torch.stack(feats)
 
 
+LAST = -1  # layer_features: the last layer, as the head sees it
+
+
 @torch.inference_mode()
 def layer_features(model: TextClassifier, ids: list[list[int]], pad_id: int, layers: tuple[int, ...],
-                   batch_size: int = 128) -> dict[int, torch.Tensor]:
-    """Pooled outputs of the encoder's `layers` for token-id lists, in input order."""
+                   batch_size: int = 128, progress=None) -> dict[int, torch.Tensor]:
+    """Pooled outputs of the encoder's `layers` (LAST: the last) for token-id lists, in input order; one pass."""
     was_training = model.training
     model.eval()
     device = model_device(model)
+    middle_layers = tuple(layer for layer in layers if layer != LAST)
     rows = {layer: [None] * len(ids) for layer in layers}
     for chunk, input_ids, mask in _length_order_batches(ids, pad_id, batch_size):
-        _, middle = model.pooled_layers(input_ids.to(device), mask.to(device), layers)
-        for layer, pooled in zip(layers, middle):
-            for j, i in enumerate(chunk):
-                rows[layer][i] = pooled[j].float().cpu()
+        last, middle = model.pooled_layers(input_ids.to(device), mask.to(device), middle_layers)
+        for layer, pooled in zip((LAST, *middle_layers), (last, *middle)):
+            if layer in rows:
+                for j, i in enumerate(chunk):
+                    rows[layer][i] = pooled[j].float().cpu()
+        if progress is not None:
+            progress.update(len(chunk))
     model.train(was_training)
     width = model.head.in_features
     return {layer: torch.stack(r) if r else torch.zeros((0, width)) for layer, r in rows.items()}

@@ -9,6 +9,8 @@ also an out-of-scope score (see `calibration.oos_scores`).
 import numpy as np
 import torch
 
+from .calibration import Outputs, softmax
+
 KS = (5, 10, 20)
 TEMPERATURES = (0.02, 0.05, 0.1)
 WEIGHTS = (0.0, 0.2, 0.35, 0.5, 0.7)
@@ -44,6 +46,19 @@ def probs_mix(probs: np.ndarray, sims: np.ndarray | None, labels: np.ndarray | N
         return probs
     vote = neighbours_vote(sims[:, :k], labels[:, :k], probs.shape[1], temperature)
     return (1 - weight) * probs + weight * vote
+
+
+def outputs_mixed(logits: np.ndarray, feats: np.ndarray, temperature: float, index: dict | None, k: int = 0,
+                  vote_temperature: float = 0.05, weight: float = 0.0, depth: int = 1) -> tuple[Outputs, np.ndarray]:
+    """Calibrated probabilities mixed with the vote of the k nearest indexed examples (none without an index).
+
+    Returns the outputs and the neighbours' label ids; `depth` neighbours are looked up (at least k).
+    """
+    probs, sims, nearest = softmax(logits, temperature), None, None
+    if index is not None:
+        sims, nearest = neighbours_top(feats, index, max(k, depth))
+        probs = probs_mix(probs, sims, nearest, k, vote_temperature, weight)
+    return Outputs(logits, feats, probs, sims), nearest
 
 
 def neighbours_choose(probs: np.ndarray, sims: np.ndarray, labels: np.ndarray, y: np.ndarray) -> dict:

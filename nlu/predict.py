@@ -9,11 +9,11 @@ import torch
 from tqdm.auto import tqdm
 
 from . import OUT_OF_SCOPE
-from .calibration import Outputs, oos_scores, softmax
+from .calibration import Outputs, oos_scores
 from .classifier import classifier_load, model_device, model_infer
 from .data import text_normalize
 from .encoder import threads_set
-from .neighbours import neighbours_top, probs_mix
+from .neighbours import outputs_mixed
 
 
 @dataclass(frozen=True)
@@ -79,11 +79,9 @@ class Classifier:
 
     def outputs(self, logits: np.ndarray, feats: np.ndarray) -> Outputs:
         """Calibrated probabilities, mixed with the nearest training examples' vote when the model has one."""
-        meta, probs, sims, nearest = self.meta, softmax(logits, self.meta.temperature), None, None
-        if self.neighbours is not None:
-            sims, nearest = neighbours_top(feats, self.neighbours, max(meta.knn_k, 1))
-            probs = probs_mix(probs, sims, nearest, meta.knn_k, meta.knn_temperature, meta.knn_weight)
-        return Outputs(logits, feats, probs, sims)
+        meta = self.meta
+        return outputs_mixed(logits, feats, meta.temperature, self.neighbours, meta.knn_k, meta.knn_temperature,
+                             meta.knn_weight)[0]
 
     def _predictions(self, logits: np.ndarray, feats: np.ndarray) -> list[Prediction]:
         out = self.outputs(logits, feats)

@@ -14,14 +14,15 @@ from transformers import get_linear_schedule_with_warmup
 
 from . import OUT_OF_SCOPE
 from .calibration import (
-    Outputs,
     expected_calibration_error,
     mahalanobis_fit,
     oos_choose,
+    oos_parts,
     softmax,
     temperature_fit,
 )
 from .classifier import (
+    LAST,
     ClassifierMeta,
     TextClassifier,
     batch_collate,
@@ -32,7 +33,7 @@ from .classifier import (
 from .data import text_normalize
 from .encoder import encoder_load, threads_set
 from .evaluate import classification_metrics
-from .neighbours import KS, neighbours_choose, neighbours_fit, neighbours_top, probs_mix
+from .neighbours import KS, neighbours_choose, neighbours_fit, outputs_mixed, probs_mix
 
 
 @dataclass
@@ -131,18 +132,20 @@ def head_fit_linear_probe(head: nn.Linear, features: torch.Tensor, targets: torc
 PROBE_WEIGHTS = (0.2, 0.35, 0.5, 0.75)
 
 
-def probe_fit(model: TextClassifier, train_ids: list[list[int]], y_train: torch.Tensor, val_ids: list[list[int]],
-              y_val: np.ndarray, pad_id: int, batch_size: int) -> dict:
-    """Fit a probe on each candidate middle layer; keep the (layer, weight) best on validation, or none.
-
-    Candidates: the layers a third, half and two thirds of the way up the encoder.
-    """
+def probe_layers(model: TextClassifier) -> tuple[int, ...]:
+    """The probe's candidate layers: a third, half and two thirds of the way up the encoder."""
     n = model.encoder.config.num_hidden_layers
-    layers = tuple(sorted({layer for layer in (n // 3, n // 2, 2 * n // 3) if 0 < layer < n}))
+    return tuple(sorted({layer for layer in (n // 3, n // 2, 2 * n // 3) if 0 < layer < n}))
+
+
+def probe_fit(model: TextClassifier, train_feats: dict[int, torch.Tensor], y_train: torch.Tensor,
+              val_ids: list[list[int]], y_val: np.ndarray, pad_id: int, batch_size: int) -> dict:
+    """Fit a probe on each candidate layer's pooled training features (`train_feats`, by layer);
+    keep the (layer, weight) best on validation, or none."""
+    layers = probe_layers(model)
     if not layers:
         return {"layer": 0, "weight": 0.0, "reason": "encoder too shallow"}
     base_logits, _ = model_infer(model, val_ids, pad_id, batch_size)
-    train_feats = layer_features(model, train_ids, pad_id, layers, batch_size)
     val_feats = layer_features(model, val_ids, pad_id, layers, batch_size)
     y = torch.as_tensor(y_val)
 
@@ -274,11 +277,23 @@ def train_classifier(
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
+    want_oos = task == "intent" and config.oos
+    want_neighbours = task == "intent" and config.neighbours
+    want_mahalanobis = bool(want_oos and oos_ids and "mahalanobis" in config.oos_methods
+                            and len(train_ids) >= config.oos_min_train_for_mahalanobis)
+    want_knn_oos = want_oos and any("knn" in oos_parts(m) for m in config.oos_methods)
+    want_probe = task == "intent" and config.probe
+    # One pass over the training data gives both the probe's middle layers and the last layer's features.
+    layers = probe_layers(model) if want_probe and len(y_val) else ()
+    if len(y_val) and (want_neighbours or want_mahalanobis or want_knn_oos):
+        layers += (LAST,)
+    train_layers = {}
+    if layers:
+        with bar(len(train_ids), "training features") as pbar:
+            train_layers = layer_features(model, train_ids, pad_id, layers, config.eval_batch_size, pbar)
     probe_info = None
-    if task == "intent" and config.probe and len(y_val):
-        with bar(len(train_ids) + len(val_ids), "middle-layer probe") as pbar:
-            probe_info = probe_fit(model, train_ids, y_train, val_ids, y_val, pad_id, config.eval_batch_size)
-            pbar.update(len(train_ids) + len(val_ids))
+    if want_probe and len(y_val):
+        probe_info = probe_fit(model, train_layers, y_train, val_ids, y_val, pad_id, config.eval_batch_size)
 
     # Calibration, the neighbours' vote and the out-of-scope rule, on validation data only.
     val_logits, val_feats = (t.numpy() for t in model_infer(model, val_ids, pad_id, config.eval_batch_size))
@@ -286,42 +301,31 @@ def train_classifier(
     meta = ClassifierMeta(task=task, labels=label_names, max_length=config.max_length,
                           temperature=temperature, base_encoder=base,
                           probe_layer=model.probe_layer, probe_weight=model.probe_weight)
-    val_out = Outputs(val_logits, val_feats, softmax(val_logits, temperature))
-    want_oos = task == "intent" and config.oos
-    want_neighbours = task == "intent" and config.neighbours
-    want_mahalanobis = (want_oos and oos_ids and "mahalanobis" in config.oos_methods
-                        and len(train_ids) >= config.oos_min_train_for_mahalanobis)
     index, neighbours_info, oos_stats, oos_info = None, None, None, None
-    want_knn_oos = want_oos and any("knn" in m for m in config.oos_methods)
-    if len(y_val) and (want_neighbours or want_mahalanobis or want_knn_oos):
-        with bar(len(train_ids), "training features") as pbar:
-            _, train_feats = model_infer(model, train_ids, pad_id, config.eval_batch_size, pbar)
-        train_feats = train_feats.numpy()
+    if LAST in train_layers:
+        train_feats = train_layers[LAST].numpy()
         index = neighbours_fit(train_feats, y_train.numpy())
-        val_out.sims, val_nearest = neighbours_top(val_feats, index, max(KS))
-        if want_neighbours:
-            neighbours_info = neighbours_choose(val_out.probs, val_out.sims, val_nearest, y_val)
-            meta.knn_k, meta.knn_temperature, meta.knn_weight = (
-                neighbours_info["k"], neighbours_info["temperature"], neighbours_info["weight"])
-            val_out.probs = probs_mix(val_out.probs, val_out.sims, val_nearest, meta.knn_k, meta.knn_temperature,
-                                      meta.knn_weight)
         if want_mahalanobis:
             oos_stats = mahalanobis_fit(train_feats, y_train.numpy(), len(label_names))
+    val_out, val_nearest = outputs_mixed(val_logits, val_feats, temperature, index, depth=max(KS))
+    if want_neighbours and index is not None:
+        neighbours_info = neighbours_choose(val_out.probs, val_out.sims, val_nearest, y_val)
+        meta.knn_k, meta.knn_temperature, meta.knn_weight = (
+            neighbours_info["k"], neighbours_info["temperature"], neighbours_info["weight"])
+        val_out.probs = probs_mix(val_out.probs, val_out.sims, val_nearest, meta.knn_k, meta.knn_temperature,
+                                  meta.knn_weight)
     if want_oos:
         oos_out = None
         if oos_ids:
             oos_logits, oos_feats = (t.numpy() for t in model_infer(model, oos_ids, pad_id, config.eval_batch_size))
-            oos_out = Outputs(oos_logits, oos_feats, softmax(oos_logits, temperature))
-            if index is not None:
-                oos_out.sims, oos_nearest = neighbours_top(oos_feats, index, max(KS))
-                oos_out.probs = probs_mix(oos_out.probs, oos_out.sims, oos_nearest, meta.knn_k, meta.knn_temperature,
-                                          meta.knn_weight)
+            oos_out, _ = outputs_mixed(oos_logits, oos_feats, temperature, index, meta.knn_k, meta.knn_temperature,
+                                       meta.knn_weight)
         oos_info = oos_choose(val_out, y_val, temperature, oos_out, oos_stats, config.oos_quantile,
                               config.oos_methods)
         meta.oos_method, meta.oos_threshold = oos_info["method"], oos_info["threshold"]
         meta.oos_norm = oos_info.get("norm")
     tables = {"oos": oos_stats if meta.oos_method == "mahalanobis" else None,
-              "neighbours": index if (meta.knn_weight > 0 or "knn" in (meta.oos_method or "")) else None}
+              "neighbours": index if (meta.knn_weight > 0 or "knn" in oos_parts(meta.oos_method)) else None}
 
     val_pred = [label_names[i] for i in val_out.probs.argmax(1)] if len(y_val) else []
     val_report = classification_metrics(val_labels, val_pred) if val_labels else {}
