@@ -22,12 +22,14 @@ import torch  # noqa: E402
 
 from nlu import OUT_OF_SCOPE  # noqa: E402
 from nlu.data import examples_read  # noqa: E402
+from nlu.ensemble import ensemble_train  # noqa: E402
 from nlu.evaluate import classification_metrics, oos_metrics  # noqa: E402
-from nlu.predict import Classifier, latency_measure  # noqa: E402
-from nlu.train import TrainConfig, split_stratified, train_classifier  # noqa: E402
+from nlu.predict import Classifier, latency_measure, model_saved  # noqa: E402
+from nlu.train import TrainConfig, split_stratified  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("banking77", "clinc150", "sentiment", "latency")
+SPLIT_SEED = 42  # the held-out splits stay fixed whatever --seed the models train with
 
 
 def log(*args) -> None:
@@ -50,15 +52,16 @@ def summary(report: dict) -> dict:
     return {k: report[k] for k in ("n", "accuracy", "macro_f1")}
 
 
-def trained(name, args, train, config, **kwargs) -> tuple[Classifier, dict]:
-    """Train (or with --reuse load) a model under the bench's models folder."""
+def trained(name, args, train, config, members=1, **kwargs) -> tuple[Classifier, dict]:
+    """Train (or with --reuse load) a model, or a seed ensemble of `members`, under the bench's models folder."""
     out = Path(args.models_dir) / name
-    if args.reuse and (out / "nlu.json").is_file():
+    if args.reuse and model_saved(out):
         log(f"[{name}] reusing {out}")
         metrics = json.loads((out / "metrics.json").read_text())
     else:
-        log(f"[{name}] training on {len(train[0])} examples, {config.epochs} epochs")
-        metrics = train_classifier(train[0], train[1], config, out, progress=not args.no_progress, **kwargs)
+        log(f"[{name}] training {members} model(s) on {len(train[0])} examples, {config.epochs} epochs")
+        metrics = ensemble_train(train[0], train[1], config, out, progress=not args.no_progress, members=members,
+                                 **kwargs)
     return Classifier.load(out), metrics
 
 
@@ -74,17 +77,17 @@ def bench_banking77(args) -> dict:
     texts, labels = map(list, zip(*train))
     test_texts, test_labels = map(list, zip(*test))
     if args.quick:
-        texts, labels = subsample(texts, labels, 8, args.seed)
-        test_texts, test_labels = subsample(test_texts, test_labels, 3, args.seed)
+        texts, labels = subsample(texts, labels, 8, SPLIT_SEED)
+        test_texts, test_labels = subsample(test_texts, test_labels, 3, SPLIT_SEED)
     config = config_for(args, args.intent_epochs, val_fraction=0.05, lr=args.lr)
-    clf, metrics = trained("banking77", args, (texts, labels), config, task="intent")
+    clf, metrics = trained("banking77", args, (texts, labels), config, args.intent_members, task="intent")
     started = time.perf_counter()
     preds = clf.predict(test_texts)
     report = classification_metrics(test_labels, [p.label for p in preds])
-    return {"test": summary(report), "val_accuracy": metrics["val_accuracy"], "temperature": metrics["temperature"],
-            "val_ece_before": metrics["val_ece_before"], "val_ece_after": metrics["val_ece_after"],
-            "train_seconds": metrics["train_seconds"], "eval_seconds": round(time.perf_counter() - started, 1),
-            "epochs": config.epochs, "n_train": metrics["n_train"]}
+    return {"test": summary(report), "val_accuracy": metrics["val_accuracy"], "temperature": metrics.get("temperature"),
+            "val_ece_before": metrics.get("val_ece_before"), "val_ece_after": metrics["val_ece_after"],
+            "train_seconds": metrics.get("train_seconds"), "eval_seconds": round(time.perf_counter() - started, 1),
+            "epochs": config.epochs, "n_train": metrics.get("n_train")}
 
 
 def bench_clinc150(args) -> dict:
@@ -94,11 +97,11 @@ def bench_clinc150(args) -> dict:
     oos_val = [t for t, _ in data["oos_val"]]
     test = data["test"] + [[t, OUT_OF_SCOPE] for t, _ in data["oos_test"]]
     if args.quick:
-        texts, labels = subsample(texts, labels, 8, args.seed)
-        val_texts, val_labels = subsample(val_texts, val_labels, 2, args.seed)
+        texts, labels = subsample(texts, labels, 8, SPLIT_SEED)
+        val_texts, val_labels = subsample(val_texts, val_labels, 2, SPLIT_SEED)
         test = data["test"][::30] + [[t, OUT_OF_SCOPE] for t, _ in data["oos_test"][::10]]
     config = config_for(args, args.intent_epochs, oos=True, lr=args.lr)
-    clf, metrics = trained("clinc150", args, (texts, labels), config, task="intent",
+    clf, metrics = trained("clinc150", args, (texts, labels), config, args.intent_members, task="intent",
                            val_texts=val_texts, val_labels=val_labels, oos_val_texts=oos_val)
     test_texts, test_labels = [t for t, _ in test], [y for _, y in test]
     preds = clf.predict(test_texts)
@@ -115,18 +118,18 @@ def bench_clinc150(args) -> dict:
     return {"test": result, "n_test_in_scope": len(in_scope), "n_test_oos": len(test) - len(in_scope),
             "oos_method": oos.get("method"), "oos_threshold": oos.get("threshold"),
             "oos_val_candidates": oos.get("candidates"), "val_accuracy": metrics["val_accuracy"],
-            "temperature": metrics["temperature"], "val_ece_after": metrics["val_ece_after"],
-            "train_seconds": metrics["train_seconds"], "epochs": config.epochs}
+            "temperature": metrics.get("temperature"), "val_ece_after": metrics["val_ece_after"],
+            "train_seconds": metrics.get("train_seconds"), "epochs": config.epochs}
 
 
 def bench_sentiment(args) -> dict:
     data_dir = Path(args.data_dir)
     airline = examples_read(data_dir / "airline_sentiment" / "tweets.csv", "text", "sentiment")
     texts, labels = [e.text for e in airline], [e.label for e in airline]
-    rest, test_idx = split_stratified(labels, 0.1, args.seed)  # 10 % held-out test
+    rest, test_idx = split_stratified(labels, 0.1, SPLIT_SEED)  # 10 % held-out test
     test_texts, test_labels = [texts[i] for i in test_idx], [labels[i] for i in test_idx]
     texts, labels = [texts[i] for i in rest], [labels[i] for i in rest]
-    train_idx, val_idx = split_stratified(labels, 1 / 9, args.seed)  # 10 % of all for validation
+    train_idx, val_idx = split_stratified(labels, 1 / 9, SPLIT_SEED)  # 10 % of all for validation
     val = ([texts[i] for i in val_idx], [labels[i] for i in val_idx])
     train = ([texts[i] for i in train_idx], [labels[i] for i in train_idx])
     names = ["negative", "neutral", "positive"]
@@ -137,27 +140,28 @@ def bench_sentiment(args) -> dict:
     if args.sentiment_with_tweeteval_val:
         train = (train[0] + tw_val[0], train[1] + tw_val[1])
     if args.quick:
-        train = subsample(*train, 60, args.seed)
-        val = subsample(*val, 20, args.seed)
-        test_texts, test_labels = subsample(test_texts, test_labels, 30, args.seed)
-        tw_test = subsample(*tw_test, 30, args.seed)
+        train = subsample(*train, 60, SPLIT_SEED)
+        val = subsample(*val, 20, SPLIT_SEED)
+        test_texts, test_labels = subsample(test_texts, test_labels, 30, SPLIT_SEED)
+        tw_test = subsample(*tw_test, 30, SPLIT_SEED)
     config = config_for(args, args.sentiment_epochs, max_length=128, lr=args.sentiment_lr)
     config.linear_probe_init = False  # measured: a fitted 3-class head made the first epoch diverge
-    clf, metrics = trained("sentiment", args, train, config, task="sentiment", val_texts=val[0], val_labels=val[1])
+    clf, metrics = trained("sentiment", args, train, config, args.sentiment_members, task="sentiment",
+                           val_texts=val[0], val_labels=val[1])
     airline_report = classification_metrics(test_labels, [p.label for p in clf.predict(test_texts)])
     tw_report = classification_metrics(tw_test[1], [p.label for p in clf.predict(tw_test[0])])
     return {"airline_test": summary(airline_report), "tweeteval_test": summary(tw_report),
             "trained_on": "airline 80%" + (" + tweeteval val" if args.sentiment_with_tweeteval_val else ""),
-            "val_accuracy": metrics["val_accuracy"], "temperature": metrics["temperature"],
-            "val_ece_before": metrics["val_ece_before"], "val_ece_after": metrics["val_ece_after"],
-            "train_seconds": metrics["train_seconds"], "epochs": config.epochs, "n_train": metrics["n_train"]}
+            "val_accuracy": metrics["val_accuracy"], "temperature": metrics.get("temperature"),
+            "val_ece_before": metrics.get("val_ece_before"), "val_ece_after": metrics["val_ece_after"],
+            "train_seconds": metrics.get("train_seconds"), "epochs": config.epochs, "n_train": metrics.get("n_train")}
 
 
 def bench_latency(args) -> dict:
     intent_dir = next((Path(args.models_dir) / n for n in ("banking77", "clinc150")
-                       if (Path(args.models_dir) / n / "nlu.json").is_file()), None)
+                       if model_saved(Path(args.models_dir) / n)), None)
     sentiment_dir = Path(args.models_dir) / "sentiment"
-    if intent_dir is None or not (sentiment_dir / "nlu.json").is_file():
+    if intent_dir is None or not model_saved(sentiment_dir):
         return {"skipped": "needs a trained intent model and the sentiment model"}
     test = examples_read(Path(args.data_dir) / "banking77" / "test.csv", "text", "category")
     texts = [e.text for e in test][:: max(1, len(test) // args.latency_messages)][: args.latency_messages]
@@ -184,6 +188,8 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="load models already in --models-dir")
     parser.add_argument("--base-encoder", default="", help="local HF folder (default: packaged all-MiniLM-L6-v2)")
     parser.add_argument("--intent-epochs", type=int, default=5)
+    parser.add_argument("--intent-members", type=int, default=1, help="seed ensemble size of the intent models")
+    parser.add_argument("--sentiment-members", type=int, default=1, help="seed ensemble size of the sentiment model")
     parser.add_argument("--sentiment-epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--no-linear-probe-init", dest="linear_probe_init", action="store_false",
@@ -192,7 +198,7 @@ def main() -> None:
     parser.add_argument("--no-sentiment-tweeteval-val", dest="sentiment_with_tweeteval_val", action="store_false",
                         help="train sentiment on airline tweets only (default adds TweetEval's val split)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=42, help="training seed (the data splits stay fixed)")
     parser.add_argument("--max-steps", type=int, default=0, help="cap training steps per model (0: no cap)")
     parser.add_argument("--latency-messages", type=int, default=300)
     parser.add_argument("--no-progress", action="store_true")

@@ -1,4 +1,5 @@
 """Confidence calibration (temperature scaling) and out-of-scope scoring, both fitted on validation data."""
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,21 +128,79 @@ def threshold_balanced(in_scores: np.ndarray, in_correct: np.ndarray, oos_scores
     return float(mids[best]), float(crit[best])
 
 
+def binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p)."""
+    if k <= 0:
+        return 1.0
+    if p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0 if k <= n else 0.0
+    log_terms = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * math.log(p)
+                 + (n - i) * math.log1p(-p) for i in range(k, n + 1)]
+    return float(sum(math.exp(t) for t in log_terms))
+
+
+def threshold_for_recall(in_scores: np.ndarray, oos_scores_: np.ndarray, min_recall: float,
+                         alpha: float = 0.05) -> float | None:
+    """The lowest threshold at which the validation out-of-scope recall shows, by a one-sided binomial
+    test at `alpha`, a true recall of at least `min_recall`; None when the examples are too few for that.
+
+    The lowest such threshold rejects the fewest in-scope messages. With 100 out-of-scope examples and
+    0.80 asked, 87 of them must be caught: the margin a small validation set needs.
+    """
+    n = len(oos_scores_)
+    needed = next((k for k in range(n + 1) if binomial_tail(k, n, min_recall) <= alpha), None)
+    if not needed:
+        return None
+    caught = np.sort(oos_scores_)[needed - 1]  # in scope when score >= threshold: this one must fall below
+    above = np.concatenate([in_scores, oos_scores_])
+    above = above[above > caught]
+    return float((caught + above.min()) / 2) if len(above) else float(caught + 1e-6)
+
+
+def oos_threshold_choose(in_scores: np.ndarray, in_correct: np.ndarray, oos_scores_: np.ndarray | None,
+                         quantile: float = 0.05, min_recall: float = 0.0) -> dict:
+    """One score's threshold on validation data.
+
+    With out-of-scope examples: the lowest threshold that shows an out-of-scope recall of at least
+    `min_recall` (`threshold_for_recall`; its criterion is the in-scope accuracy kept), or, with
+    `min_recall` 0 or too few examples to show it, the balanced criterion's. Without: a low quantile
+    of the in-scope scores.
+    """
+    if oos_scores_ is None or len(oos_scores_) == 0:
+        return {"threshold": float(np.quantile(in_scores, quantile)),
+                "reason": f"{quantile:.0%} quantile of in-scope validation scores"}
+    threshold = threshold_for_recall(in_scores, oos_scores_, min_recall) if min_recall > 0 else None
+    def in_accuracy(t: float) -> float:
+        return float((in_correct & (in_scores >= t)).mean())
+
+    if threshold is not None:
+        criterion = in_accuracy(threshold)
+        reason = f"out-of-scope recall at least {min_recall:.0%} on validation (95% confidence)"
+    else:
+        threshold, criterion = threshold_balanced(in_scores, in_correct, oos_scores_)
+        reason = "best balanced criterion on validation"
+        if min_recall > 0:
+            reason += f" (too few out-of-scope examples to show a recall of {min_recall:.0%})"
+    return {"threshold": threshold, "criterion": criterion, "in_scope_accuracy": in_accuracy(threshold),
+            "oos_recall": float((oos_scores_ < threshold).mean()), "reason": reason}
+
+
 def oos_choose(val: Outputs, labels: np.ndarray, temperature: float, oos: Outputs | None,
-               stats: dict | None = None, quantile: float = 0.05, methods=OOS_METHODS) -> dict:
+               stats: dict | None = None, quantile: float = 0.05, methods=OOS_METHODS, min_recall: float = 0.0) -> dict:
     """Pick the out-of-scope method and threshold on validation data.
 
-    With out-of-scope validation examples: each method's balanced-criterion threshold, best method wins.
-    Without: the top probability, thresholded at a low quantile of the in-scope confidences.
-    `stats` holds Mahalanobis statistics (the method is skipped without them); knn needs `sims`.
+    With out-of-scope validation examples: each method's threshold (`oos_threshold_choose`, asking
+    for `min_recall`), the best criterion wins. Without: the top probability, thresholded at a low
+    quantile of the in-scope confidences. `stats` holds Mahalanobis statistics (the method is skipped
+    without them); knn needs `sims`.
     """
     if len(labels) == 0:
         return {"method": None, "threshold": None, "reason": "no validation data"}
     correct = val.probabilities(temperature).argmax(axis=1) == labels
     if oos is None or len(oos.logits) == 0:
-        scores = oos_scores("msp", val, temperature)
-        return {"method": "msp", "threshold": float(np.quantile(scores, quantile)),
-                "reason": f"{quantile:.0%} quantile of in-scope validation confidence"}
+        return {"method": "msp", **oos_threshold_choose(oos_scores("msp", val, temperature), correct, None, quantile)}
     candidates = {}
     for method in methods:
         needs = oos_parts(method)
@@ -155,12 +214,8 @@ def oos_choose(val: Outputs, labels: np.ndarray, temperature: float, oos: Output
                 norm += [float(part_in.mean()), float(part_in.std()) or 1.0]
         s_in = oos_scores(method, val, temperature, stats, norm)
         s_out = oos_scores(method, oos, temperature, stats, norm)
-        threshold, criterion = threshold_balanced(s_in, correct, s_out)
-        candidates[method] = {
-            "threshold": threshold, "criterion": criterion, "norm": norm,
-            "in_scope_accuracy": float((correct & (s_in >= threshold)).mean()),
-            "oos_recall": float((s_out < threshold).mean()),
-        }
+        candidates[method] = {**oos_threshold_choose(s_in, correct, s_out, min_recall=min_recall), "norm": norm}
     method = max(candidates, key=lambda m: candidates[m]["criterion"])
-    return {"method": method, "threshold": candidates[method]["threshold"], "norm": candidates[method]["norm"],
-            "reason": "best balanced criterion on validation", "candidates": candidates}
+    best = candidates[method]
+    return {"method": method, "threshold": best["threshold"], "norm": best["norm"], "reason": best["reason"],
+            "candidates": candidates}

@@ -15,6 +15,8 @@ from .data import text_normalize
 from .encoder import threads_set
 from .neighbours import outputs_mixed
 
+ENSEMBLE_FILE = "ensemble.json"  # marks a seed ensemble's folder (nlu.ensemble)
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -59,7 +61,11 @@ class Classifier:
     @classmethod
     def load(cls, path: str | Path, quantize: bool = False, threads: int | None = None,
              device: str | torch.device = "cpu") -> "Classifier":
-        """A saved classifier; `quantize` (CPU only) makes the encoder's linear layers int8."""
+        """A saved classifier (or seed ensemble); `quantize` (CPU only) makes the encoder's linear layers int8."""
+        if (Path(path) / ENSEMBLE_FILE).is_file():
+            from .ensemble import Ensemble  # an ensemble's members are Classifiers
+
+            return Ensemble.load(path, quantize, threads, device)
         threads_set(threads)
         model, tokenizer, meta, tables = classifier_load(path)
         device = torch.device(device)
@@ -83,36 +89,56 @@ class Classifier:
         return outputs_mixed(logits, feats, meta.temperature, self.neighbours, meta.knn_k, meta.knn_temperature,
                              meta.knn_weight)[0]
 
-    def _predictions(self, logits: np.ndarray, feats: np.ndarray) -> list[Prediction]:
+    def scored(self, logits: np.ndarray, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Final probabilities and out-of-scope scores (None without a rule) of a batch's model outputs."""
         out = self.outputs(logits, feats)
-        probs = out.probs
-        top = probs.argmax(1)
-        top_p = probs[np.arange(len(top)), top]
-        method, threshold = self.meta.oos_method, self.meta.oos_threshold
+        method = self.meta.oos_method
         scores = oos_scores(method, out, self.meta.temperature, self.oos_stats, self.meta.oos_norm) if method else None
-        result = []
-        for i, (k, p) in enumerate(zip(top, top_p)):
-            label, conf = self.labels[k], float(p)
-            score = None if scores is None else float(scores[i])
-            if score is not None and threshold is not None and score < threshold:
-                label, conf = OUT_OF_SCOPE, 1.0 - float(p)
-            result.append(Prediction(label, round(conf, 4), self.labels[k], round(float(p), 4), score))
-        return result
+        return out.probs, scores
+
+    def scored_many(self, texts: list[str], batch_size: int = 64,
+                    progress: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """`scored` for many texts, batched by length."""
+        with tqdm(total=len(texts), desc="predicting", unit="ex", disable=not progress, leave=False) as bar:
+            logits, feats = model_infer(self.model, self._ids(list(texts)), self.pad_id, batch_size, bar)
+        return self.scored(logits.numpy(), feats.numpy())
+
+    @torch.inference_mode()
+    def scored_one(self, text: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """`scored` for one message: no padding, no batching overhead."""
+        ids = torch.tensor([self._ids([text])[0]], device=model_device(self.model))
+        logits, feats = self.model(ids, torch.ones_like(ids))
+        return self.scored(logits.float().cpu().numpy(), feats.float().cpu().numpy())
 
     def predict(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> list[Prediction]:
         """Labels for many texts, batched by length."""
         if not texts:
             return []
-        with tqdm(total=len(texts), desc="predicting", unit="ex", disable=not progress, leave=False) as bar:
-            logits, feats = model_infer(self.model, self._ids(list(texts)), self.pad_id, batch_size, bar)
-        return self._predictions(logits.numpy(), feats.numpy())
+        return predictions_make(self.labels, *self.scored_many(texts, batch_size, progress), self.meta.oos_threshold)
 
-    @torch.inference_mode()
     def predict_one(self, text: str) -> Prediction:
         """One message, no padding, no batching overhead."""
-        ids = torch.tensor([self._ids([text])[0]], device=model_device(self.model))
-        logits, feats = self.model(ids, torch.ones_like(ids))
-        return self._predictions(logits.float().cpu().numpy(), feats.float().cpu().numpy())[0]
+        return predictions_make(self.labels, *self.scored_one(text), self.meta.oos_threshold)[0]
+
+
+def predictions_make(labels: list[str], probs: np.ndarray, scores: np.ndarray | None,
+                     threshold: float | None) -> list[Prediction]:
+    """The top label of each row, or out_of_scope where its score falls below the threshold."""
+    top = probs.argmax(1)
+    top_p = probs[np.arange(len(top)), top]
+    result = []
+    for i, (k, p) in enumerate(zip(top, top_p)):
+        label, conf = labels[k], float(p)
+        score = None if scores is None else float(scores[i])
+        if score is not None and threshold is not None and score < threshold:
+            label, conf = OUT_OF_SCOPE, 1.0 - float(p)
+        result.append(Prediction(label, round(conf, 4), labels[k], round(float(p), 4), score))
+    return result
+
+
+def model_saved(path: str | Path) -> bool:
+    """Whether `path` holds a saved classifier or seed ensemble."""
+    return (Path(path) / "nlu.json").is_file() or (Path(path) / ENSEMBLE_FILE).is_file()
 
 
 def latency_measure(classifiers: list[Classifier], texts: list[str], warmup: int = 10) -> dict:

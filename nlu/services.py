@@ -15,9 +15,10 @@ from chatbot.selectors import tenant_require
 
 from . import OUT_OF_SCOPE, SENTIMENT_LABELS
 from .data import DataFileError, examples_read
+from .ensemble import ensemble_train
 from .evaluate import classification_metrics, oos_metrics
 from .predict import Classifier
-from .train import TrainConfig, train_classifier
+from .train import TrainConfig
 
 MIN_EXAMPLES_PER_INTENT = 2
 
@@ -25,7 +26,7 @@ MIN_EXAMPLES_PER_INTENT = 2
 def config_default(**overrides) -> TrainConfig:
     """Training settings of the platform: base encoder and threads from the settings."""
     values = {"base_encoder": str(settings.BASE_ENCODER_PATH), "threads": settings.TORCH_THREADS,
-              "min_train_steps": 300}
+              "min_train_steps": 300, "oos_min_recall": settings.NLU_OOS_MIN_RECALL}
     return TrainConfig(**(values | overrides))
 
 
@@ -63,8 +64,8 @@ def intent_model_train(tenant: Tenant | str, config: TrainConfig | None = None, 
     config = config or config_default()
     config.oos = True
     version, out_dir = model_version_dir(ModelVersion.Kind.INTENT, tenant)
-    metrics = train_classifier([t for t, _ in rows], [i for _, i in rows], config, out_dir, task="intent",
-                               progress=progress)
+    metrics = ensemble_train([t for t, _ in rows], [i for _, i in rows], config, out_dir, task="intent",
+                             progress=progress, members=settings.NLU_INTENT_MEMBERS)
     return model_version_register(ModelVersion.Kind.INTENT, tenant, version, out_dir, metrics, activate=activate)
 
 
@@ -93,7 +94,8 @@ def sentiment_model_train(path: str | Path | None = None, text_col: str | None =
         raise ValueError(f"sentiment training needs at least two labels, got {sorted(set(labels))}")
     config = config or config_default(max_length=128, lr=5e-5, epochs=3, linear_probe_init=False)
     version, out_dir = model_version_dir(ModelVersion.Kind.SENTIMENT, None)
-    metrics = train_classifier(texts, labels, config, out_dir, task="sentiment", progress=progress)
+    metrics = ensemble_train(texts, labels, config, out_dir, task="sentiment", progress=progress,
+                             members=settings.NLU_SENTIMENT_MEMBERS)
     return model_version_register(ModelVersion.Kind.SENTIMENT, None, version, out_dir, metrics, activate=activate)
 
 

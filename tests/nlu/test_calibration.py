@@ -5,11 +5,14 @@ from nlu.calibration import (
     Outputs,
     expected_calibration_error,
     mahalanobis_fit,
+    binomial_tail,
     oos_choose,
     oos_scores,
+    oos_threshold_choose,
     softmax,
     temperature_fit,
     threshold_balanced,
+    threshold_for_recall,
 )
 from nlu.neighbours import neighbours_fit, neighbours_top
 
@@ -41,6 +44,47 @@ def test_balanced_threshold_separates_in_scope_from_out_of_scope():
     threshold, criterion = threshold_balanced(in_scores, np.ones(5, dtype=bool), out_scores)
     assert 0.4 < threshold <= 0.7
     assert criterion == 1.0
+
+
+def test_binomial_tail_matches_direct_sums():
+    assert binomial_tail(0, 5, 0.3) == 1.0
+    assert binomial_tail(3, 5, 0.5) == pytest.approx(16 / 32)
+    assert binomial_tail(5, 5, 0.5) == pytest.approx(1 / 32)
+    assert binomial_tail(6, 5, 0.5) == 0.0
+
+
+def overlapping_scores(n_in=2000, n_out=100, gap=2.0, seed=3):
+    rng = np.random.default_rng(seed)
+    return rng.normal(gap, 1.0, n_in), rng.normal(0.0, 1.0, n_out)
+
+
+def test_recall_threshold_catches_enough_out_of_scope_examples_to_show_the_recall_asked():
+    in_scores, out_scores = overlapping_scores()
+    threshold = threshold_for_recall(in_scores, out_scores, 0.8)
+    caught = int((out_scores < threshold).sum())
+    assert caught == 87  # the fewest of 100 that show 0.80 at 95 % confidence
+    assert binomial_tail(caught, 100, 0.8) <= 0.05 < binomial_tail(caught - 1, 100, 0.8)
+    # asking for more recall rejects more in-scope messages
+    assert (in_scores < threshold_for_recall(in_scores, out_scores, 0.9)).sum() > (in_scores < threshold).sum()
+
+
+def test_recall_rule_falls_back_to_the_balanced_criterion_with_too_few_examples():
+    in_scores, out_scores = overlapping_scores(n_out=8)
+    assert threshold_for_recall(in_scores, out_scores, 0.8) is None
+    choice = oos_threshold_choose(in_scores, np.ones(len(in_scores), dtype=bool), out_scores, min_recall=0.8)
+    assert choice["reason"].startswith("best balanced criterion") and "too few" in choice["reason"]
+    assert choice["threshold"] == pytest.approx(threshold_balanced(in_scores, np.ones(len(in_scores), bool),
+                                                                   out_scores)[0])
+
+
+def test_recall_rule_keeps_more_in_scope_messages_than_the_balanced_criterion_when_scores_separate_well():
+    in_scores, out_scores = overlapping_scores(gap=3.5)
+    correct = np.ones(len(in_scores), dtype=bool)
+    recall = oos_threshold_choose(in_scores, correct, out_scores, min_recall=0.8)
+    balanced = oos_threshold_choose(in_scores, correct, out_scores)
+    assert recall["oos_recall"] == pytest.approx(0.87) and "95% confidence" in recall["reason"]
+    assert balanced["oos_recall"] > 0.9 and recall["in_scope_accuracy"] > balanced["in_scope_accuracy"]
+    assert recall["criterion"] == recall["in_scope_accuracy"]
 
 
 def test_without_oos_examples_the_threshold_is_a_quantile_of_in_scope_confidence():

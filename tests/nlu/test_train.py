@@ -49,7 +49,7 @@ def test_tiny_model_learns_the_training_data(trained):
 def test_out_of_scope_rule_is_chosen_on_validation_data(trained):
     out, metrics, _, _ = trained
     oos = metrics["oos"]
-    assert oos["reason"] == "best balanced criterion on validation"
+    assert oos["reason"].startswith("best balanced criterion on validation")  # 6 examples: too few for a recall
     assert oos["method"] in oos["candidates"]
     clf = Classifier.load(out)
     assert clf.meta.oos_method == oos["method"] and clf.meta.oos_threshold == pytest.approx(oos["threshold"])
