@@ -47,8 +47,9 @@ def examples_import(tenant: Tenant | str, path: str | Path, text_col: str, inten
 
 
 def intent_model_train(tenant: Tenant | str, config: TrainConfig | None = None, activate: bool = True,
-                       progress: bool = True) -> ModelVersion:
-    """Fine-tune a new intent model on the tenant's examples, save it as a version and register it."""
+                       progress: bool = True, members: int | None = None) -> ModelVersion:
+    """Fine-tune a new intent model (a seed ensemble of `members`, default NLU_INTENT_MEMBERS) on the
+    tenant's examples, save it as a version and register it."""
     tenant = tenant_require(tenant)
     rows = list(TrainingExample.objects.filter(tenant=tenant).exclude(intent="").values_list("text", "intent"))
     counts: dict[str, int] = {}
@@ -65,7 +66,7 @@ def intent_model_train(tenant: Tenant | str, config: TrainConfig | None = None, 
     config.oos = True
     version, out_dir = model_version_dir(ModelVersion.Kind.INTENT, tenant)
     metrics = ensemble_train([t for t, _ in rows], [i for _, i in rows], config, out_dir, task="intent",
-                             progress=progress, members=settings.NLU_INTENT_MEMBERS)
+                             progress=progress, members=members or settings.NLU_INTENT_MEMBERS)
     return model_version_register(ModelVersion.Kind.INTENT, tenant, version, out_dir, metrics, activate=activate)
 
 
@@ -87,15 +88,16 @@ def sentiment_examples(path: str | Path | None = None, text_col: str | None = No
 
 def sentiment_model_train(path: str | Path | None = None, text_col: str | None = None, label_col: str | None = None,
                           config: TrainConfig | None = None, activate: bool = True,
-                          progress: bool = True) -> ModelVersion:
-    """Fine-tune the global sentiment model (from a file, or from all SentimentExample rows) and register it."""
+                          progress: bool = True, members: int | None = None) -> ModelVersion:
+    """Fine-tune the global sentiment model (from a file, or from all SentimentExample rows; a seed
+    ensemble of `members`, default NLU_SENTIMENT_MEMBERS) and register it."""
     texts, labels = sentiment_examples(path, text_col, label_col)
     if len(set(labels)) < 2:
         raise ValueError(f"sentiment training needs at least two labels, got {sorted(set(labels))}")
     config = config or config_default(max_length=128, lr=5e-5, epochs=3, linear_probe_init=False)
     version, out_dir = model_version_dir(ModelVersion.Kind.SENTIMENT, None)
     metrics = ensemble_train(texts, labels, config, out_dir, task="sentiment", progress=progress,
-                             members=settings.NLU_SENTIMENT_MEMBERS)
+                             members=members or settings.NLU_SENTIMENT_MEMBERS)
     return model_version_register(ModelVersion.Kind.SENTIMENT, None, version, out_dir, metrics, activate=activate)
 
 

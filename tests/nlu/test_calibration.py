@@ -3,9 +3,9 @@ import pytest
 
 from nlu.calibration import (
     Outputs,
+    binomial_tail,
     expected_calibration_error,
     mahalanobis_fit,
-    binomial_tail,
     oos_choose,
     oos_scores,
     oos_threshold_choose,

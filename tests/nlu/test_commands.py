@@ -1,6 +1,7 @@
 """The NLU management commands end to end, against the real database, with a tiny encoder."""
 import json
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -109,6 +110,22 @@ def test_train_nlu_registers_an_active_version_and_eval_nlu_prints_json_last(ten
     labels = message_labels(tenant.id, "where is my order")
     assert labels.intent_version == version.version and labels.intent_confidence is not None
     assert labels.sentiment == ""  # no sentiment model trained
+
+
+def test_train_nlu_members_registers_a_seed_ensemble_that_labels_messages(tenant, examples_csv, tiny_settings):
+    run("import_examples", tenant.slug, str(examples_csv), "--text", "message", "--intent", "label")
+    lines = run("train_nlu", tenant.slug, "--members", "2", "--max-steps", "20", "--lr", "1e-3")
+    version = ModelVersion.objects.get(kind="intent", tenant=tenant, is_active=True)
+    assert json.loads(lines[1])["members"] == 2 and version.metrics["members"] == 2
+    assert {"ensemble.json", "member-0", "member-1"} <= {p.name for p in Path(version.path).iterdir()}
+    labels = message_labels(tenant.id, "where is my order")
+    assert labels.intent_version == version.version and labels.intent in set(TINY_INTENTS) | {"out_of_scope"}
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_train_nlu_refuses_a_bad_member_count(tenant, tiny_settings, value):
+    with pytest.raises(CommandError, match="--members"):
+        run("train_nlu", tenant.slug, "--members", value)
 
 
 def test_train_and_eval_sentiment_from_a_file_and_from_stored_examples(tmp_path, tiny_settings, tenant):

@@ -1,4 +1,5 @@
 """What the NLU commands share: turning service errors into one-line CommandErrors."""
+import argparse
 import json
 from contextlib import contextmanager
 
@@ -16,12 +17,20 @@ def command_errors():
         raise CommandError(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__) from exc
 
 
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
 def training_options(parser) -> None:
     parser.add_argument("--epochs", type=int, help="training epochs (default: the platform's)")
     parser.add_argument("--lr", type=float, help="learning rate")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--members", type=positive_int, help="models in a seed ensemble (default: the setting)")
     parser.add_argument("--no-activate", action="store_true", help="register the version without activating it")
 
 
@@ -34,9 +43,9 @@ def training_overrides(options) -> dict:
 
 
 def version_summary(version) -> str:
-    keys = ("n_train", "n_val", "epochs", "val_accuracy", "val_macro_f1", "temperature", "val_ece_after",
-            "train_seconds")
-    metrics = {k: version.metrics.get(k) for k in keys}
+    keys = ("members", "n_train", "n_val", "epochs", "val_accuracy", "val_macro_f1", "temperature",
+            "val_ece_after", "train_seconds")
+    metrics = {k: version.metrics[k] for k in keys if k in version.metrics}
     if version.metrics.get("oos"):
         oos = version.metrics["oos"]
         metrics["oos"] = {"method": oos.get("method"), "threshold": oos.get("threshold")}

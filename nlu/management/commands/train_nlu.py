@@ -16,5 +16,6 @@ class Command(BaseCommand):
         with command_errors():
             config = config_default(**training_overrides(options))
             version = intent_model_train(tenant, config, activate=not options["no_activate"],
+                                         members=options["members"],
                                          progress=options["verbosity"] > 0)
         self.stdout.write(version_summary(version))

@@ -19,5 +19,6 @@ class Command(BaseCommand):
             config = config_default(max_length=128, lr=5e-5, epochs=3, linear_probe_init=False,
                                     **training_overrides(options))
             version = sentiment_model_train(data, text, label, config, activate=not options["no_activate"],
+                                            members=options["members"],
                                             progress=options["verbosity"] > 0)
         self.stdout.write(version_summary(version))
