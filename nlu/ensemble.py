@@ -18,7 +18,7 @@ import torch
 
 from .calibration import expected_calibration_error, oos_threshold_choose
 from .evaluate import classification_metrics
-from .predict import ENSEMBLE_FILE, Classifier, Prediction, predictions_make
+from .predict import ENSEMBLE_FILE, Classifier, Labeller
 from .train import TrainConfig, data_prepare, train_classifier
 
 FORMAT_VERSION = 1
@@ -33,7 +33,7 @@ class EnsembleMeta:
     oos_threshold: float | None = None  # in-scope when the averaged standardised score >= threshold
 
 
-class Ensemble:
+class Ensemble(Labeller):
     """Loaded members answering as one; the same calls as a `Classifier`."""
 
     def __init__(self, members: list[Classifier], meta: EnsembleMeta, path: str | Path | None = None):
@@ -63,22 +63,16 @@ class Ensemble:
             return probs, None
         return probs, scores_standardised_mean([s for _, s in parts], self.meta.oos_norm)
 
-    def scored_many(self, texts: list[str], batch_size: int = 64, progress: bool = False):
+    def scored_many(self, texts: list[str], batch_size: int = 64,
+                    progress: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         return self.combine([m.scored_many(texts, batch_size, progress) for m in self.members])
 
-    def scored_one(self, text: str):
+    def scored_one(self, text: str) -> tuple[np.ndarray, np.ndarray | None]:
         return self.combine([m.scored_one(text) for m in self.members])
-
-    def predict(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> list[Prediction]:
-        if not texts:
-            return []
-        return predictions_make(self.labels, *self.scored_many(texts, batch_size, progress), self.meta.oos_threshold)
-
-    def predict_one(self, text: str) -> Prediction:
-        return predictions_make(self.labels, *self.scored_one(text), self.meta.oos_threshold)[0]
 
 
 def scores_standardised_mean(scores: list[np.ndarray], norm: list[list[float]]) -> np.ndarray:
+    """Each member's score standardised with its (mean, std) from in-scope validation data, averaged."""
     return np.mean([(s - mean) / std for s, (mean, std) in zip(scores, norm)], axis=0)
 
 

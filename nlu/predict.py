@@ -45,8 +45,25 @@ def _quantize(model):
         return model
 
 
-class Classifier:
-    """A loaded classifier. `predict` labels many texts; `predict_one` is the low-latency single-message path."""
+class Labeller:
+    """`predict` (many texts) and `predict_one` (the low-latency single-message path) from a subclass's
+    `scored_many` / `scored_one`, `labels` and `meta.oos_threshold`: one classifier or a seed ensemble."""
+
+    labels: list[str]
+
+    def predict(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> list[Prediction]:
+        """Labels for many texts, batched by length."""
+        if not texts:
+            return []
+        return predictions_make(self.labels, *self.scored_many(texts, batch_size, progress), self.meta.oos_threshold)
+
+    def predict_one(self, text: str) -> Prediction:
+        """One message, no padding, no batching overhead."""
+        return predictions_make(self.labels, *self.scored_one(text), self.meta.oos_threshold)[0]
+
+
+class Classifier(Labeller):
+    """A loaded classifier: an encoder with its head, calibration, neighbours and out-of-scope rule."""
 
     def __init__(self, model, tokenizer, meta, tables: dict | None = None, path: str | Path | None = None):
         self.model, self.tokenizer, self.meta = model, tokenizer, meta
@@ -60,7 +77,7 @@ class Classifier:
 
     @classmethod
     def load(cls, path: str | Path, quantize: bool = False, threads: int | None = None,
-             device: str | torch.device = "cpu") -> "Classifier":
+             device: str | torch.device = "cpu") -> Labeller:
         """A saved classifier (or seed ensemble); `quantize` (CPU only) makes the encoder's linear layers int8."""
         if (Path(path) / ENSEMBLE_FILE).is_file():
             from .ensemble import Ensemble  # an ensemble's members are Classifiers
@@ -109,16 +126,6 @@ class Classifier:
         ids = torch.tensor([self._ids([text])[0]], device=model_device(self.model))
         logits, feats = self.model(ids, torch.ones_like(ids))
         return self.scored(logits.float().cpu().numpy(), feats.float().cpu().numpy())
-
-    def predict(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> list[Prediction]:
-        """Labels for many texts, batched by length."""
-        if not texts:
-            return []
-        return predictions_make(self.labels, *self.scored_many(texts, batch_size, progress), self.meta.oos_threshold)
-
-    def predict_one(self, text: str) -> Prediction:
-        """One message, no padding, no batching overhead."""
-        return predictions_make(self.labels, *self.scored_one(text), self.meta.oos_threshold)[0]
 
 
 def predictions_make(labels: list[str], probs: np.ndarray, scores: np.ndarray | None,
