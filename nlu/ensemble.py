@@ -106,6 +106,9 @@ def ensemble_assemble(out_dir: str | Path, names: list[str], task: str, val_text
     chosen on validation data as `config` asks; saves ensemble.json and metrics.json (`summary` joins the metrics)."""
     out_dir = Path(out_dir)
     loaded = [Classifier.load(out_dir / name, threads=config.threads or None) for name in names]
+    odd = [name for name, m in zip(names, loaded) if m.labels != loaded[0].labels or m.task != task]
+    if odd:
+        raise ValueError(f"ensemble members must be {task} models with the same labels; {', '.join(odd)} differ")
     meta = EnsembleMeta(task=task, labels=loaded[0].labels, members=names)
     ensemble = Ensemble(loaded, meta)
     val_parts = [m.scored_many(val_texts) for m in loaded]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from nlu import OUT_OF_SCOPE
-from nlu.ensemble import Ensemble, ensemble_train
+from nlu.ensemble import Ensemble, ensemble_assemble, ensemble_train
 from nlu.predict import Classifier, model_saved
 
 from .conftest import TINY_INTENTS, TINY_OOS
@@ -74,3 +74,14 @@ def test_one_member_is_a_plain_classifier(tmp_path, tiny_config, tiny_data):
     ensemble_train(*tiny_data, tiny_config, tmp_path, progress=False, members=1)
     assert (tmp_path / "nlu.json").is_file()
     assert isinstance(Classifier.load(tmp_path), Classifier)
+
+
+def test_members_with_other_labels_are_refused(ensemble_dir, tmp_path, tiny_config, tiny_data):
+    out, _, _, _ = ensemble_dir
+    texts, labels = tiny_data
+    keep = [i for i, y in enumerate(labels) if y != "greeting"]
+    ensemble_train([texts[i] for i in keep], [labels[i] for i in keep], tiny_config, tmp_path / "other",
+                   progress=False)
+    (tmp_path / "same").symlink_to(out / "member-0")
+    with pytest.raises(ValueError, match="same labels; other differ"):
+        ensemble_assemble(tmp_path, ["same", "other"], "intent", texts[:4], labels[:4], [], tiny_config)
