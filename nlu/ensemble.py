@@ -3,8 +3,10 @@
 The members' calibrated probabilities are averaged, and so are their out-of-scope scores,
 each standardised on in-scope validation data; the ensemble's threshold is chosen on
 validation data like a single model's. Different seeds make different mistakes, so the
-average is right more often and separates out-of-scope messages better (figures in
-`bench/nlu.py`'s notes). Each member costs one more encoder pass per message.
+average is right more often and separates out-of-scope messages better. Measured on
+CLINC150 (in-scope accuracy at 0.80 out-of-scope recall): one model 0.959 to 0.960, two
+0.960 to 0.961, three 0.961; on airline sentiment two members did no better than one.
+Each member costs one more encoder pass per message.
 
 Folder layout: `ensemble.json` (task, labels, members, their score norms, the threshold),
 `metrics.json`, and one classifier folder per member (`member-0/`, `member-1/`, ...).
