@@ -187,6 +187,22 @@ def oos_threshold_choose(in_scores: np.ndarray, in_correct: np.ndarray, oos_scor
             "oos_recall": float((oos_scores_ < threshold).mean()), "reason": reason}
 
 
+def threshold_summary(choice: dict) -> dict:
+    """What a threshold choice kept on validation: the threshold, in-scope accuracy and out-of-scope recall."""
+    return {k: choice[k] for k in ("threshold", "in_scope_accuracy", "oos_recall") if k in choice}
+
+
+def oos_norm_fit(method: str, val: Outputs, temperature: float, stats: dict | None = None) -> list[float] | None:
+    """A combined method's norm: mean and std of each part on in-scope validation data; None for single scores."""
+    if method not in COMBINED:
+        return None
+    norm = []
+    for part in COMBINED[method]:
+        part_in = oos_scores(part, val, temperature, stats)
+        norm += [float(part_in.mean()), float(part_in.std()) or 1.0]
+    return norm
+
+
 def oos_choose(val: Outputs, labels: np.ndarray, temperature: float, oos: Outputs | None,
                stats: dict | None = None, quantile: float = 0.05, methods=OOS_METHODS, min_recall: float = 0.0) -> dict:
     """Pick the out-of-scope method and threshold on validation data.
@@ -206,12 +222,7 @@ def oos_choose(val: Outputs, labels: np.ndarray, temperature: float, oos: Output
         needs = oos_parts(method)
         if ("mahalanobis" in needs and stats is None) or ("knn" in needs and val.sims is None):
             continue
-        norm = None
-        if method in COMBINED:
-            norm = []
-            for part in COMBINED[method]:
-                part_in = oos_scores(part, val, temperature, stats)
-                norm += [float(part_in.mean()), float(part_in.std()) or 1.0]
+        norm = oos_norm_fit(method, val, temperature, stats)
         s_in = oos_scores(method, val, temperature, stats, norm)
         s_out = oos_scores(method, oos, temperature, stats, norm)
         candidates[method] = {**oos_threshold_choose(s_in, correct, s_out, min_recall=min_recall), "norm": norm}

@@ -30,6 +30,9 @@ class ClassifierMeta:
     oos_method: str | None = None  # None | "msp" | "energy" | "mahalanobis" | "knn" | "energy+knn"
     oos_threshold: float | None = None  # in-scope when score >= threshold
     oos_norm: list[float] | None = None  # combined methods: mean and std of each part
+    # the same two, chosen on the int8 model's validation outputs: what a quantized load uses
+    int8_oos_threshold: float | None = None
+    int8_oos_norm: list[float] | None = None
     base_encoder: str = ""
     knn_k: int = 0  # neighbours that vote (0: none)
     knn_temperature: float = 0.05

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .calibration import expected_calibration_error, oos_threshold_choose
+from .calibration import expected_calibration_error, oos_threshold_choose, threshold_summary
 from .evaluate import classification_metrics
 from .predict import ENSEMBLE_FILE, Classifier, Labeller
 from .train import TrainConfig, data_prepare, train_classifier
@@ -33,6 +33,8 @@ class EnsembleMeta:
     members: list[str]  # member folders, relative to the ensemble's folder
     oos_norm: list[list[float]] | None = None  # per member: (mean, std) of its score on in-scope validation
     oos_threshold: float | None = None  # in-scope when the averaged standardised score >= threshold
+    int8_oos_norm: list[list[float]] | None = None  # the same two for the members loaded in int8
+    int8_oos_threshold: float | None = None
 
 
 class Ensemble(Labeller):
@@ -52,6 +54,8 @@ class Ensemble(Labeller):
         meta = EnsembleMeta(**raw)
         members = [Classifier.load(path / name, quantize=quantize, threads=threads, device=device)
                    for name in meta.members]
+        if quantize and torch.device(device).type == "cpu" and meta.int8_oos_threshold is not None:
+            meta.oos_norm, meta.oos_threshold = meta.int8_oos_norm, meta.int8_oos_threshold
         return cls(members, meta, path)
 
     @property
@@ -76,6 +80,24 @@ class Ensemble(Labeller):
 def scores_standardised_mean(scores: list[np.ndarray], norm: list[list[float]]) -> np.ndarray:
     """Each member's score standardised with its (mean, std) from in-scope validation data, averaged."""
     return np.mean([(s - mean) / std for s, (mean, std) in zip(scores, norm)], axis=0)
+
+
+def _threshold_fit(members: list[Classifier], meta: EnsembleMeta, y_val: np.ndarray, val_texts: list[str],
+                   oos_val_texts: list[str], config: TrainConfig) -> tuple[np.ndarray, dict | None]:
+    """Validation probabilities; the members' score norms and the threshold, written into `meta`."""
+    ensemble = Ensemble(members, meta)
+    val_parts = [m.scored_many(val_texts) for m in members]
+    val_probs, _ = ensemble.combine(val_parts)
+    if not len(y_val) or any(s is None for _, s in val_parts):
+        return val_probs, None
+    meta.oos_norm = [[float(s.mean()), float(s.std()) or 1.0] for _, s in val_parts]
+    _, val_scores = ensemble.combine(val_parts)
+    oos_scores_ = ensemble.scored_many(oos_val_texts)[1] if oos_val_texts else None
+    methods = sorted({m.meta.oos_method for m in members})
+    choice = oos_threshold_choose(val_scores, val_probs.argmax(1) == y_val, oos_scores_, config.oos_quantile,
+                                  config.oos_min_recall)
+    meta.oos_threshold = choice["threshold"]
+    return val_probs, {"method": f"mean of the members' ({', '.join(methods)})", **choice}
 
 
 def ensemble_train(texts: list[str], labels: list[str], config: TrainConfig, out_dir: str | Path,
@@ -112,21 +134,15 @@ def ensemble_assemble(out_dir: str | Path, names: list[str], task: str, val_text
     if odd:
         raise ValueError(f"ensemble members must be {task} models with the same labels; {', '.join(odd)} differ")
     meta = EnsembleMeta(task=task, labels=loaded[0].labels, members=names)
-    ensemble = Ensemble(loaded, meta)
-    val_parts = [m.scored_many(val_texts) for m in loaded]
-    val_probs, _ = ensemble.combine(val_parts)
     label_id = {name: i for i, name in enumerate(meta.labels)}
     y_val = np.array([label_id[y] for y in val_labels], dtype=int)
-    oos_info = None
-    if len(y_val) and all(s is not None for _, s in val_parts):
-        meta.oos_norm = [[float(s.mean()), float(s.std()) or 1.0] for _, s in val_parts]
-        _, val_scores = ensemble.combine(val_parts)
-        oos_scores_ = ensemble.scored_many(oos_val_texts)[1] if oos_val_texts else None
-        methods = sorted({m.meta.oos_method for m in loaded})
-        oos_info = {"method": f"mean of the members' ({', '.join(methods)})",
-                    **oos_threshold_choose(val_scores, val_probs.argmax(1) == y_val, oos_scores_, config.oos_quantile,
-                                                config.oos_min_recall)}
-        meta.oos_threshold = oos_info["threshold"]
+    val_probs, oos_info = _threshold_fit(loaded, meta, y_val, val_texts, oos_val_texts, config)
+    if oos_info and config.int8_thresholds:  # int8 shifts the scores: a threshold of its own
+        int8 = [Classifier.load(out_dir / name, quantize=True, threads=config.threads or None) for name in names]
+        int8_meta = EnsembleMeta(task=task, labels=meta.labels, members=names)
+        _, int8_info = _threshold_fit(int8, int8_meta, y_val, val_texts, oos_val_texts, config)
+        meta.int8_oos_norm, meta.int8_oos_threshold = int8_meta.oos_norm, int8_meta.oos_threshold
+        oos_info["int8"] = threshold_summary(int8_info)
     report = classification_metrics(val_labels, [meta.labels[i] for i in val_probs.argmax(1)]) if len(y_val) else {}
     metrics = {
         "task": task, "members": len(names), "n_val": len(val_texts), "n_oos_val": len(oos_val_texts),

@@ -1,4 +1,5 @@
 """Fine-tuning a classifier: split → tokenize → linear-probe init → fine-tune → calibrate → out-of-scope → save."""
+import copy
 import math
 import random
 import time
@@ -17,9 +18,13 @@ from .calibration import (
     expected_calibration_error,
     mahalanobis_fit,
     oos_choose,
+    oos_norm_fit,
     oos_parts,
+    oos_scores,
+    oos_threshold_choose,
     softmax,
     temperature_fit,
+    threshold_summary,
 )
 from .classifier import (
     LAST,
@@ -34,6 +39,7 @@ from .data import text_normalize
 from .encoder import encoder_load, threads_set
 from .evaluate import classification_metrics
 from .neighbours import KS, neighbours_choose, neighbours_fit, outputs_mixed, probs_mix
+from .predict import model_quantize
 
 
 @dataclass
@@ -54,6 +60,7 @@ class TrainConfig:
     oos_quantile: float = 0.05  # without out-of-scope examples: reject this share of in-scope validation
     # with them: the out-of-scope recall validation must show (95% confidence); 0: the balanced criterion
     oos_min_recall: float = 0.8
+    int8_thresholds: bool = True  # also choose the threshold for the int8 model (NLU_QUANTIZE serves it)
     oos_methods: tuple[str, ...] = ("msp", "energy", "mahalanobis", "knn", "energy+knn")
     # intents: let the nearest training examples vote (weight chosen on validation, may be 0);
     # measured: BANKING77 0.937 -> 0.939 with the vote; airline sentiment none better (so intents only)
@@ -170,6 +177,30 @@ def probe_fit(model: TextClassifier, train_feats: dict[int, torch.Tensor], y_tra
         model.probe_layer, model.probe_weight = layer, weight
     return {"layer": layer, "weight": weight, "val_accuracy": round(accuracy, 4),
             "val_accuracy_without": round(score(base_logits)[0], 4), "layers_tried": list(layers)}
+
+
+def int8_threshold_fit(model: TextClassifier, meta: ClassifierMeta, val_ids: list[list[int]], y_val: np.ndarray,
+                       oos_ids: list[list[int]], pad_id: int, index: dict | None, stats: dict | None,
+                       config: TrainConfig) -> dict:
+    """The out-of-scope threshold (and norm) of the int8 model, written into `meta` for quantized loads.
+
+    int8 shifts the scores: on a CLINC150 ensemble the fp32 threshold moved in-scope accuracy from
+    0.961 to 0.959 and out-of-scope recall from 0.80 to 0.83 when served in int8.
+    """
+    quantized = model_quantize(copy.deepcopy(model).cpu())
+
+    def outputs(ids: list[list[int]]):
+        logits, feats = (t.numpy() for t in model_infer(quantized, ids, pad_id, config.eval_batch_size))
+        return outputs_mixed(logits, feats, meta.temperature, index, meta.knn_k, meta.knn_temperature,
+                             meta.knn_weight)[0]
+
+    val = outputs(val_ids)
+    norm = oos_norm_fit(meta.oos_method, val, meta.temperature, stats)
+    s_out = oos_scores(meta.oos_method, outputs(oos_ids), meta.temperature, stats, norm) if oos_ids else None
+    choice = oos_threshold_choose(oos_scores(meta.oos_method, val, meta.temperature, stats, norm),
+                                  val.probs.argmax(1) == y_val, s_out, config.oos_quantile, config.oos_min_recall)
+    meta.int8_oos_threshold, meta.int8_oos_norm = choice["threshold"], norm
+    return threshold_summary(choice)
 
 
 def tokenize(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
@@ -338,6 +369,9 @@ def train_classifier(
                               config.oos_methods, config.oos_min_recall)
         meta.oos_method, meta.oos_threshold = oos_info["method"], oos_info["threshold"]
         meta.oos_norm = oos_info.get("norm")
+        if config.int8_thresholds and meta.oos_method:
+            oos_info["int8"] = int8_threshold_fit(model, meta, val_ids, y_val, oos_ids, pad_id, index, oos_stats,
+                                                  config)
     tables = {"oos": oos_stats if meta.oos_method == "mahalanobis" else None,
               "neighbours": index if (meta.knn_weight > 0 or "knn" in oos_parts(meta.oos_method)) else None}
 

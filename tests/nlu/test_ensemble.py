@@ -85,3 +85,12 @@ def test_members_with_other_labels_are_refused(ensemble_dir, tmp_path, tiny_conf
     (tmp_path / "same").symlink_to(out / "member-0")
     with pytest.raises(ValueError, match="same labels; other differ"):
         ensemble_assemble(tmp_path, ["same", "other"], "intent", texts[:4], labels[:4], [], tiny_config)
+
+
+def test_int8_ensemble_uses_its_own_threshold_and_norms(ensemble_dir):
+    out, metrics, texts, _ = ensemble_dir
+    plain, quantized = Classifier.load(out), Classifier.load(out, quantize=True)
+    assert plain.meta.oos_threshold == pytest.approx(metrics["oos"]["threshold"])
+    assert quantized.meta.oos_threshold == pytest.approx(metrics["oos"]["int8"]["threshold"])
+    assert quantized.meta.oos_norm == quantized.meta.int8_oos_norm != plain.meta.oos_norm
+    assert len(quantized.predict(texts)) == len(texts)

@@ -82,6 +82,19 @@ def test_int8_quantized_model_predicts(trained):
     assert agree >= 0.8
 
 
+def test_int8_loads_use_the_threshold_chosen_on_the_int8_models_scores(trained):
+    out, metrics, texts, _ = trained
+    plain, quantized = Classifier.load(out), Classifier.load(out, quantize=True)
+    int8 = metrics["oos"]["int8"]
+    assert plain.meta.oos_threshold == pytest.approx(metrics["oos"]["threshold"])
+    assert quantized.meta.oos_threshold == pytest.approx(int8["threshold"]) == quantized.meta.int8_oos_threshold
+    assert 0.0 <= int8["oos_recall"] <= 1.0
+    # the int8 threshold is where the int8 scores of the validation data put it: rejecting by it
+    # out-of-scope examples scored by the int8 model matches the recall recorded
+    scores = np.array([p.oos_score for p in quantized.predict(TINY_OOS)])
+    assert (scores < int8["threshold"]).mean() == pytest.approx(int8["oos_recall"], abs=0.2)
+
+
 def test_sentiment_model_without_oos_never_says_out_of_scope(tmp_path, tiny_config):
     texts = ["i love it", "great service thanks", "awesome", "so happy", "this is terrible", "awful delay",
              "worst airline ever", "i hate this", "flight at 5pm", "what is the baggage allowance",
