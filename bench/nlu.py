@@ -115,6 +115,9 @@ def bench_clinc150(args) -> dict:
         cut = oos_s[min(len(oos_s) - 1, int(0.8 * len(oos_s)))]
         kept = [y == p.top_label and p.oos_score >= cut for y, p in zip(test_labels, preds) if y != OUT_OF_SCOPE]
         result["diagnostic_in_scope_accuracy_at_oos_recall_0.80"] = round(sum(kept) / len(kept), 4)
+    # as the workers serve it by default (NLU_QUANTIZE): int8, with the threshold chosen for int8
+    int8 = Classifier.load(Path(args.models_dir) / "clinc150", quantize=True).predict(test_texts)
+    result["int8"] = oos_metrics(test_labels, [p.label for p in int8])
     oos = metrics["oos"] or {}
     return {"test": result, "n_test_in_scope": len(in_scope), "n_test_oos": len(test) - len(in_scope),
             "oos_method": oos.get("method"), "oos_threshold": oos.get("threshold"),
