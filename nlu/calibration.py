@@ -128,17 +128,20 @@ def threshold_balanced(in_scores: np.ndarray, in_correct: np.ndarray, oos_scores
     return float(mids[best]), float(crit[best])
 
 
+def binomial_tails(n: int, p: float) -> np.ndarray:
+    """P(X >= k) for X ~ Binomial(n, p) and every k from 0 to n + 1, in one pass over the pmf."""
+    if p <= 0.0 or p >= 1.0:
+        return np.array([1.0] + [float(p >= 1.0)] * n + [0.0])
+    i = np.arange(n + 1)
+    log_pmf = (math.lgamma(n + 1) - np.array([math.lgamma(k + 1) + math.lgamma(n - k + 1) for k in i])
+               + i * math.log(p) + (n - i) * math.log1p(-p))
+    tails = np.cumsum(np.exp(log_pmf)[::-1])[::-1]
+    return np.concatenate([[1.0], tails[1:], [0.0]])
+
+
 def binomial_tail(k: int, n: int, p: float) -> float:
     """P(X >= k) for X ~ Binomial(n, p)."""
-    if k <= 0:
-        return 1.0
-    if p <= 0.0:
-        return 0.0
-    if p >= 1.0:
-        return 1.0 if k <= n else 0.0
-    log_terms = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * math.log(p)
-                 + (n - i) * math.log1p(-p) for i in range(k, n + 1)]
-    return float(sum(math.exp(t) for t in log_terms))
+    return float(binomial_tails(n, p)[min(max(k, 0), n + 1)])
 
 
 def threshold_for_recall(in_scores: np.ndarray, oos_scores_: np.ndarray, min_recall: float,
@@ -150,9 +153,10 @@ def threshold_for_recall(in_scores: np.ndarray, oos_scores_: np.ndarray, min_rec
     0.80 asked, 87 of them must be caught: the margin a small validation set needs.
     """
     n = len(oos_scores_)
-    needed = next((k for k in range(n + 1) if binomial_tail(k, n, min_recall) <= alpha), None)
-    if not needed:
+    shown = np.flatnonzero(binomial_tails(n, min_recall)[: n + 1] <= alpha)
+    if not len(shown) or shown[0] == 0:
         return None
+    needed = int(shown[0])
     caught = np.sort(oos_scores_)[needed - 1]  # in scope when score >= threshold: this one must fall below
     above = np.concatenate([in_scores, oos_scores_])
     above = above[above > caught]
@@ -172,6 +176,7 @@ def oos_threshold_choose(in_scores: np.ndarray, in_correct: np.ndarray, oos_scor
         return {"threshold": float(np.quantile(in_scores, quantile)),
                 "reason": f"{quantile:.0%} quantile of in-scope validation scores"}
     threshold = threshold_for_recall(in_scores, oos_scores_, min_recall) if min_recall > 0 else None
+
     def in_accuracy(t: float) -> float:
         return float((in_correct & (in_scores >= t)).mean())
 
