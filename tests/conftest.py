@@ -85,10 +85,11 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def celery_worker(process_env, tmp_path_factory):
-    """A real Celery worker process consuming this test run's queue, for one test module
-    (so it never answers the sockets of protocol tests that expect silence)."""
+    """A real Celery worker process consuming this test run's queue, for one test: it never answers
+    the sockets of tests that expect silence, and it stops before the test's database is flushed
+    (a worker still answering a message while the flush truncated the tables deadlocked them)."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
