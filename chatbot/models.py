@@ -36,6 +36,8 @@ class Tenant(models.Model):
     # Hand-off policy thresholds (see inference.policy).
     min_intent_confidence = models.FloatField(default=0.45)
     min_retrieval_score = models.FloatField(default=0.40)
+    # How close a message must be to a labelled example for that example's reply to answer it.
+    min_intent_reply_score = models.FloatField(default=0.50)
     min_responder_score = models.FloatField(default=0.35)
     negative_turns_to_handoff = models.PositiveSmallIntegerField(default=2)
     # Generation settings: max_new_tokens, num_beams, no_repeat_ngram_size, temperature.
@@ -220,6 +222,7 @@ class TrainingExample(models.Model):
     response = models.TextField(blank=True, default="")
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.SEED)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)  # keys the workers' cache of intent replies
 
     def __str__(self) -> str:
         return f"[{self.intent}] {self.text[:60]}"

@@ -2,7 +2,7 @@
 from django.db.models import Count, Max
 
 from .errors import UnknownTenant
-from .models import Conversation, KnowledgeEntry, Message, Tenant, Visitor
+from .models import Conversation, KnowledgeEntry, Message, Tenant, TrainingExample, Visitor
 
 
 def tenant_by_public_key(key: str) -> Tenant | None:
@@ -67,3 +67,16 @@ def knowledge_version(tenant_id: int) -> tuple:
     )
     return (agg["n"], agg["last"], agg["top"])
 
+
+def intent_reply_pairs(tenant_id: int) -> list[tuple[int, str, str, str]]:
+    """(id, intent, message, reply) of the tenant's labelled examples that carry a reply."""
+    return list(TrainingExample.objects.filter(tenant_id=tenant_id).exclude(intent="").exclude(response="")
+                .order_by("id").values_list("id", "intent", "text", "response"))
+
+
+def intent_replies_version(tenant_id: int) -> tuple:
+    """Changes whenever the tenant's labelled examples change; keys the intent-reply cache."""
+    agg = TrainingExample.objects.filter(tenant_id=tenant_id).aggregate(
+        n=Count("id"), last=Max("updated_at"), top=Max("id")
+    )
+    return (agg["n"], agg["last"], agg["top"])

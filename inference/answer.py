@@ -9,6 +9,8 @@ from chatbot.models import Conversation, Message
 from nlu.runtime import message_labels
 
 from . import policy
+from .intent_replies import VERSION as INTENT_REPLY_VERSION
+from .intent_replies import IntentReply, intent_reply
 from .responder_services import responder_active
 from .retrieval import knowledge_search
 
@@ -67,28 +69,42 @@ def _answer(message: Message, tenant) -> str:
         .order_by("-seq").values_list("sentiment", flat=True)[:SENTIMENT_WINDOW]
     )[::-1]
     generated = _generate(tenant, message, labels.intent, hits)
+    retrieval_score = hits[0].score if hits else None
+    own = None if generated else _intent_reply(tenant, message.text, labels.intent, retrieval_score)
     decision = policy.decide(
-        tenant, message.text, labels, hits[0].score if hits else None, earlier,
+        tenant, message.text, labels, retrieval_score, earlier,
         responder_score=generated[0].score if generated else None,
+        intent_reply_score=own.score if own else None,
     )
     if decision.hands_off:
         services.conversation_hand_off(conversation_id, decision.reason, reply_to_id=message.id)
         return "handed_off"
+    grounding = [h.as_grounding() for h in hits]
     if generated:
         reply, version = generated
         text, model_version, score = reply.text, f"responder:{version.version}", reply.score
+    elif decision.details.get("source") == "intent_reply":
+        text, model_version, score = own.reply, INTENT_REPLY_VERSION, own.score
+        grounding.insert(0, own.as_grounding())
     else:
         text = hits[0].answer if decision.action == "answer" else tenant.fallback_text
         model_version, score = RETRIEVAL_VERSION, hits[0].score if hits else None
     services.bot_reply_store(
         message.id, text,
-        grounding=[h.as_grounding() for h in hits],
+        grounding=grounding,
         model_version=model_version,
         score=score,
         latency_ms=round((time.perf_counter() - started) * 1000, 1),
         handoff_reason=decision.reason if decision.action == "fallback" else "",
     )
     return "answered" if decision.action == "answer" else "fallback"
+
+
+def _intent_reply(tenant, text: str, intent: str, retrieval_score: float | None) -> IntentReply | None:
+    """The closest example reply of the predicted intent, looked up only where no knowledge entry answers."""
+    if intent in ("", policy.OUT_OF_SCOPE) or (retrieval_score or 0.0) >= tenant.min_retrieval_score:
+        return None
+    return intent_reply(tenant.id, intent, text)
 
 
 def _generate(tenant, message: Message, intent: str, hits: list):

@@ -45,8 +45,13 @@ def decide(
     retrieval_score: float | None,
     earlier_sentiments: list[str],
     responder_score: float | None = None,
+    intent_reply_score: float | None = None,
 ) -> Decision:
-    """Apply the tenant's thresholds; `earlier_sentiments` are the visitor's previous turns, newest last."""
+    """Apply the tenant's thresholds; `earlier_sentiments` are the visitor's previous turns, newest last.
+
+    `intent_reply_score`: how close the message is to the nearest example of its intent that has a generic
+    reply (None: no such example); that reply answers when no knowledge entry is close enough.
+    """
     if labels.intent == HUMAN_INTENT or asks_for_human(text):
         return Decision("hand_off", "visitor asked for a person")
     if labels.sentiment == "negative":
@@ -66,7 +71,9 @@ def decide(
         )
     if responder_score is not None and responder_score < tenant.min_responder_score:
         return Decision("hand_off", f"low responder score ({responder_score:.2f})", {"score": responder_score})
-    # Until a responder writes the reply, the retrieved answer is the reply.
+    # Until a responder writes the reply, the retrieved answer is the reply, or else the intent's own reply.
     if responder_score is None and (retrieval_score is None or retrieval_score < tenant.min_retrieval_score):
+        if intent_reply_score is not None and intent_reply_score >= tenant.min_intent_reply_score:
+            return Decision("answer", "the intent's own reply", {"source": "intent_reply"})
         return Decision("fallback", "no knowledge entry close enough")
     return Decision("answer")

@@ -35,6 +35,14 @@ def evict(predicate: Callable[[Hashable], bool]) -> None:
             del _objects[key]
 
 
+def get_versioned(name: str, owner: Hashable, version: Hashable, loader: Callable[[], Any]) -> Any:
+    """The object cached for (`name`, `owner`) at `version`, loaded when the version changed; the older
+    versions are dropped (a tenant's index after its data changed)."""
+    key = (name, owner, version)
+    evict(lambda k: isinstance(k, tuple) and len(k) == 3 and k[:2] == (name, owner) and k != key)
+    return get(key, loader)
+
+
 def active_model(kind: str, tenant_id: int | None, load: Callable[[Any], Any]) -> tuple[Any, Any] | None:
     """The loaded model of the active registry version of `kind` for a tenant, and that version.
 

@@ -62,10 +62,8 @@ def sentence_encoder() -> SentenceEncoder:
 
 def knowledge_index(tenant_id: int) -> KnowledgeIndex:
     """The tenant's index, rebuilt when its knowledge changed since it was built."""
-    version = selectors.knowledge_version(tenant_id)
-    key = ("knowledge", tenant_id, version)
-    registry.evict(lambda k: isinstance(k, tuple) and k[:2] == ("knowledge", tenant_id) and k != key)
-    return registry.get(key, lambda: KnowledgeIndex(selectors.knowledge_for_tenant(tenant_id), sentence_encoder()))
+    return registry.get_versioned("knowledge", tenant_id, selectors.knowledge_version(tenant_id),
+                                  lambda: KnowledgeIndex(selectors.knowledge_for_tenant(tenant_id), sentence_encoder()))
 
 
 def knowledge_search(tenant_id: int, text: str, k: int = 3) -> list[Hit]:

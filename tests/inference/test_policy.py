@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def tenant():
     return TenantFactory(min_intent_confidence=0.5, min_retrieval_score=0.4, min_responder_score=0.3,
-                         negative_turns_to_handoff=2)
+                         min_intent_reply_score=0.5, negative_turns_to_handoff=2)
 
 
 @pytest.mark.parametrize("text", ["Can I talk to a human?", "I want a real person", "get me an agent",
@@ -52,3 +52,12 @@ def test_low_responder_score_hands_off(tenant):
 def test_weak_retrieval_without_responder_falls_back(tenant):
     assert decide(tenant, "x", Labels(), 0.2, []).action == "fallback"
     assert decide(tenant, "x", Labels(), None, []).action == "fallback"
+
+
+def test_weak_retrieval_is_answered_by_the_intents_own_reply_when_the_message_is_close_to_its_example(tenant):
+    labels = Labels("thanks", 0.9, "positive", 0.9)
+    d = decide(tenant, "thanks!", labels, 0.2, [], intent_reply_score=0.7)
+    assert d.action == "answer" and d.details == {"source": "intent_reply"}
+    assert decide(tenant, "thanks!", labels, 0.2, [], intent_reply_score=0.45).action == "fallback"
+    assert decide(tenant, "thanks!", labels, 0.9, [], intent_reply_score=0.7).details == {}  # the knowledge entry
+    assert decide(tenant, "x", Labels("thanks", 0.3), 0.2, [], intent_reply_score=0.9).hands_off  # unsure of the intent
