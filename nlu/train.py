@@ -234,16 +234,27 @@ def data_prepare(texts: list[str], labels: list[str], config: TrainConfig, task:
     return texts, labels, list(val_texts), list(val_labels or []), oos_val_texts
 
 
-def train_classifier(
-    texts: list[str], labels: list[str], config: TrainConfig, out_dir: str | Path, task: str = "intent",
-    val_texts: list[str] | None = None, val_labels: list[str] | None = None,
-    oos_val_texts: list[str] | None = None, progress: bool = True,
-) -> dict:
-    """Fine-tune, calibrate and save a classifier to `out_dir`; returns (and saves) its metrics.
+@dataclass
+class Prepared:
+    """A classifier ready to fine-tune and the tokenized data it learns and is judged on."""
 
-    The data goes through `data_prepare` (validation split, out-of-scope examples).
-    """
-    started = time.perf_counter()
+    model: TextClassifier
+    tokenizer: object
+    base: str
+    label_names: list[str]
+    val_labels: list[str]
+    pad_id: int
+    train_ids: list[list[int]]
+    val_ids: list[list[int]]
+    oos_ids: list[list[int]]
+    y_train: torch.Tensor
+    y_val: np.ndarray
+
+
+def classifier_prepare(texts: list[str], labels: list[str], config: TrainConfig, task: str = "intent",
+                       val_texts: list[str] | None = None, val_labels: list[str] | None = None,
+                       oos_val_texts: list[str] | None = None, progress: bool = True) -> Prepared:
+    """The split (`data_prepare`), the tokenized data and the model, its head fitted on frozen features (LP-FT)."""
     seed_everything(config.seed)
     threads_set(config.threads)
     base = config.base_encoder or default_base_encoder()
@@ -251,24 +262,30 @@ def train_classifier(
         texts, labels, config, task, val_texts, val_labels, oos_val_texts)
     label_names = sorted(set(labels))
     label_id = {name: i for i, name in enumerate(label_names)}
-
     tokenizer, encoder = encoder_load(base)
-    model = TextClassifier(encoder, len(label_names), config.dropout)
-    pad_id = tokenizer.pad_token_id or 0
-    train_ids = tokenize(tokenizer, texts, config.max_length)
-    val_ids = tokenize(tokenizer, val_texts, config.max_length)
-    oos_ids = tokenize(tokenizer, oos_val_texts, config.max_length)
-    y_train = torch.tensor([label_id[y] for y in labels])
-    y_val = np.array([label_id[y] for y in val_labels], dtype=int)
-
-    def bar(total, desc):
-        return tqdm(total=total, desc=desc, disable=not progress, unit="ex", leave=False)
-
+    prep = Prepared(
+        model=TextClassifier(encoder, len(label_names), config.dropout), tokenizer=tokenizer, base=base,
+        label_names=label_names, val_labels=val_labels, pad_id=tokenizer.pad_token_id or 0,
+        train_ids=tokenize(tokenizer, texts, config.max_length),
+        val_ids=tokenize(tokenizer, val_texts, config.max_length),
+        oos_ids=tokenize(tokenizer, oos_val_texts, config.max_length),
+        y_train=torch.tensor([label_id[y] for y in labels]),
+        y_val=np.array([label_id[y] for y in val_labels], dtype=int))
     if config.linear_probe_init:
-        with bar(len(train_ids), "linear probe") as pbar:
-            _, frozen = model_infer(model, train_ids, pad_id, config.eval_batch_size, pbar)
-        head_fit_linear_probe(model.head, frozen, y_train)
+        with _bar(len(prep.train_ids), "linear probe", progress) as pbar:
+            _, frozen = model_infer(prep.model, prep.train_ids, prep.pad_id, config.eval_batch_size, pbar)
+        head_fit_linear_probe(prep.model.head, frozen, prep.y_train)
+    return prep
 
+
+def _bar(total: int, desc: str, progress: bool) -> tqdm:
+    return tqdm(total=total, desc=desc, disable=not progress, unit="ex", leave=False)
+
+
+def fine_tune(prep: Prepared, config: TrainConfig, task: str = "intent", progress: bool = True) -> tuple[list, int]:
+    """Fine-tune `prep.model` in place; with `keep_best` it ends on the epoch best on validation.
+    Returns (history per epoch, steps)."""
+    model, train_ids, y_train, y_val = prep.model, prep.train_ids, prep.y_train, prep.y_val
     rng = random.Random(config.seed)
     steps_per_epoch = math.ceil(len(train_ids) / config.batch_size)
     epochs = config.epochs
@@ -294,7 +311,7 @@ def train_classifier(
             running = 0.0
             batches = length_batches(train_ids, config.batch_size, rng)
             for n_batch, batch in enumerate(batches, start=1):
-                input_ids, mask = batch_collate([train_ids[i] for i in batch], pad_id)
+                input_ids, mask = batch_collate([train_ids[i] for i in batch], prep.pad_id)
                 logits, _ = model(input_ids, mask)
                 loss = loss_fn(logits, y_train[batch])
                 loss.backward()
@@ -309,8 +326,8 @@ def train_classifier(
                 if step >= total_steps:
                     break
             val_acc = None
-            if val_ids:
-                val_logits, _ = model_infer(model, val_ids, pad_id, config.eval_batch_size)
+            if prep.val_ids:
+                val_logits, _ = model_infer(model, prep.val_ids, prep.pad_id, config.eval_batch_size)
                 val_acc = float((val_logits.argmax(1).numpy() == y_val).mean())
                 if config.keep_best and val_acc >= best_acc:
                     best_acc = val_acc
@@ -322,6 +339,31 @@ def train_classifier(
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
+    return history, step
+
+
+def train_classifier(
+    texts: list[str], labels: list[str], config: TrainConfig, out_dir: str | Path, task: str = "intent",
+    val_texts: list[str] | None = None, val_labels: list[str] | None = None,
+    oos_val_texts: list[str] | None = None, progress: bool = True,
+) -> dict:
+    """Fine-tune, calibrate and save a classifier to `out_dir`; returns (and saves) its metrics.
+
+    The data goes through `data_prepare` (validation split, out-of-scope examples).
+    """
+    started = time.perf_counter()
+    prep = classifier_prepare(texts, labels, config, task, val_texts, val_labels, oos_val_texts, progress)
+    history, steps = fine_tune(prep, config, task, progress)
+    return classifier_finish(prep, config, out_dir, task, history, steps, started, progress)
+
+
+def classifier_finish(prep: Prepared, config: TrainConfig, out_dir: str | Path, task: str, history: list,
+                      steps: int, started: float, progress: bool = True) -> dict:
+    """After fine-tuning: the probe, calibration, the neighbours' vote and the out-of-scope rule, all chosen
+    on validation data; saves the classifier to `out_dir` and returns its metrics."""
+    model, tokenizer, base, label_names = prep.model, prep.tokenizer, prep.base, prep.label_names
+    pad_id, train_ids, val_ids, oos_ids = prep.pad_id, prep.train_ids, prep.val_ids, prep.oos_ids
+    y_train, y_val, val_labels = prep.y_train, prep.y_val, prep.val_labels
     want_oos = task == "intent" and config.oos
     want_neighbours = task == "intent" and config.neighbours
     want_mahalanobis = bool(want_oos and oos_ids and "mahalanobis" in config.oos_methods
@@ -334,7 +376,7 @@ def train_classifier(
         layers += (LAST,)
     train_layers = {}
     if layers:
-        with bar(len(train_ids), "training features") as pbar:
+        with _bar(len(train_ids), "training features", progress) as pbar:
             train_layers = layer_features(model, train_ids, pad_id, layers, config.eval_batch_size, pbar)
     probe_info = None
     if want_probe and len(y_val):
@@ -379,7 +421,7 @@ def train_classifier(
     val_report = classification_metrics(val_labels, val_pred) if val_labels else {}
     metrics = {
         "task": task, "n_train": len(train_ids), "n_val": len(val_ids), "n_oos_val": len(oos_ids),
-        "num_labels": len(label_names), "epochs": len(history), "steps": step,
+        "num_labels": len(label_names), "epochs": len(history), "steps": steps,
         "val_accuracy": val_report.get("accuracy"), "val_macro_f1": val_report.get("macro_f1"),
         "temperature": round(temperature, 4),
         "val_ece_before": round(expected_calibration_error(softmax(val_logits), y_val), 4),
