@@ -7,6 +7,8 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from nlu import OUT_OF_SCOPE
+
 from .models import AgentMembership, KnowledgeEntry, SentimentExample, Tenant, TrainingExample
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
@@ -56,6 +58,9 @@ def demo_seed(origins: list[str], agent_password: str | None = None) -> DemoSeed
             TrainingExample(tenant=tenant, text=p["message"], intent=intent["intent"], response=p["reply"])
             for p in intent.get("pairs", [])
         ]
+    # Questions a shop does not answer: the intent model's out-of-scope threshold is chosen so that
+    # validation shows it catches at least NLU_OOS_MIN_RECALL of them (else the 5% quantile rule).
+    examples += [TrainingExample(tenant=tenant, text=t, intent=OUT_OF_SCOPE) for t in load_json("out_of_scope.json")]
     TrainingExample.objects.bulk_create(examples)
     SentimentExample.objects.filter(source="seed").delete()
     sentiment = SentimentExample.objects.bulk_create(

@@ -36,7 +36,8 @@ def test_seed_demo_creates_store_and_can_run_again():
     assert lines[-1] == tenant.public_key
     assert KnowledgeEntry.objects.filter(tenant=tenant).count() >= 40
     intents = set(TrainingExample.objects.filter(tenant=tenant).values_list("intent", flat=True))
-    assert len(intents) >= 25
+    assert len(intents - {"out_of_scope"}) >= 25
+    assert TrainingExample.objects.filter(tenant=tenant, intent="out_of_scope").count() >= 14  # for the recall rule
     assert SentimentExample.objects.count() >= 300
     assert any("demo-agent" in line and "s3cret-pass" in line for line in lines)
     counts = (KnowledgeEntry.objects.count(), TrainingExample.objects.count(), SentimentExample.objects.count())

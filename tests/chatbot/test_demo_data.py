@@ -156,3 +156,15 @@ def test_sentiment_texts_unique(sentiment):
     counts = Counter(norm(row["text"]) for row in sentiment)
     duplicates = [t for t, n in counts.items() if n > 1]
     assert not duplicates, duplicates
+
+
+# out_of_scope.json
+
+def test_out_of_scope_questions_are_enough_for_the_recall_rule_and_are_no_intents_examples(intents):
+    questions = json.loads((DEMO_DIR / "out_of_scope.json").read_text(encoding="utf-8"))
+    assert isinstance(questions, list) and all(isinstance(q, str) and q.strip() for q in questions)
+    assert len(questions) >= 14  # fewer cannot show 0.8 recall at 95% confidence (nlu.calibration)
+    normed = [norm(q) for q in questions]
+    assert len(normed) == len(set(normed))
+    in_scope = {norm(t) for i in intents for t in i["examples"] + [p["message"] for p in i["pairs"]]}
+    assert not in_scope & set(normed)
