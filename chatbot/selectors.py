@@ -62,10 +62,7 @@ def knowledge_for_tenant(tenant_id: int) -> list[KnowledgeEntry]:
 
 def knowledge_version(tenant_id: int) -> tuple:
     """Changes whenever the tenant's active knowledge changes; keys the retrieval cache."""
-    agg = KnowledgeEntry.objects.filter(tenant_id=tenant_id, is_active=True).aggregate(
-        n=Count("id"), last=Max("updated_at"), top=Max("id")
-    )
-    return (agg["n"], agg["last"], agg["top"])
+    return _change_stamp(KnowledgeEntry.objects.filter(tenant_id=tenant_id, is_active=True))
 
 
 def intent_reply_pairs(tenant_id: int) -> list[tuple[int, str, str, str]]:
@@ -76,7 +73,10 @@ def intent_reply_pairs(tenant_id: int) -> list[tuple[int, str, str, str]]:
 
 def intent_replies_version(tenant_id: int) -> tuple:
     """Changes whenever the tenant's labelled examples change; keys the intent-reply cache."""
-    agg = TrainingExample.objects.filter(tenant_id=tenant_id).aggregate(
-        n=Count("id"), last=Max("updated_at"), top=Max("id")
-    )
+    return _change_stamp(TrainingExample.objects.filter(tenant_id=tenant_id))
+
+
+def _change_stamp(rows) -> tuple:
+    """(count, newest updated_at, newest id): changes when a row is added, edited or deleted."""
+    agg = rows.aggregate(n=Count("id"), last=Max("updated_at"), top=Max("id"))
     return (agg["n"], agg["last"], agg["top"])

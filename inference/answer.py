@@ -102,7 +102,7 @@ def _answer(message: Message, tenant) -> str:
 
 def _intent_reply(tenant, text: str, intent: str, retrieval_score: float | None) -> IntentReply | None:
     """The closest example reply of the predicted intent, looked up only where no knowledge entry answers."""
-    if intent in ("", policy.OUT_OF_SCOPE) or (retrieval_score or 0.0) >= tenant.min_retrieval_score:
+    if intent in ("", policy.OUT_OF_SCOPE) or policy.knowledge_answers(tenant, retrieval_score):
         return None
     return intent_reply(tenant.id, intent, text)
 

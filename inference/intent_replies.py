@@ -14,8 +14,8 @@ import numpy as np
 from chatbot import selectors
 
 from . import registry
-from .responder.placeholders import PATTERNS, values_strip
-from .retrieval import SentenceEncoder, sentence_encoder
+from .responder.placeholders import PATTERNS
+from .retrieval import SentenceEncoder, retrieval_text, sentence_encoder
 
 VERSION = "intent-reply-minilm"
 
@@ -64,15 +64,14 @@ class IntentReplyIndex:
     def __init__(self, pairs: list[tuple[int, str, str, str]], encoder: SentenceEncoder):
         self.pairs = [p for p in pairs if reply_is_generic(p[2], p[3])]
         self.encoder = encoder
-        self.vectors = encoder.encode([values_strip(m) or m for _, _, m, _ in self.pairs]) if self.pairs else None
+        self.vectors = encoder.encode([retrieval_text(m) for _, _, m, _ in self.pairs]) if self.pairs else None
 
     def best(self, intent: str, text: str) -> IntentReply | None:
         """The reply of the intent's example closest to `text`, or None when the intent has none."""
         rows = [i for i, p in enumerate(self.pairs) if p[1] == intent]
         if not rows:
             return None
-        query = self.encoder.encode([values_strip(text) or text])[0]
-        scores = self.vectors[rows] @ query
+        scores = self.vectors[rows] @ self.encoder.query(text)
         top = int(np.argmax(scores))
         example_id, intent, message, reply = self.pairs[rows[top]]
         return IntentReply(example_id, intent, message, reply, float(scores[top]))

@@ -38,6 +38,11 @@ def asks_for_human(text: str) -> bool:
     return bool(_HUMAN_REQUEST.search(text))
 
 
+def knowledge_answers(tenant, retrieval_score: float | None) -> bool:
+    """Whether the best knowledge entry is close enough to be the answer."""
+    return retrieval_score is not None and retrieval_score >= tenant.min_retrieval_score
+
+
 def decide(
     tenant,
     text: str,
@@ -72,7 +77,7 @@ def decide(
     if responder_score is not None and responder_score < tenant.min_responder_score:
         return Decision("hand_off", f"low responder score ({responder_score:.2f})", {"score": responder_score})
     # Until a responder writes the reply, the retrieved answer is the reply, or else the intent's own reply.
-    if responder_score is None and (retrieval_score is None or retrieval_score < tenant.min_retrieval_score):
+    if responder_score is None and not knowledge_answers(tenant, retrieval_score):
         if intent_reply_score is not None and intent_reply_score >= tenant.min_intent_reply_score:
             return Decision("answer", "the intent's own reply", {"source": "intent_reply"})
         return Decision("fallback", "no knowledge entry close enough")

@@ -1,4 +1,5 @@
 """Knowledge-base retrieval with the sentence encoder: grounds every bot reply."""
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,11 @@ from .device import inference_device
 from .responder.placeholders import values_strip
 
 
+def retrieval_text(text: str) -> str:
+    """A message as retrieval reads it: order numbers, emails and the like must not steer the match."""
+    return values_strip(text) or text
+
+
 class SentenceEncoder:
     """Sentence embeddings from a local encoder folder, on the inference device."""
 
@@ -19,9 +25,15 @@ class SentenceEncoder:
         self.tokenizer, model = encoder_load(path)
         self.model = model.to(inference_device()).eval()
         self.max_length = max_length
+        # The last few messages' vectors: the knowledge base and the intent replies search with the same one.
+        self._query = functools.lru_cache(maxsize=32)(lambda text: self.encode([text])[0])
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         return sentence_vectors(self.model, self.tokenizer, texts, batch_size, self.max_length)
+
+    def query(self, text: str) -> np.ndarray:
+        """The vector a search for `text` uses (`retrieval_text`), encoded once per message."""
+        return self._query(retrieval_text(text))
 
 
 @dataclass
@@ -49,8 +61,7 @@ class KnowledgeIndex:
     def search(self, text: str, k: int = 3) -> list[Hit]:
         if not self.entries:
             return []
-        query = self.encoder.encode([values_strip(text) or text])[0]
-        scores = self.vectors @ query
+        scores = self.vectors @ self.encoder.query(text)
         best = np.argsort(-scores)[:k]
         return [Hit(self.entries[i][0], self.entries[i][1], self.entries[i][2], float(scores[i])) for i in best]
 
