@@ -43,3 +43,12 @@ def test_order_numbers_do_not_steer_retrieval():
 
     assert values_strip("Where is order NW-482913? mail me at jo@example.com") == "Where is order ? mail me at"
     assert values_strip("NW-123456") == ""
+
+
+def test_warm_up_builds_each_tenants_indexes_before_the_first_message(conversation):
+    from inference.warmup import warm_up
+
+    registry.reload()
+    warm_up()
+    built = {key[:2] for key in registry._objects if isinstance(key, tuple) and len(key) == 3}
+    assert {("knowledge", conversation.tenant_id), ("intent_replies", conversation.tenant_id)} <= built
