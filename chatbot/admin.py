@@ -1,9 +1,43 @@
+"""The Django admin: staff's view of the data. Messages and who owns a conversation are written
+only by the services (the console), so here they are read-only; non-superusers see only the
+tenants they belong to."""
 from django.contrib import admin
 
+from . import access
 from .models import (
-    AgentMembership, Conversation, Feedback, KnowledgeEntry, Message, ModelVersion, SentimentExample, Tenant,
-    TrainingExample, Visitor,
+    AgentMembership, AssistSuggestion, CannedReply, Conversation, ConversationTransition, Feedback, KnowledgeEntry,
+    Message, ModelVersion, SentimentExample, Tenant, TrainingExample, Visitor,
 )
+
+
+class TenantScoped(admin.ModelAdmin):
+    """Rows of the tenants the staff user belongs to (all for superusers); `tenant_path` leads to the tenant."""
+
+    tenant_path = "tenant"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if access.sees_all_tenants(request.user):
+            return qs
+        return qs.filter(**{f"{self.tenant_path}__in": access.tenant_ids_of(request.user)})
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "tenant" and not access.sees_all_tenants(request.user):
+            kwargs["queryset"] = Tenant.objects.filter(id__in=access.tenant_ids_of(request.user))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ReadOnly(TenantScoped):
+    """Shown, never written here: the services own these rows."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class MembershipInline(admin.TabularInline):
@@ -13,7 +47,8 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(TenantScoped):
+    tenant_path = "id"
     list_display = ["name", "slug", "public_key", "is_active", "created_at"]
     search_fields = ["name", "slug"]
     readonly_fields = ["public_key", "created_at"]
@@ -21,55 +56,70 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Visitor)
-class VisitorAdmin(admin.ModelAdmin):
-    list_display = ["token", "tenant", "external_id", "created_at", "last_seen_at"]
+class VisitorAdmin(ReadOnly):
+    list_display = ["id", "tenant", "email", "external_id", "created_at", "last_seen_at"]
+    exclude = ["token"]
     list_filter = ["tenant"]
-    search_fields = ["token", "external_id"]
+    search_fields = ["email", "external_id"]
 
 
 class MessageInline(admin.TabularInline):
     model = Message
     extra = 0
-    fields = ["seq", "sender", "text", "intent", "intent_confidence", "sentiment", "model_version", "score",
-              "handoff_reason", "created_at"]
+    fields = ["seq", "sender", "author", "private", "text", "intent", "intent_confidence", "sentiment",
+              "model_version", "score", "handoff_reason", "created_at"]
     readonly_fields = fields
     can_delete = False
     ordering = ["seq"]
 
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class TransitionInline(admin.TabularInline):
+    model = ConversationTransition
+    extra = 0
+    fields = ["created_at", "from_status", "to_status", "to_agent", "actor", "reason"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
-    list_display = ["id", "tenant", "visitor", "status", "assigned_agent", "handoff_reason", "updated_at"]
+class ConversationAdmin(ReadOnly):
+    list_display = ["id", "tenant", "visitor", "status", "assigned_agent", "handoff_reason", "csat", "updated_at"]
     list_filter = ["tenant", "status"]
-    inlines = [MessageInline]
-    raw_id_fields = ["visitor"]
+    inlines = [MessageInline, TransitionInline]
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ReadOnly):
+    tenant_path = "conversation__tenant"
     list_display = ["id", "conversation", "seq", "sender", "text", "intent", "intent_confidence", "sentiment",
                     "model_version", "latency_ms", "created_at"]
     list_filter = ["sender", "sentiment", "conversation__tenant"]
     search_fields = ["text", "intent"]
-    raw_id_fields = ["conversation", "reply_to"]
+
 
 
 @admin.register(Feedback)
-class FeedbackAdmin(admin.ModelAdmin):
-    list_display = ["message", "source", "rating", "agent", "created_at"]
+class FeedbackAdmin(ReadOnly):
+    tenant_path = "message__conversation__tenant"
+    list_display = ["message", "source", "rating", "corrected_intent", "agent", "created_at"]
     list_filter = ["source", "rating"]
-    raw_id_fields = ["message"]
 
 
 @admin.register(KnowledgeEntry)
-class KnowledgeEntryAdmin(admin.ModelAdmin):
+class KnowledgeEntryAdmin(TenantScoped):
     list_display = ["question", "category", "tenant", "is_active", "updated_at"]
     list_filter = ["tenant", "category", "is_active"]
     search_fields = ["question", "answer"]
 
 
 @admin.register(TrainingExample)
-class TrainingExampleAdmin(admin.ModelAdmin):
+class TrainingExampleAdmin(TenantScoped):
     list_display = ["text", "intent", "tenant", "source", "created_at"]
     list_filter = ["tenant", "source", "intent"]
     search_fields = ["text", "intent", "response"]
@@ -83,10 +133,27 @@ class SentimentExampleAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(TenantScoped):
     list_display = ["kind", "tenant", "version", "is_active", "created_at", "path"]
     list_filter = ["kind", "tenant", "is_active"]
     readonly_fields = ["created_at"]
 
 
-admin.site.register(AgentMembership)
+@admin.register(AgentMembership)
+class AgentMembershipAdmin(TenantScoped):
+    list_display = ["user", "tenant", "role", "created_at"]
+    list_filter = ["role", "tenant"]
+
+
+@admin.register(CannedReply)
+class CannedReplyAdmin(TenantScoped):
+    list_display = ["shortcut", "tenant", "text", "updated_at"]
+    list_filter = ["tenant"]
+    search_fields = ["shortcut", "text"]
+
+
+@admin.register(AssistSuggestion)
+class AssistSuggestionAdmin(ReadOnly):
+    tenant_path = "conversation__tenant"
+    list_display = ["message", "outcome", "chosen", "agent", "source", "created_at"]
+    list_filter = ["outcome", "source"]

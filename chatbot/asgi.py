@@ -8,6 +8,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
 
+from . import events  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
 
 # The widget checks origins per tenant in its consumer, so no global origin validator here.
@@ -15,3 +16,6 @@ application = ProtocolTypeRouter({
     "http": django_asgi_app,
     "websocket": URLRouter(websocket_urlpatterns),
 })
+
+# Models load now (in one-process mode), not when the first visitor is already waiting.
+events.web_process_started.send(sender=None)

@@ -8,10 +8,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from inference.dispatch import warm_up_soon
-
-from . import realtime, selectors, services
+from . import presence, realtime, selectors, services
 from .errors import RateLimited, ServiceError
+from .payloads import message_payload
 
 CLOSE_BAD_KEY = 4401
 CLOSE_BAD_ORIGIN = 4403
@@ -22,7 +21,6 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         realtime.remember_server_loop()
-        warm_up_soon()
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         key = params.get("key", [""])[0]
         token = params.get("visitor", [""])[0]
@@ -39,6 +37,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         self._recent = deque()
         # Join before reading history so nothing published in between is missed.
         await self.channel_layer.group_add(realtime.conversation_group(self.conversation_id), self.channel_name)
+        self.tenant_id = tenant.id
         history = await database_sync_to_async(selectors.conversation_history)(
             self.conversation_id, limit=settings.WIDGET_HISTORY_LIMIT
         )
@@ -46,9 +45,10 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             "type": "session",
             "visitor": session.visitor.token,
             "conversation": self.conversation_id,
-            "messages": [realtime.message_payload(m) for m in history],
+            "messages": [message_payload(m) for m in history],
             "greeting": tenant.greeting,
             "name": tenant.name,
+            **await self._status(session.conversation.status),
         })
 
     async def disconnect(self, code: int) -> None:
@@ -67,9 +67,10 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             await self._error("invalid_frame", "Frames must be JSON objects with a string `type`.")
             return
-        handler = {"message": self._on_message, "resume": self._on_resume, "feedback": self._on_feedback}.get(
-            frame["type"]
-        )
+        handler = {
+            "message": self._on_message, "resume": self._on_resume, "feedback": self._on_feedback,
+            "csat": self._on_csat, "contact": self._on_contact, "typing": self._on_typing,
+        }.get(frame["type"])
         if handler is None:
             await self._error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")
             return
@@ -86,7 +87,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             self.conversation_id, frame.get("text"), frame.get("client_id")
         )
         await self.send_json(
-            {"type": "ack", "client_id": message.client_id, "message": realtime.message_payload(message)}
+            {"type": "ack", "client_id": message.client_id, "message": message_payload(message)}
         )
 
     async def _on_resume(self, frame: dict) -> None:
@@ -94,16 +95,41 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
             raise ServiceError("`after_seq` must be a whole number of 0 or more.", "invalid_after_seq")
         for message in await database_sync_to_async(selectors.conversation_history)(self.conversation_id, after):
-            await self.send_json({"type": "message", "message": realtime.message_payload(message)})
+            await self.send_json({"type": "message", "message": message_payload(message)})
 
     async def _on_feedback(self, frame: dict) -> None:
         await database_sync_to_async(services.feedback_visitor_rate)(
             self.conversation_id, frame.get("message_id"), frame.get("rating")
         )
 
+    async def _on_csat(self, frame: dict) -> None:
+        await database_sync_to_async(services.conversation_rate)(self.conversation_id, frame.get("rating"))
+        await self.send_json({"type": "csat", "rating": frame.get("rating")})
+
+    async def _on_contact(self, frame: dict) -> None:
+        visitor = await database_sync_to_async(services.visitor_contact_leave)(self.conversation_id, frame.get("email"))
+        await self.send_json({"type": "contact", "email": visitor.email})
+
+    async def _on_typing(self, frame: dict) -> None:
+        on = frame.get("on")
+        if not isinstance(on, bool):
+            raise ServiceError("`on` must be true or false.", "invalid_typing")
+        await database_sync_to_async(services.typing_set)(self.conversation_id, "visitor", on, self.tenant_id)
+
+    async def _status(self, status: str) -> dict:
+        """Who has the conversation, and whether a person could answer now."""
+        online = await database_sync_to_async(presence.agents_online)(self.tenant_id)
+        return {"status": status, "agents_online": online}
+
     # Events from the channel layer.
     async def chat_message(self, event: dict) -> None:
         await self.send_json({"type": "message", "message": event["message"]})
+
+    async def chat_status(self, event: dict) -> None:
+        frame = {"type": "status", **await self._status(event["status"])}
+        if event.get("agent"):
+            frame["agent"] = event["agent"]
+        await self.send_json(frame)
 
     async def chat_typing(self, event: dict) -> None:
         await self.send_json({"type": "typing", "sender": event["sender"], "on": event["on"]})

@@ -10,6 +10,7 @@ from django.db import transaction
 from nlu import OUT_OF_SCOPE
 
 from .models import AgentMembership, KnowledgeEntry, SentimentExample, Tenant, TrainingExample
+from .services import agent_add
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 DEMO_SLUG = "demo"
@@ -68,10 +69,8 @@ def demo_seed(origins: list[str], agent_password: str | None = None) -> DemoSeed
     )
 
     password = agent_password or secrets.token_urlsafe(9)
-    user, _ = get_user_model().objects.get_or_create(username=DEMO_AGENT, defaults={"email": "agent@northwind.example"})
-    user.is_staff = True
-    user.is_superuser = True  # the demo agent may look at everything in the admin
-    user.set_password(password)
-    user.save()
-    AgentMembership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": AgentMembership.Role.OWNER})
+    membership, _ = agent_add(tenant, DEMO_AGENT, password=password, role=AgentMembership.Role.MANAGER,
+                              name="Demo Agent", email="agent@northwind.example")
+    # An agent works in the console, not the admin (an earlier demo made it a superuser).
+    get_user_model().objects.filter(pk=membership.user_id).update(is_staff=False, is_superuser=False)
     return DemoSeed(tenant, DEMO_AGENT, password, tenant.knowledge.count(), len(examples), len(sentiment))

@@ -23,3 +23,19 @@ class UnknownTenant(NotFound, ValueError):
 
 class RateLimited(ServiceError):
     code = "rate_limited"
+
+
+class PermissionDenied(ServiceError):
+    code = "forbidden"
+
+
+class InvalidState(ServiceError):
+    """The conversation is not in a state that allows this (e.g. resolving a resolved one)."""
+
+    code = "invalid_state"
+
+
+class AssignedToOther(ServiceError):
+    """Another agent holds the conversation; the detail names her."""
+
+    code = "assigned_to_other"

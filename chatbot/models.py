@@ -40,6 +40,18 @@ class Tenant(models.Model):
     min_intent_reply_score = models.FloatField(default=0.50)
     min_responder_score = models.FloatField(default=0.35)
     negative_turns_to_handoff = models.PositiveSmallIntegerField(default=2)
+    # Fallback replies in a row after which the conversation goes to a person (0: never).
+    fallbacks_to_handoff = models.PositiveSmallIntegerField(default=2)
+    complaint_text = models.CharField(
+        max_length=500,
+        default="I'm really sorry about this. I can hand you over to a member of our team right away: just say \"talk to a person\".",
+        help_text="The bot's reply to a strong complaint: an apology and the offer of a person.",
+    )
+    no_agent_text = models.CharField(
+        max_length=500,
+        default="Our team isn't online right now. Leave your e-mail address and we'll get back to you.",
+        help_text="Shown when a conversation is handed off and none of the store's agents is connected.",
+    )
     # Generation settings: max_new_tokens, num_beams, no_repeat_ngram_size, temperature.
     generation = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
@@ -57,10 +69,11 @@ class Tenant(models.Model):
 
 
 class AgentMembership(models.Model):
+    """A user's seat in a tenant's team: agents answer, managers also review and configure."""
+
     class Role(models.TextChoices):
-        OWNER = "owner"
-        ADMIN = "admin"
         AGENT = "agent"
+        MANAGER = "manager"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
@@ -78,6 +91,8 @@ class Visitor(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="visitors")
     token = models.CharField(max_length=64, unique=True, default=new_visitor_token)
     external_id = models.CharField(max_length=200, blank=True, default="", help_text="Verified id from the store.")
+    # Left by the visitor when no agent was online, so the team can write back.
+    email = models.EmailField(max_length=254, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
 
@@ -89,9 +104,12 @@ class Visitor(models.Model):
 
 
 class Conversation(models.Model):
+    """Who owns it is `status` (+ `assigned_agent`), changed only by chatbot.ownership."""
+
     class Status(models.TextChoices):
         BOT = "bot"
-        HUMAN = "human"
+        WAITING = "waiting"  # handed off, nobody assigned yet
+        HUMAN = "human"  # an agent holds it
         RESOLVED = "resolved"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="conversations")
@@ -103,12 +121,34 @@ class Conversation(models.Model):
     handoff_reason = models.CharField(max_length=200, blank=True, default="")
     # Highest seq handed out; bumped under a row lock so seq grows by one.
     last_seq = models.PositiveIntegerField(default=0)
+    # Kept with every message so the inbox reads one row per conversation.
+    last_message_text = models.CharField(max_length=200, blank=True, default="")
+    last_message_sender = models.CharField(max_length=10, blank=True, default="")
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_sentiment = models.CharField(max_length=10, blank=True, default="")
+    # The oldest visitor message no person or bot has answered yet (null: nobody waits).
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    # Visitor messages since an agent last opened the conversation.
+    unread = models.PositiveIntegerField(default=0)
+    csat = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["tenant", "status", "-updated_at"])]
+        indexes = [
+            models.Index(fields=["tenant", "status", "-updated_at"]),
+            models.Index(fields=["tenant", "-updated_at"]),
+            models.Index(fields=["assigned_agent", "status"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["visitor"], condition=~Q(status="resolved"), name="one_open_conversation_per_visitor"
+            ),
+            models.CheckConstraint(
+                condition=Q(csat__isnull=True) | Q(csat__gte=1, csat__lte=5), name="csat_1_to_5"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Conversation {self.pk} ({self.status})"
@@ -131,6 +171,8 @@ class Message(models.Model):
     text = models.TextField()
     client_id = models.CharField(max_length=100, null=True, blank=True)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # An agent's private note: shown to agents only, never sent to the visitor.
+    private = models.BooleanField(default=False)
     # The visitor message a bot reply answers: one answer per visitor message.
     reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -162,6 +204,29 @@ class Message(models.Model):
         return f"{self.sender}#{self.seq}: {self.text[:40]}"
 
 
+class ConversationTransition(models.Model):
+    """One change of hands of a conversation: who did it and why (written by chatbot.ownership)."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="transitions")
+    from_status = models.CharField(max_length=10, choices=Conversation.Status.choices)
+    to_status = models.CharField(max_length=10, choices=Conversation.Status.choices)
+    from_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The person who made the change; empty for the bot or the system.",
+    )
+    reason = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["conversation_id", "id"]
+
+
 class Feedback(models.Model):
     """A rating or correction of a bot reply, by the visitor or an agent; feeds retraining."""
 
@@ -175,8 +240,13 @@ class Feedback(models.Model):
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="feedback")
     source = models.CharField(max_length=10, choices=Source.choices)
-    rating = models.CharField(max_length=4, choices=Rating.choices)
+    rating = models.CharField(max_length=4, choices=Rating.choices, blank=True, default="")
+    # The right reply an agent wrote (empty: none); `original_reply` is what the bot said.
     correction = models.TextField(blank=True, default="")
+    original_reply = models.TextField(blank=True, default="")
+    # The intent of the visitor message the reply answered, as labelled and as corrected.
+    original_intent = models.CharField(max_length=100, blank=True, default="")
+    corrected_intent = models.CharField(max_length=100, blank=True, default="")
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -185,8 +255,58 @@ class Feedback(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["message"], condition=Q(source="visitor"), name="uniq_visitor_feedback_per_message"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["message", "agent"], condition=Q(source="agent"), name="uniq_agent_feedback_per_message"
+            ),
         ]
+
+
+class CannedReply(models.Model):
+    """A tenant's saved answer, inserted in the console by typing /shortcut."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="canned_replies")
+    shortcut = models.SlugField(max_length=50)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["shortcut"]
+        verbose_name_plural = "canned replies"
+        constraints = [models.UniqueConstraint(fields=["tenant", "shortcut"], name="uniq_canned_shortcut")]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"
+
+
+class AssistSuggestion(models.Model):
+    """Replies suggested to agents for one visitor message, and what the agent did with them."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"  # sent as suggested
+        EDITED = "edited"  # inserted, then changed before sending
+        IGNORED = "ignored"  # the agent wrote a reply of her own
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="suggestions")
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="suggestion")
+    texts = models.JSONField(default=list)
+    source = models.CharField(max_length=50, blank=True, default="")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
+    chosen = models.PositiveSmallIntegerField(null=True, blank=True)
+    reply = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class AgentPresence(models.Model):
+    """An open agent socket; a row not refreshed for AGENT_PRESENCE_TTL seconds counts as gone."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presences")
+    channel_name = models.CharField(max_length=200, unique=True)
+    seen_at = models.DateTimeField(db_index=True)
 
 
 class KnowledgeEntry(models.Model):

@@ -1,4 +1,6 @@
-"""Channel-layer groups and the frames pushed to them; the one place group names are built."""
+"""Channel-layer groups and the frames pushed to them; the one place group names are built.
+
+It listens to the domain events (chatbot.events) and forwards them to the sockets."""
 import asyncio
 import logging
 import threading
@@ -6,7 +8,9 @@ import threading
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from .models import Message
+from . import events
+
+WIDGET_MESSAGE_FIELDS = ("id", "seq", "sender", "text", "created_at", "author")
 
 log = logging.getLogger(__name__)
 
@@ -22,17 +26,6 @@ def conversation_group(conversation_id: int) -> str:
 def tenant_group(tenant_id: int) -> str:
     """Agents' consoles of a tenant listen here."""
     return f"tenant.{tenant_id}"
-
-
-def message_payload(message: Message) -> dict:
-    """MSG of the widget protocol."""
-    return {
-        "id": message.id,
-        "seq": message.seq,
-        "sender": message.sender,
-        "text": message.text,
-        "created_at": message.created_at.isoformat().replace("+00:00", "Z"),
-    }
 
 
 def remember_server_loop() -> None:
@@ -67,25 +60,53 @@ def _group_send(group: str, event: dict) -> None:
     async_to_sync(layer.group_send)(group, event)
 
 
-def publish_message(message: Message, tenant_id: int) -> None:
-    """Push a stored message to its tenant's agents and, unless the visitor wrote it
-    (she got an ack), to the conversation's sockets."""
-    payload = message_payload(message)
-    if message.sender != Message.Sender.VISITOR:
-        _send(conversation_group(message.conversation_id), {"type": "chat.message", "message": payload})
-    _send(
-        tenant_group(tenant_id),
-        {"type": "agent.message", "conversation": message.conversation_id, "message": payload},
-    )
+# --- the fan-out: domain events to the widget's and the agents' groups --------------------
 
 
-def publish_typing(conversation_id: int, sender: str, on: bool) -> None:
-    _send(conversation_group(conversation_id), {"type": "chat.typing", "sender": sender, "on": on})
+def on_message_created(event: dict) -> None:
+    """Agents get every message (notes included) and the conversation's new summary; the widget
+    gets what others wrote (the visitor's own messages reached her as acks), never notes."""
+    amsg = event["message"]
+    if amsg["sender"] != "visitor" and not amsg.get("private"):
+        widget_msg = {k: v for k, v in amsg.items() if k in WIDGET_MESSAGE_FIELDS}
+        if amsg["sender"] != "agent":
+            widget_msg.pop("author", None)
+        _send(conversation_group(event["conversation"]), {"type": "chat.message", "message": widget_msg})
+    group = tenant_group(event["tenant"])
+    _send(group, {"type": "agent.message", "conversation": event["conversation"], "message": amsg})
+    _send(group, {"type": "agent.conversation", "conversation": event["summary"]})
 
 
-def publish_conversation(conversation_id: int, tenant_id: int, status: str, reason: str = "") -> None:
-    """Tell agents a conversation changed state (e.g. handed off to humans)."""
-    _send(
-        tenant_group(tenant_id),
-        {"type": "agent.conversation", "conversation": conversation_id, "status": status, "reason": reason},
-    )
+def on_conversation_changed(event: dict) -> None:
+    conv = event["conversation"]
+    _send(tenant_group(event["tenant"]), {"type": "agent.conversation", "conversation": conv})
+    if event.get("previous", {}).get("status") not in (None, conv["status"]) or event.get("reason") == "taken over":
+        _send(conversation_group(conv["id"]), {"type": "chat.status", "status": conv["status"],
+                                               "agent": (conv["assignee"] or {}).get("name")})
+
+
+def on_typing(event: dict) -> None:
+    if event["sender"] != "visitor":
+        _send(conversation_group(event["conversation"]),
+              {"type": "chat.typing", "sender": event["sender"], "on": event["on"]})
+    _send(tenant_group(event["tenant"]), {"type": "agent.typing", "conversation": event["conversation"],
+                                          "sender": event["sender"], "on": event["on"]})
+
+
+def on_suggestions_ready(event: dict) -> None:
+    _send(tenant_group(event["tenant"]), {"type": "agent.suggestions", "conversation": event["conversation"],
+                                          "message_id": event["message"], "suggestions": event["suggestions"]})
+
+
+def on_feedback_recorded(event: dict) -> None:
+    _send(tenant_group(event["tenant"]), {"type": "agent.feedback", "conversation": event["conversation"],
+                                          "message_id": event["message"], "feedback": event["feedback"]})
+
+
+def subscribe_all() -> None:
+    """Called once from chatbot.apps: the realtime side of every domain event."""
+    events.subscribe(events.MESSAGE_CREATED, on_message_created)
+    events.subscribe(events.CONVERSATION_CHANGED, on_conversation_changed)
+    events.subscribe(events.TYPING, on_typing)
+    events.subscribe(events.SUGGESTIONS_READY, on_suggestions_ready)
+    events.subscribe(events.FEEDBACK_RECORDED, on_feedback_recorded)

@@ -1,8 +1,12 @@
 """Reads: the queries the consumers, views and workers share."""
-from django.db.models import Count, Max
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, Q, QuerySet, Value, When
 
+from . import access
 from .errors import UnknownTenant
-from .models import Conversation, KnowledgeEntry, Message, Tenant, TrainingExample, Visitor
+from .models import AgentMembership, CannedReply, Conversation, KnowledgeEntry, Message, Tenant, TrainingExample, Visitor
+
+INBOX_TABS = ("mine", "unassigned", "all", "resolved")
 
 
 def tenant_by_public_key(key: str) -> Tenant | None:
@@ -80,3 +84,63 @@ def _change_stamp(rows) -> tuple:
     """(count, newest updated_at, newest id): changes when a row is added, edited or deleted."""
     agg = rows.aggregate(n=Count("id"), last=Max("updated_at"), top=Max("id"))
     return (agg["n"], agg["last"], agg["top"])
+
+
+# --- the agents' side ------------------------------------------------------------------
+
+
+def inbox(user: AbstractBaseUser, tab: str = "all", query: str = "", tenant_id: int | None = None) -> QuerySet[Conversation]:
+    """The conversations an agent may see, by need: waiting first, then unhappy visitors, then the
+    longest wait, then the most recent. `tab`: mine, unassigned, all (open) or resolved."""
+    S = Conversation.Status
+    qs = access.conversations_for(user).select_related("tenant", "visitor", "assigned_agent")
+    if tenant_id is not None:
+        qs = qs.filter(tenant_id=tenant_id)
+    if tab == "mine":
+        qs = qs.filter(status=S.HUMAN, assigned_agent=user)
+    elif tab == "unassigned":
+        qs = qs.filter(status=S.WAITING)
+    elif tab == "resolved":
+        qs = qs.filter(status=S.RESOLVED)
+    else:
+        qs = qs.exclude(status=S.RESOLVED)
+    query = (query or "").strip()[:200]
+    if query:
+        matches = Q(last_message_text__icontains=query) | Q(visitor__email__icontains=query) | Q(
+            Exists(Message.objects.filter(conversation=OuterRef("pk"), private=False, text__icontains=query)))
+        if query.isdigit():
+            matches |= Q(pk=int(query)) | Q(visitor_id=int(query))
+        qs = qs.filter(matches)
+    if tab == "resolved":
+        return qs.order_by("-resolved_at", "-id")
+    need = Case(When(status=S.WAITING, then=Value(0)), default=Value(1), output_field=IntegerField())
+    unhappy = Case(When(last_sentiment="negative", then=Value(0)), default=Value(1), output_field=IntegerField())
+    return qs.order_by(need, unhappy, F("waiting_since").asc(nulls_last=True), "-updated_at", "-id")
+
+
+def inbox_counts(user: AbstractBaseUser, tenant_id: int | None = None) -> dict[str, int]:
+    """How many conversations each inbox tab holds."""
+    S = Conversation.Status
+    qs = access.conversations_for(user)
+    if tenant_id is not None:
+        qs = qs.filter(tenant_id=tenant_id)
+    return qs.aggregate(
+        mine=Count("id", filter=Q(status=S.HUMAN, assigned_agent=user)),
+        unassigned=Count("id", filter=Q(status=S.WAITING)),
+        all=Count("id", filter=~Q(status=S.RESOLVED)),
+    )
+
+
+def transcript(conversation_id: int, limit: int = 500) -> list[Message]:
+    """The latest `limit` messages of a conversation, notes included, with what their payloads need."""
+    qs = Message.objects.filter(conversation_id=conversation_id).select_related("author", "reply_to")
+    return list(reversed(qs.order_by("-seq")[:limit]))
+
+
+def team_of(tenant_id: int) -> list[AgentMembership]:
+    return list(AgentMembership.objects.filter(tenant_id=tenant_id, user__is_active=True)
+                .select_related("user").order_by("user__username"))
+
+
+def canned_replies(tenant_ids: list[int]) -> list[CannedReply]:
+    return list(CannedReply.objects.filter(tenant_id__in=tenant_ids).order_by("tenant_id", "shortcut"))

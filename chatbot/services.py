@@ -1,20 +1,26 @@
 """Writes and workflows of the chat: sessions, messages, replies, hand-off, feedback, tenants.
 
-Every function validates, writes inside a transaction and schedules side effects
-(publishing, answering) with `transaction.on_commit`.
+Every function validates, writes inside a transaction and emits domain events (chatbot.events),
+which reach the sockets and the answer trigger once the transaction commits. Who owns a
+conversation changes in chatbot.ownership.
 """
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from . import realtime, selectors
-from .errors import NotFound, ServiceError
-from .models import Conversation, Feedback, Message, Tenant, Visitor
+from . import access, assist, events, journal, ownership, selectors
+from .errors import AssignedToOther, InvalidState, NotFound, ServiceError
+from .models import AgentMembership, Conversation, Feedback, Message, Tenant, Visitor
+from .payloads import display_name
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +53,51 @@ def tenant_create(name: str, origins: list[str], slug: str | None = None) -> Ten
     )
 
 
+def agent_add(tenant: Tenant | str, username: str, *, password: str | None = None, role: str = "agent",
+              name: str | None = None, email: str | None = None) -> tuple[AgentMembership, bool]:
+    """Create or update a console user and her seat in a tenant's team; returns (membership, user created).
+
+    Agents are not staff: the console is their workplace, the admin is for the platform's operators.
+    """
+    tenant = selectors.tenant_require(tenant)
+    username = (username or "").strip()
+    if not username or len(username) > 150:
+        raise ServiceError("A username of 1 to 150 characters is needed.", "invalid_username")
+    if role not in AgentMembership.Role.values:
+        raise ServiceError(f"`role` must be one of {', '.join(AgentMembership.Role.values)}.", "invalid_role")
+    User = get_user_model()
+    with transaction.atomic():
+        user, created = User.objects.get_or_create(username=username)
+        if password is not None:
+            user.set_password(password)
+        elif created:
+            user.set_unusable_password()
+        if name is not None:
+            first, _, last = name.strip().partition(" ")
+            user.first_name, user.last_name = first[:150], last[:150]
+        if email is not None:
+            user.email = email
+        user.is_active = True
+        user.save()
+        membership, _ = AgentMembership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": role})
+    return membership, created
+
+
 # --- sessions and messages ---------------------------------------------------------
 
 
-@transaction.atomic
 def visitor_session_open(tenant: Tenant, token: str | None) -> Session:
     """The visitor of `token` (a new one if unknown to this tenant) and her open conversation."""
+    try:
+        with transaction.atomic():
+            return _session_open(tenant, token)
+    except IntegrityError:
+        # Two tabs of one visitor opened her conversation at once; the other one won it.
+        with transaction.atomic():
+            return _session_open(tenant, token)
+
+
+def _session_open(tenant: Tenant, token: str | None) -> Session:
     visitor = selectors.visitor_by_token(tenant, token or "")
     new_visitor = visitor is None
     if new_visitor:
@@ -62,6 +107,7 @@ def visitor_session_open(tenant: Tenant, token: str | None) -> Session:
     conversation = selectors.conversation_open_for_visitor(visitor)
     if conversation is None:
         conversation = Conversation.objects.create(tenant=tenant, visitor=visitor)
+        journal.conversation_changed(journal.conversation_fresh(conversation.id), "new conversation")
     return Session(visitor=visitor, conversation=conversation, new_visitor=new_visitor)
 
 
@@ -87,22 +133,8 @@ def _clean_client_id(client_id: object) -> str:
     return client_id
 
 
-def _append(conversation: Conversation, sender: str, text: str, **fields) -> Message:
-    """Store a message with the next seq; `conversation` must be locked by the caller."""
-    conversation.last_seq += 1
-    conversation.save(update_fields=["last_seq", "status", "updated_at"])
-    return Message.objects.create(conversation=conversation, seq=conversation.last_seq, sender=sender, text=text, **fields)
-
-
-def _lock(conversation_id: int) -> Conversation:
-    try:
-        return Conversation.objects.select_for_update().select_related("tenant").get(pk=conversation_id)
-    except Conversation.DoesNotExist:
-        raise NotFound("No such conversation.") from None
-
-
 def message_receive(conversation_id: int, text: object, client_id: object) -> tuple[Message, bool]:
-    """Store a visitor message once per client_id and have the bot answer it.
+    """Store a visitor message once per client_id; the answer trigger hears of it on commit.
 
     Returns (message, created); a re-sent client_id returns the stored message.
     """
@@ -110,39 +142,35 @@ def message_receive(conversation_id: int, text: object, client_id: object) -> tu
     client_id = _clean_client_id(client_id)
     try:
         with transaction.atomic():
-            conversation = _lock(conversation_id)
+            conversation = journal.conversation_lock(conversation_id)
             existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
             if existing:
                 return existing, False
             if conversation.status == Conversation.Status.RESOLVED:
-                conversation.status = Conversation.Status.BOT
-                conversation.resolved_at = None
-                conversation.save(update_fields=["resolved_at"])
-            message = _append(conversation, Message.Sender.VISITOR, text, client_id=client_id)
-            tenant_id = conversation.tenant_id
-            answer = conversation.status == Conversation.Status.BOT
-            transaction.on_commit(lambda: realtime.publish_message(message, tenant_id))
-            if answer:
-                transaction.on_commit(lambda: _schedule_answer(conversation_id, message.id))
+                ownership.conversation_reopen(conversation)
+            message = journal.message_append(conversation, Message.Sender.VISITOR, text, client_id=client_id)
             return message, True
     except IntegrityError:
         # A concurrent duplicate won the race (only possible without row locks, e.g. SQLite).
         return Message.objects.get(conversation_id=conversation_id, client_id=client_id), False
 
 
-def _schedule_answer(conversation_id: int, message_id: int) -> None:
-    from inference.dispatch import answer_later
-
-    answer_later(conversation_id, message_id)
-
-
 def message_label(message_id: int, *, intent: str = "", intent_confidence: float | None = None,
                   sentiment: str = "", sentiment_confidence: float | None = None) -> None:
-    """Store what the classifiers said about a visitor message."""
-    Message.objects.filter(pk=message_id).update(
-        intent=intent, intent_confidence=intent_confidence,
-        sentiment=sentiment, sentiment_confidence=sentiment_confidence,
-    )
+    """Store what the classifiers said about a visitor message; the inbox shows the latest sentiment."""
+    with transaction.atomic():
+        message = Message.objects.filter(pk=message_id).first()
+        if message is None:
+            return
+        Message.objects.filter(pk=message_id).update(
+            intent=intent, intent_confidence=intent_confidence,
+            sentiment=sentiment, sentiment_confidence=sentiment_confidence,
+        )
+        conversation = journal.conversation_lock(message.conversation_id)
+        if sentiment and conversation.last_sentiment != sentiment:
+            conversation.last_sentiment = sentiment
+            conversation.save(update_fields=["last_sentiment"])
+            journal.conversation_changed(conversation, "sentiment")
 
 
 def bot_reply_store(reply_to_id: int, text: str, **why) -> Message | None:
@@ -155,51 +183,81 @@ def bot_reply_store(reply_to_id: int, text: str, **why) -> Message | None:
         visitor_message = Message.objects.filter(pk=reply_to_id).first()
         if visitor_message is None:  # erased (e.g. a data-subject delete) while the bot was thinking
             return None
-        conversation = _lock(visitor_message.conversation_id)
+        conversation = journal.conversation_lock(visitor_message.conversation_id)
         if conversation.status != Conversation.Status.BOT:
             return None
         if Message.objects.filter(reply_to_id=reply_to_id, sender=Message.Sender.BOT).exists():
             return None
-        reply = _append(conversation, Message.Sender.BOT, text, reply_to_id=reply_to_id, **why)
-        tenant_id = conversation.tenant_id
-        transaction.on_commit(lambda: realtime.publish_message(reply, tenant_id))
-        return reply
-
-
-def conversation_hand_off(conversation_id: int, reason: str, reply_to_id: int | None = None) -> Message | None:
-    """Give the conversation to humans: status human, a system message to the visitor, agents alerted.
-
-    Returns the system message, or None when it was with humans already.
-    """
-    with transaction.atomic():
-        conversation = _lock(conversation_id)
-        if conversation.status != Conversation.Status.BOT:
-            return None
-        conversation.status = Conversation.Status.HUMAN
-        conversation.handoff_reason = reason[:200]
-        conversation.save(update_fields=["handoff_reason"])
-        note = _append(
-            conversation, Message.Sender.SYSTEM, conversation.tenant.handoff_text,
-            reply_to_id=reply_to_id, handoff_reason=reason[:200],
-        )
-        tenant_id = conversation.tenant_id
-        transaction.on_commit(lambda: realtime.publish_message(note, tenant_id))
-        transaction.on_commit(
-            lambda: realtime.publish_conversation(conversation_id, tenant_id, Conversation.Status.HUMAN, reason)
-        )
-        return note
+        return journal.message_append(conversation, Message.Sender.BOT, text, reply_to_id=reply_to_id, **why)
 
 
 def conversations_resolve_idle(hours: int | None = None) -> int:
     """Close conversations nobody wrote in for `hours`; the visitor's next visit starts afresh."""
     hours = settings.CONVERSATION_IDLE_HOURS if hours is None else hours
     cutoff = timezone.now() - timedelta(hours=hours)
-    return Conversation.objects.filter(updated_at__lt=cutoff).exclude(status=Conversation.Status.RESOLVED).update(
-        status=Conversation.Status.RESOLVED, resolved_at=timezone.now()
-    )
+    ids = Conversation.objects.filter(updated_at__lt=cutoff).exclude(status=Conversation.Status.RESOLVED)
+    return sum(ownership.conversation_resolve_idle(pk, cutoff) for pk in ids.values_list("id", flat=True)[:5000])
+
+
+def typing_set(conversation_id: int, sender: str, on: bool, tenant_id: int | None = None) -> None:
+    """Tell the other side someone is typing; nothing is stored."""
+    if tenant_id is None:
+        tenant_id = Conversation.objects.filter(pk=conversation_id).values_list("tenant_id", flat=True).first()
+        if tenant_id is None:
+            return
+    events.deliver({"type": events.TYPING, "tenant": tenant_id, "conversation": conversation_id,
+                    "sender": sender, "on": bool(on)})
+
+
+# --- the visitor's side of a hand-off ------------------------------------------------
+
+
+def conversation_rate(conversation_id: int, rating: object) -> Conversation:
+    """The visitor's 1-5 rating (CSAT) of a resolved conversation; a new rating replaces the old."""
+    if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
+        raise ServiceError("`rating` must be a whole number from 1 to 5.", "invalid_rating")
+    with transaction.atomic():
+        conversation = journal.conversation_lock(conversation_id)
+        if conversation.status != Conversation.Status.RESOLVED:
+            raise ServiceError("A conversation can be rated once it is resolved.", "invalid_state")
+        conversation.csat = rating
+        conversation.save(update_fields=["csat"])
+        journal.conversation_changed(conversation, "rated")
+        return conversation
+
+
+def visitor_contact_leave(conversation_id: int, email: object) -> Visitor:
+    """The e-mail address a visitor leaves when nobody is online, so the team can write back."""
+    if not isinstance(email, str) or len(email) > 254:
+        raise ServiceError("Please give a valid e-mail address.", "invalid_email")
+    email = email.strip()
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        raise ServiceError("Please give a valid e-mail address.", "invalid_email") from None
+    with transaction.atomic():
+        conversation = journal.conversation_lock(conversation_id)
+        Visitor.objects.filter(pk=conversation.visitor_id).update(email=email)
+        conversation.visitor.email = email
+        journal.conversation_changed(conversation, "contact left")
+        return conversation.visitor
 
 
 # --- feedback ----------------------------------------------------------------------
+
+
+def _feedback_recorded(feedback: Feedback, tenant_id: int) -> None:
+    events.emit({
+        "type": events.FEEDBACK_RECORDED,
+        "tenant": tenant_id,
+        "conversation": feedback.message.conversation_id,
+        "message": feedback.message_id,
+        "feedback": {
+            "id": feedback.id, "source": feedback.source, "rating": feedback.rating,
+            "correct_reply": feedback.correction, "correct_intent": feedback.corrected_intent,
+            "agent": feedback.agent_id,
+        },
+    })
 
 
 def feedback_visitor_rate(conversation_id: int, message_id: object, rating: object) -> Feedback:
@@ -208,12 +266,100 @@ def feedback_visitor_rate(conversation_id: int, message_id: object, rating: obje
         raise ServiceError("`rating` must be 'up' or 'down'.", "invalid_rating")
     if not isinstance(message_id, int) or isinstance(message_id, bool):
         raise ServiceError("`message_id` must be an integer.", "invalid_message_id")
-    message = Message.objects.filter(
+    message = Message.objects.select_related("conversation", "reply_to").filter(
         pk=message_id, conversation_id=conversation_id, sender=Message.Sender.BOT
     ).first()
     if message is None:
         raise NotFound("No bot message with that id in this conversation.", "message_not_found")
-    feedback, _ = Feedback.objects.update_or_create(
-        message=message, source=Feedback.Source.VISITOR, defaults={"rating": rating}
-    )
+    with transaction.atomic():
+        feedback, _ = Feedback.objects.update_or_create(
+            message=message, source=Feedback.Source.VISITOR,
+            defaults={"rating": rating, "original_reply": message.text,
+                      "original_intent": message.reply_to.intent if message.reply_to else ""},
+        )
+        _feedback_recorded(feedback, message.conversation.tenant_id)
     return feedback
+
+
+def feedback_agent_record(agent: AbstractBaseUser, message_id: object, rating: object = None,
+                          correct_reply: object = None, correct_intent: object = None) -> Feedback:
+    """An agent's verdict on a bot reply: thumbs, the right reply, the right intent; one record per agent."""
+    message = access.access_message(agent, message_id)
+    if message.sender != Message.Sender.BOT:
+        raise ServiceError("Only the bot's replies take feedback.", "not_a_bot_reply")
+    if rating not in (None, "", *Feedback.Rating.values):
+        raise ServiceError("`rating` must be 'up' or 'down'.", "invalid_rating")
+    if correct_reply is not None:
+        correct_reply = _clean_text(correct_reply) if correct_reply != "" else ""
+    if correct_intent is not None:
+        if not isinstance(correct_intent, str) or len(correct_intent.strip()) > 100:
+            raise ServiceError("`correct_intent` must be an intent name of at most 100 characters.", "invalid_intent")
+        correct_intent = correct_intent.strip()
+    if not rating and not correct_reply and not correct_intent:
+        raise ServiceError("Give a rating, the right reply or the right intent.", "empty_feedback")
+    with transaction.atomic():
+        feedback = Feedback.objects.select_for_update().filter(
+            message=message, source=Feedback.Source.AGENT, agent=agent
+        ).first() or Feedback(message=message, source=Feedback.Source.AGENT, agent=agent)
+        feedback.original_reply = message.text
+        feedback.original_intent = message.reply_to.intent if message.reply_to else ""
+        if rating:
+            feedback.rating = rating
+        elif correct_reply or correct_intent:
+            feedback.rating = feedback.rating or Feedback.Rating.DOWN
+        if correct_reply is not None:
+            feedback.correction = correct_reply
+        if correct_intent is not None:
+            feedback.corrected_intent = correct_intent
+        feedback.save()
+        _feedback_recorded(feedback, message.conversation.tenant_id)
+    return feedback
+
+
+# --- the agent's side --------------------------------------------------------------
+
+
+def agent_message_send(agent: AbstractBaseUser, conversation_id: object, text: object, client_id: object, *,
+                       private: bool = False, suggestion: object = None) -> tuple[Message, bool]:
+    """An agent's reply (reaches the visitor) or private note (never does); idempotent on client_id.
+
+    Replying to a conversation the bot or nobody holds takes it over first, so the bot stops;
+    one another agent holds is refused with `assigned_to_other`.
+    """
+    text = _clean_text(text)
+    client_id = _clean_client_id(client_id)
+    with transaction.atomic():
+        conversation = access.access_conversation(agent, conversation_id, lock=True)
+        existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
+        if existing:
+            return existing, False
+        if not private:
+            if conversation.status == Conversation.Status.RESOLVED:
+                raise InvalidState("This conversation is resolved; the visitor's next message reopens it.")
+            if conversation.status == Conversation.Status.HUMAN and conversation.assigned_agent_id != agent.pk:
+                raise AssignedToOther(f"{display_name(conversation.assigned_agent)} is handling this conversation.")
+    if not private and conversation.status != Conversation.Status.HUMAN:
+        ownership.conversation_take_over(conversation.id, agent=agent)
+    with transaction.atomic():
+        conversation = journal.conversation_lock(conversation.id)
+        existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
+        if existing:
+            return existing, False
+        if not private and (conversation.status != Conversation.Status.HUMAN
+                            or conversation.assigned_agent_id != agent.pk):
+            raise AssignedToOther("Another agent took this conversation meanwhile.")
+        message = journal.message_append(conversation, Message.Sender.AGENT, text, client_id=client_id,
+                                         author=agent, private=private)
+        if not private:
+            assist.suggestion_settle(conversation.id, message, suggestion)
+        return message, True
+
+
+def conversation_mark_read(agent: AbstractBaseUser, conversation_id: object) -> Conversation:
+    """An agent opened the conversation: its unread count goes to zero."""
+    conversation = access.access_conversation(agent, conversation_id)
+    if journal.unread_clear(conversation.id):
+        with transaction.atomic():
+            journal.conversation_changed(journal.conversation_lock(conversation.id), "read")
+        conversation.unread = 0
+    return conversation

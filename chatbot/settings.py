@@ -87,7 +87,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/console/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # Realtime and workers. Without REDIS_URL: one process, answers computed in-process.
 REDIS_URL = env("REDIS_URL", default="")
@@ -149,6 +151,11 @@ WIDGET_HISTORY_LIMIT = env.int("WIDGET_HISTORY_LIMIT", default=500)
 # Messages a visitor connection may send per window (seconds).
 WIDGET_RATE_LIMIT = env.int("WIDGET_RATE_LIMIT", default=20)
 WIDGET_RATE_WINDOW = env.int("WIDGET_RATE_WINDOW", default=10)
+
+# The agent console.
+# A console socket that stopped refreshing its presence this many seconds ago counts as offline.
+AGENT_PRESENCE_TTL = env.int("AGENT_PRESENCE_TTL", default=90)
+AGENT_INBOX_LIMIT = env.int("AGENT_INBOX_LIMIT", default=100)
 
 LOGGING = {
     "version": 1,

@@ -4,7 +4,7 @@ import time
 
 from django.db import close_old_connections
 
-from chatbot import realtime, selectors, services
+from chatbot import ownership, selectors, services
 from chatbot.models import Conversation, Message
 from nlu.runtime import message_labels
 
@@ -41,17 +41,17 @@ def answer_message(conversation_id: int, message_id: int) -> str:
     if Message.objects.filter(reply_to=message).exclude(sender=Message.Sender.VISITOR).exists():
         return "skipped: already answered"
 
-    realtime.publish_typing(conversation_id, "bot", True)
+    services.typing_set(conversation_id, "bot", True, tenant.id)
     try:
         return _answer(message, tenant)
     except (ConnectionError, TimeoutError):
         raise  # transient: the task retries
     except Exception as exc:  # noqa: BLE001 - a broken model must not leave the visitor waiting
         log.exception("answering message %s failed; handing the conversation to humans", message.id)
-        services.conversation_hand_off(conversation_id, f"the bot failed ({type(exc).__name__})", message.id)
+        ownership.conversation_hand_off(conversation_id, f"the bot failed ({type(exc).__name__})", message.id)
         return "handed_off: bot failed"
     finally:
-        realtime.publish_typing(conversation_id, "bot", False)
+        services.typing_set(conversation_id, "bot", False, tenant.id)
 
 
 def _answer(message: Message, tenant) -> str:
@@ -77,7 +77,7 @@ def _answer(message: Message, tenant) -> str:
         intent_reply_score=own.score if own else None,
     )
     if decision.hands_off:
-        services.conversation_hand_off(conversation_id, decision.reason, reply_to_id=message.id)
+        ownership.conversation_hand_off(conversation_id, decision.reason, reply_to_id=message.id)
         return "handed_off"
     grounding = [h.as_grounding() for h in hits]
     if generated:

@@ -22,9 +22,21 @@ def _in_process() -> ThreadPoolExecutor:
 
 
 def warm_up_soon() -> None:
-    """In one-process mode, load the models in the background when the first visitor connects."""
+    """In one-process mode, load the models in the background (once)."""
     if settings.ANSWER_IN_PROCESS:
         _in_process()
+
+
+def on_message_created(event: dict) -> None:
+    """The answer trigger: a visitor message in a conversation the bot holds gets answered."""
+    message = event["message"]
+    if message["sender"] == "visitor" and event["status"] == "bot":
+        answer_later(event["conversation"], message["id"])
+
+
+def on_web_process_started(**_) -> None:
+    """One-process mode: load the models as the server starts, not when the first visitor waits."""
+    warm_up_soon()
 
 
 def answer_later(conversation_id: int, message_id: int) -> None:

@@ -82,10 +82,10 @@ def test_request_for_a_person_hands_off_and_bot_stays_quiet(shop, live_server_ur
 
     note, extra = asyncio.run(chat())
     assert note["message"]["sender"] == "system"
-    assert note["message"]["text"] == shop.handoff_text
+    assert note["message"]["text"] == shop.no_agent_text  # no agent has the console open
     assert extra is None
     conversation = Conversation.objects.get(tenant=shop)
-    assert conversation.status == Conversation.Status.HUMAN
+    assert conversation.status == Conversation.Status.WAITING
     assert conversation.handoff_reason == "visitor asked for a person"
 
 

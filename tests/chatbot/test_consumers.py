@@ -8,6 +8,7 @@ from channels.testing import WebsocketCommunicator
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from chatbot import realtime
+from chatbot.payloads import message_payload
 from chatbot.asgi import application
 from chatbot.models import Feedback, Message, Visitor
 from tests.factories import MessageFactory, TenantFactory
@@ -123,10 +124,10 @@ async def test_bot_message_published_to_group_reaches_socket(tenant_):
     layer = get_channel_layer()
     await layer.group_send(
         realtime.conversation_group(session["conversation"]),
-        {"type": "chat.message", "message": realtime.message_payload(bot)},
+        {"type": "chat.message", "message": message_payload(bot)},
     )
     frame = await comm.receive_json_from(timeout=5)
-    assert frame == {"type": "message", "message": realtime.message_payload(bot)}
+    assert frame == {"type": "message", "message": message_payload(bot)}
     await layer.group_send(realtime.conversation_group(session["conversation"]),
                            {"type": "chat.typing", "sender": "bot", "on": True})
     assert await comm.receive_json_from(timeout=5) == {"type": "typing", "sender": "bot", "on": True}

@@ -33,7 +33,7 @@ def test_broken_model_hands_the_conversation_to_humans_instead_of_leaving_the_vi
     message, _ = services.message_receive(conversation.id, "how long does shipping take", "c1")
     assert answer_message(conversation.id, message.id) == "handed_off: bot failed"
     conversation.refresh_from_db()
-    assert conversation.status == Conversation.Status.HUMAN
+    assert conversation.status == Conversation.Status.WAITING
     assert conversation.handoff_reason.startswith("the bot failed")
     assert Message.objects.filter(sender="system", reply_to=message).exists()
 

@@ -29,5 +29,5 @@ class Command(BaseCommand):
             f"{seed.examples} training examples, {seed.sentiment} sentiment examples."
         )
         self.stdout.write(f"Demo store page: {settings.PUBLIC_URL}/demo/")
-        self.stdout.write(f"Agent login:     {settings.PUBLIC_URL}/admin/  user {seed.agent_username}  password {seed.agent_password}")
+        self.stdout.write(f"Agent console:   {settings.PUBLIC_URL}/console/  user {seed.agent_username}  password {seed.agent_password}")
         self.stdout.write(seed.tenant.public_key)

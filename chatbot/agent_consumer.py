@@ -1,0 +1,195 @@
+"""The agent websocket `/ws/agent/`: the console's (and stores' own tools') live channel.
+
+Frames in, service calls, frames out; the protocol is in ARCHITECTURE.md ("Agent websocket
+protocol") and the README. Every conversation and message is reached through chatbot.access,
+so another tenant's ids answer `not_found` exactly like missing ones.
+"""
+import asyncio
+import json
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from . import access, assist, ownership, presence, realtime, selectors, services
+from .errors import ServiceError
+from .payloads import agent_message_payload, conversation_payload
+
+CLOSE_UNAUTHENTICATED = 4401
+
+
+def _inbox(user, tab: str, query: str) -> list[dict]:
+    rows = selectors.inbox(user, tab, query)[: settings.AGENT_INBOX_LIMIT]
+    return [conversation_payload(c) for c in rows]
+
+
+def _open(user, conversation_id) -> dict:
+    conversation = services.conversation_mark_read(user, conversation_id)
+    return {
+        "type": "transcript",
+        "conversation": conversation_payload(conversation),
+        "messages": [agent_message_payload(m) for m in selectors.transcript(conversation.id)],
+        "suggestions": assist.suggestions_latest(conversation),
+    }
+
+
+def _tenant_ids(user) -> list[int]:
+    return access.tenant_ids_of(user)
+
+
+class AgentConsumer(AsyncJsonWebsocketConsumer):
+    user = None
+    tenant_ids: list[int] = []
+
+    async def connect(self) -> None:
+        realtime.remember_server_loop()
+        await self.accept()
+        user = self.scope.get("user")
+        self.tenant_ids = await database_sync_to_async(_tenant_ids)(user) if user is not None else []
+        if not self.tenant_ids:
+            await self.send_json({"type": "error", "code": "unauthenticated",
+                                  "detail": "Log in at /accounts/login/ as a member of a store's team."})
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.user = user
+        for tenant_id in self.tenant_ids:
+            await self.channel_layer.group_add(realtime.tenant_group(tenant_id), self.channel_name)
+        await database_sync_to_async(presence.presence_join)(user, self.channel_name)
+        self._heartbeat = asyncio.ensure_future(self._keep_present())
+        conversations = await database_sync_to_async(_inbox)(user, "all", "")
+        await self.send_json({"type": "inbox", "conversations": conversations, "tab": "all"})
+
+    async def disconnect(self, code: int) -> None:
+        if self.user is None:
+            return
+        self._heartbeat.cancel()
+        for tenant_id in self.tenant_ids:
+            await self.channel_layer.group_discard(realtime.tenant_group(tenant_id), self.channel_name)
+        await database_sync_to_async(presence.presence_leave)(self.channel_name)
+
+    async def _keep_present(self) -> None:
+        while True:
+            await asyncio.sleep(max(1, settings.AGENT_PRESENCE_TTL // 3))
+            await database_sync_to_async(presence.presence_touch)(self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.user is None:
+            return
+        try:
+            frame = json.loads(text_data) if text_data is not None else None
+        except ValueError:
+            await self._error("invalid_json", "Frames must be JSON objects.")
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self._error("invalid_frame", "Frames must be JSON objects with a string `type`.")
+            return
+        handler = getattr(self, f"_on_{frame['type']}", None) if frame["type"] in FRAME_TYPES else None
+        if handler is None:
+            await self._error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")
+            return
+        try:
+            await handler(frame)
+        except ServiceError as exc:
+            client_id = frame.get("client_id")
+            await self._error(exc.code, exc.detail, client_id if isinstance(client_id, str) else None,
+                              frame.get("conversation") if isinstance(frame.get("conversation"), int) else None)
+
+    # Frames from the console.
+    async def _on_inbox(self, frame: dict) -> None:
+        tab = frame.get("tab", "all")
+        if tab not in selectors.INBOX_TABS:
+            raise ServiceError(f"`tab` must be one of {', '.join(selectors.INBOX_TABS)}.", "invalid_tab")
+        query = frame.get("q", "")
+        if not isinstance(query, str):
+            raise ServiceError("`q` must be a string.", "invalid_query")
+        conversations = await database_sync_to_async(_inbox)(self.user, tab, query)
+        await self.send_json({"type": "inbox", "conversations": conversations, "tab": tab, "q": query})
+
+    async def _on_open(self, frame: dict) -> None:
+        await self.send_json(await database_sync_to_async(_open)(self.user, frame.get("conversation")))
+
+    async def _on_take_over(self, frame: dict) -> None:
+        await self._send_conversation(ownership.conversation_take_over, frame)
+
+    async def _on_hand_back(self, frame: dict) -> None:
+        await self._send_conversation(ownership.conversation_hand_back, frame)
+
+    async def _on_resolve(self, frame: dict) -> None:
+        await self._send_conversation(ownership.conversation_resolve, frame)
+
+    async def _on_reassign(self, frame: dict) -> None:
+        conversation = await database_sync_to_async(ownership.conversation_reassign)(
+            frame.get("conversation"), agent=self.user, to_user_id=frame.get("agent"))
+        await self.send_json({"type": "conversation", "conversation": conversation_payload(conversation)})
+
+    async def _on_message(self, frame: dict, private: bool = False) -> None:
+        message, _ = await database_sync_to_async(services.agent_message_send)(
+            self.user, frame.get("conversation"), frame.get("text"), frame.get("client_id"),
+            private=private, suggestion=frame.get("suggestion"),
+        )
+        await self.send_json({"type": "ack", "client_id": message.client_id,
+                              "conversation": message.conversation_id,
+                              "message": await database_sync_to_async(_amsg)(message)})
+
+    async def _on_note(self, frame: dict) -> None:
+        await self._on_message(frame, private=True)
+
+    async def _on_feedback(self, frame: dict) -> None:
+        feedback = await database_sync_to_async(services.feedback_agent_record)(
+            self.user, frame.get("message_id"), frame.get("rating"), frame.get("correct_reply"),
+            frame.get("correct_intent"),
+        )
+        await self.send_json({"type": "ack", "message_id": feedback.message_id, "feedback": {
+            "rating": feedback.rating, "correct_reply": feedback.correction,
+            "correct_intent": feedback.corrected_intent}})
+
+    async def _on_typing(self, frame: dict) -> None:
+        on = frame.get("on")
+        if not isinstance(on, bool):
+            raise ServiceError("`on` must be true or false.", "invalid_typing")
+        await database_sync_to_async(_agent_typing)(self.user, frame.get("conversation"), on)
+
+    async def _send_conversation(self, service, frame: dict) -> None:
+        conversation = await database_sync_to_async(service)(frame.get("conversation"), agent=self.user)
+        await self.send_json({"type": "conversation", "conversation": conversation_payload(conversation)})
+
+    # Events from the tenants' groups.
+    async def agent_message(self, event: dict) -> None:
+        await self.send_json({"type": "message", "conversation": event["conversation"], "message": event["message"]})
+
+    async def agent_conversation(self, event: dict) -> None:
+        await self.send_json({"type": "conversation", "conversation": event["conversation"]})
+
+    async def agent_typing(self, event: dict) -> None:
+        await self.send_json({"type": "typing", "conversation": event["conversation"], "sender": event["sender"],
+                              "on": event["on"]})
+
+    async def agent_suggestions(self, event: dict) -> None:
+        await self.send_json({"type": "suggestions", "conversation": event["conversation"],
+                              "message_id": event["message_id"], "suggestions": event["suggestions"]})
+
+    async def agent_feedback(self, event: dict) -> None:
+        await self.send_json({"type": "feedback", "conversation": event["conversation"],
+                              "message_id": event["message_id"], "feedback": event["feedback"]})
+
+    async def _error(self, code: str, detail: str, client_id: str | None = None,
+                     conversation: int | None = None) -> None:
+        frame = {"type": "error", "code": code, "detail": detail}
+        if client_id:
+            frame["client_id"] = client_id
+        if conversation is not None:
+            frame["conversation"] = conversation
+        await self.send_json(frame)
+
+
+FRAME_TYPES = ("inbox", "open", "take_over", "hand_back", "resolve", "reassign", "message", "note", "feedback",
+               "typing")
+
+
+def _amsg(message) -> dict:
+    return agent_message_payload(message)
+
+
+def _agent_typing(user, conversation_id, on: bool) -> None:
+    conversation = access.access_conversation(user, conversation_id)
+    services.typing_set(conversation.id, "agent", on, conversation.tenant_id)

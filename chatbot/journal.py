@@ -1,0 +1,73 @@
+"""Appending to a conversation under its row lock: the next seq, the inbox fields, the events.
+
+Every message of every sender is written by `message_append`, and every change of a
+conversation's visible state is announced by `conversation_changed`; nothing else emits
+those two events.
+"""
+from django.utils import timezone
+
+from . import events, payloads
+from .errors import NotFound
+from .models import Conversation, Message
+
+INBOX_RELATED = ("tenant", "visitor", "assigned_agent")
+
+
+def conversation_lock(conversation_id: int) -> Conversation:
+    """The conversation, row-locked for the rest of the transaction (callers are atomic)."""
+    try:
+        return Conversation.objects.select_for_update(of=("self",)).select_related(*INBOX_RELATED).get(
+            pk=conversation_id
+        )
+    except Conversation.DoesNotExist:
+        raise NotFound("No such conversation.") from None
+
+
+def message_append(conversation: Conversation, sender: str, text: str, **fields) -> Message:
+    """Store a message with the next seq and announce it; `conversation` must be locked."""
+    now = timezone.now()
+    conversation.last_seq += 1
+    private = fields.get("private", False)
+    if not private:
+        conversation.last_message_text = text[:200]
+        conversation.last_message_sender = sender
+        conversation.last_message_at = now
+    if sender == Message.Sender.VISITOR:
+        conversation.unread += 1
+        conversation.waiting_since = conversation.waiting_since or now
+    elif sender in (Message.Sender.BOT, Message.Sender.AGENT) and not private:
+        conversation.waiting_since = None
+    conversation.save()
+    message = Message.objects.create(conversation=conversation, seq=conversation.last_seq, sender=sender, text=text,
+                                     **fields)
+    if message.reply_to_id:
+        message.reply_to = Message.objects.get(pk=message.reply_to_id)
+    events.emit({
+        "type": events.MESSAGE_CREATED,
+        "tenant": conversation.tenant_id,
+        "conversation": conversation.id,
+        "status": conversation.status,
+        "message": payloads.agent_message_payload(message),
+        "summary": payloads.conversation_payload(conversation),
+    })
+    return message
+
+
+def conversation_changed(conversation: Conversation, reason: str = "", previous: dict | None = None) -> None:
+    """Announce the conversation's new state (status, assignee, unread, CSAT, contact...)."""
+    events.emit({
+        "type": events.CONVERSATION_CHANGED,
+        "tenant": conversation.tenant_id,
+        "conversation": payloads.conversation_payload(conversation),
+        "previous": previous or {},
+        "reason": reason,
+    })
+
+
+def conversation_fresh(conversation_id: int) -> Conversation:
+    return Conversation.objects.select_related(*INBOX_RELATED).get(pk=conversation_id)
+
+
+def unread_clear(conversation_id: int) -> bool:
+    """Reset the unread count; True when there was something to clear."""
+    return bool(Conversation.objects.filter(pk=conversation_id, unread__gt=0).update(unread=0))

@@ -1,0 +1,27 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from chatbot.errors import ServiceError
+from chatbot.models import AgentMembership
+from chatbot.services import agent_add
+
+
+class Command(BaseCommand):
+    help = "Create or update a console user in a store's team (agent or manager)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("tenant", help="The store's slug.")
+        parser.add_argument("username")
+        parser.add_argument("--password", help="Set this password (a new user without one cannot log in).")
+        parser.add_argument("--role", choices=AgentMembership.Role.values, default=AgentMembership.Role.AGENT)
+        parser.add_argument("--name", help="Display name visitors see, e.g. 'Ada Lovelace'.")
+        parser.add_argument("--email")
+
+    def handle(self, *args, tenant, username, password, role, name, email, **options):
+        try:
+            membership, created = agent_add(tenant, username, password=password, role=role, name=name, email=email)
+        except ServiceError as exc:
+            raise CommandError(exc.detail) from None
+        verb = "Created" if created else "Updated"
+        self.stdout.write(f"{verb} {membership.user.username!r}: {membership.role} of {membership.tenant.slug!r}.")
+        if created and password is None:
+            self.stdout.write("No password was given: set one with --password before logging in.")

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class InferenceConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "inference"
+    verbose_name = "Inference"
+
+    def ready(self) -> None:
+        from chatbot import events
+
+        from . import dispatch
+
+        events.subscribe(events.MESSAGE_CREATED, dispatch.on_message_created)
+        events.web_process_started.connect(dispatch.on_web_process_started, dispatch_uid="inference-warm-up")
