@@ -10,10 +10,21 @@ from django.conf import settings
 
 from . import presence, realtime, selectors, services
 from .errors import RateLimited, ServiceError
-from .payloads import message_payload
+from .payloads import display_name, message_payload
 
 CLOSE_BAD_KEY = 4401
 CLOSE_BAD_ORIGIN = 4403
+TYPING_MIN_INTERVAL = 1.0  # seconds between two visitor typing frames forwarded to agents
+
+
+def _holder(conversation) -> dict:
+    """The session frame's extras: who answers (an agent's name) and the rating given, if any."""
+    extras = {}
+    if conversation.status == conversation.Status.HUMAN and conversation.assigned_agent_id:
+        extras["agent"] = display_name(conversation.assigned_agent)
+    if conversation.csat is not None:
+        extras["csat"] = conversation.csat
+    return extras
 
 
 class WidgetConsumer(AsyncJsonWebsocketConsumer):
@@ -35,9 +46,11 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         session = await database_sync_to_async(services.visitor_session_open)(tenant, token)
         self.conversation_id = session.conversation.id
         self._recent = deque()
+        self.tenant_id = tenant.id
+        self._typing_at = 0.0
         # Join before reading history so nothing published in between is missed.
         await self.channel_layer.group_add(realtime.conversation_group(self.conversation_id), self.channel_name)
-        self.tenant_id = tenant.id
+        await self.channel_layer.group_add(realtime.visitors_group(self.tenant_id), self.channel_name)
         history = await database_sync_to_async(selectors.conversation_history)(
             self.conversation_id, limit=settings.WIDGET_HISTORY_LIMIT
         )
@@ -49,11 +62,13 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             "greeting": tenant.greeting,
             "name": tenant.name,
             **await self._status(session.conversation.status),
+            **_holder(session.conversation),
         })
 
     async def disconnect(self, code: int) -> None:
         if self.conversation_id is not None:
             await self.channel_layer.group_discard(realtime.conversation_group(self.conversation_id), self.channel_name)
+            await self.channel_layer.group_discard(realtime.visitors_group(self.tenant_id), self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.conversation_id is None:
@@ -114,10 +129,15 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         on = frame.get("on")
         if not isinstance(on, bool):
             raise ServiceError("`on` must be true or false.", "invalid_typing")
+        now = time.monotonic()
+        if on and now - self._typing_at < TYPING_MIN_INTERVAL:
+            return  # agents know already; a client sending more often is dropped quietly
+        self._typing_at = now if on else 0.0
         await database_sync_to_async(services.typing_set)(self.conversation_id, "visitor", on, self.tenant_id)
 
     async def _status(self, status: str) -> dict:
         """Who has the conversation, and whether a person could answer now."""
+        self.status = status
         online = await database_sync_to_async(presence.agents_online)(self.tenant_id)
         return {"status": status, "agents_online": online}
 
@@ -130,6 +150,11 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         if event.get("agent"):
             frame["agent"] = event["agent"]
         await self.send_json(frame)
+
+    async def chat_presence(self, event: dict) -> None:
+        """An agent of the store came online or the last one left: a visitor waiting hears of it."""
+        if getattr(self, "status", None) == "waiting":
+            await self.send_json({"type": "status", **await self._status("waiting")})
 
     async def chat_typing(self, event: dict) -> None:
         await self.send_json({"type": "typing", "sender": event["sender"], "on": event["on"]})

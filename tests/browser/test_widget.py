@@ -7,12 +7,14 @@ import json
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from chatbot.models import Feedback, Message, Visitor
+from chatbot import ownership, presence, services
+from chatbot.models import Conversation, Feedback, Message, Visitor
 from tests.conftest import free_port, needs_services
 from tests.factories import KnowledgeEntryFactory, TenantFactory
 
@@ -386,3 +388,290 @@ def test_second_tab_catches_up_on_messages_sent_in_the_first(page, context, demo
         ["what's your return policy", "You can return unused items within 30 days."], timeout=ANSWER_TIMEOUT_MS
     )
     assert Visitor.objects.filter(tenant=demo_store).count() == 1
+
+
+# --- who answers: status line, agent names, e-mail form, CSAT, typing, small screens -------------
+
+
+def agent_named(tenant, username: str = "alice", name: str = "Alice Smith", online: bool = True):
+    """A member of the store's team; with `online`, her console counts as open."""
+    membership, _ = services.agent_add(tenant, username, password="pw-12345", name=name)
+    if online:
+        presence.presence_join(membership.user, f"console-{username}")
+    return membership.user
+
+
+def off_loop(service, *args, **kwargs):
+    """Call a service from a thread of its own: it publishes with async_to_sync, which refuses the
+    test's thread, where Playwright's sync API runs an event loop."""
+    from django.db import connection
+
+    def call():
+        try:
+            return service(*args, **kwargs)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result(timeout=30)
+
+
+def conversation_of(page, tenant) -> int:
+    """The id of the visitor's open conversation (the widget connects with her stored token)."""
+    token = page.evaluate(f"localStorage.getItem('nwcb:visitor:{tenant.public_key}')")
+    return Conversation.objects.exclude(status="resolved").get(visitor__token=token).id
+
+
+def expect_status(page, owner: str, text: str) -> None:
+    expect(page.locator(".nwcb-status")).to_have_attribute("data-owner", owner)
+    expect(page.locator(".nwcb-status-text")).to_have_text(text)
+    expect(page.locator(".nwcb-status")).to_have_attribute("data-state", "online")
+
+
+def test_status_line_tells_who_answers_from_bot_to_person_to_resolved(page, demo_store, live_server_url):
+    alice = agent_named(demo_store)
+    open_chat(page, f"{live_server_url}/demo/")
+    expect_status(page, "bot", "Online")
+    for light in (".nwcb-send", ".nwcb-bubble", ".nwcb-close"):  # not the dark text colour of other buttons
+        expect(page.locator(light)).to_have_css("color", "rgb(255, 255, 255)")
+    send(page, "I'd like to talk to a person, please")
+    expect(acked(page, "talk to a person")).to_have_count(1)
+    conversation_id = conversation_of(page, demo_store)
+
+    off_loop(ownership.conversation_hand_off, conversation_id, "visitor asked for a person")
+    expect_status(page, "waiting", "Waiting for a person\u2026")
+    expect(page.locator(".nwcb-msg--system .nwcb-text")).to_have_text(demo_store.handoff_text)
+    expect(page.locator(".nwcb-contact")).to_be_hidden()  # someone is online: no need to leave an address
+    screenshot(page, "widget-waiting.png")
+
+    off_loop(ownership.conversation_take_over, conversation_id, agent=alice)
+    expect_status(page, "human", "Chatting with Alice Smith")
+    expect(page.locator(".nwcb-msg--system .nwcb-text").last).to_have_text("Alice Smith joined the chat.")
+    off_loop(services.agent_message_send, alice, conversation_id, "Hi, I'm Alice. Let me look at your order.",
+             "alice-1")
+    agent = page.locator(".nwcb-msg--agent[data-id]")
+    expect(agent.locator(".nwcb-text")).to_have_text("Hi, I'm Alice. Let me look at your order.")
+    expect(agent.locator(".nwcb-meta .nwcb-who")).to_have_text("Alice Smith")
+    screenshot(page, "widget-human.png")
+
+    # A reload learns the holder from what it remembered: the session frame does not name her.
+    page.reload()
+    page.locator(".nwcb-bubble").click()
+    expect_status(page, "human", "Chatting with Alice Smith")
+    expect(page.locator(".nwcb-msg--agent[data-id] .nwcb-who")).to_have_text("Alice Smith")
+
+    off_loop(ownership.conversation_resolve, conversation_id, agent=alice)
+    expect_status(page, "resolved", "Conversation resolved")
+    expect(page.locator(".nwcb-csat")).to_be_visible()
+    assert page.script_errors == [] and page.console_errors == []
+
+
+def receive(page, frame: dict) -> None:
+    """Hand the widget a frame as if the server had sent it."""
+    page.evaluate("frame => window.__sockets.at(-1).dispatchEvent("
+                  "new MessageEvent('message', {data: JSON.stringify(frame)}))", frame)
+
+
+def test_without_names_the_widget_says_our_team_and_agent(page, demo_store, live_server_url):
+    """A status frame without `agent`, an agent message without `author` (older servers)."""
+    open_chat(page, f"{live_server_url}/demo/")
+    receive(page, {"type": "status", "status": "human", "agents_online": True})
+    expect_status(page, "human", "Chatting with our team")
+    receive(page, {"type": "message", "message": {"id": 999001, "seq": 1, "sender": "agent", "text": "Hello there",
+                                                  "created_at": "2026-01-01T10:00:00Z"}})
+    expect(page.locator(".nwcb-msg--agent .nwcb-who")).to_have_text("Agent")
+
+
+def test_frames_the_widget_does_not_know_are_ignored(page, demo_store, live_server_url):
+    open_chat(page, f"{live_server_url}/demo/")
+    page.evaluate("""() => {
+        const ws = window.__sockets.at(-1);
+        for (const frame of [{type: "confetti", colour: "gold"}, {type: "status", status: "on-fire"},
+                             {type: "status", status: "constructor"},
+                             {type: "status"}, {noType: true}, 42, null, "text"]) {
+            ws.dispatchEvent(new MessageEvent("message", {data: JSON.stringify(frame)}));
+        }
+    }""")
+    expect_status(page, "bot", "Online")
+    send(page, "still working?")
+    expect(acked(page, "still working?")).to_have_count(1)
+    assert page.script_errors == []
+
+
+def test_nobody_online_after_hand_off_offers_to_leave_an_email(page, demo_store, live_server_url):
+    agent_named(demo_store, online=False)
+    open_chat(page, f"{live_server_url}/demo/")
+    send(page, "can a human call me back?")
+    expect(acked(page, "call me back")).to_have_count(1)
+    conversation_id = conversation_of(page, demo_store)
+    expect(page.locator(".nwcb-contact")).to_be_hidden()
+
+    off_loop(ownership.conversation_hand_off, conversation_id, "visitor asked for a person")
+    expect_status(page, "waiting", "Our team is away")
+    expect(page.locator(".nwcb-msg--system .nwcb-text")).to_have_text(demo_store.no_agent_text)
+    form = page.locator(".nwcb-contact")
+    expect(form).to_be_visible()
+    expect(form).to_contain_text("Leave your e-mail and we'll get back to you")
+    expect(form).to_have_attribute("data-done", "false")
+    screenshot(page, "widget-contact.png")
+
+    form.locator(".nwcb-contact-input").fill("nope")
+    form.locator("button[type=submit]").click()
+    expect(form.locator(".nwcb-card-error")).to_contain_text("doesn't look like an e-mail address")
+    expect(form.locator(".nwcb-contact-input")).to_have_attribute("aria-invalid", "true")
+    assert sent_frames(page, "contact") == [{"type": "contact", "email": "nope"}]
+    assert Visitor.objects.get(tenant=demo_store).email == ""
+
+    form.locator(".nwcb-contact-input").fill("ann@example.com")
+    form.locator(".nwcb-contact-input").press("Enter")
+    expect(form).to_have_attribute("data-done", "true")
+    expect(form).to_contain_text("ann@example.com")
+    expect(form.locator(".nwcb-contact-input")).to_be_hidden()
+    assert Visitor.objects.get(tenant=demo_store).email == "ann@example.com"
+    screenshot(page, "widget-contact-done.png")
+
+    page.reload()  # still waiting, nobody online: the address was left already
+    page.locator(".nwcb-bubble").click()
+    expect_status(page, "waiting", "Our team is away")
+    expect(page.locator(".nwcb-msg[data-id]")).to_have_count(2)
+    expect(page.locator(".nwcb-contact")).to_be_hidden()
+    assert page.script_errors == [] and page.console_errors == []
+
+
+def test_resolved_conversation_asks_for_a_rating_and_stores_it(page, demo_store, live_server_url):
+    alice = agent_named(demo_store)
+    open_chat(page, f"{live_server_url}/demo/")
+    send(page, "where is my parcel?")
+    expect(acked(page, "where is my parcel?")).to_have_count(1)
+    conversation_id = conversation_of(page, demo_store)
+    off_loop(services.agent_message_send, alice, conversation_id, "It left our warehouse today.", "alice-1")
+    expect(page.locator(".nwcb-msg--agent[data-id]")).to_have_count(1)
+    expect(page.locator(".nwcb-csat")).to_be_hidden()
+
+    off_loop(ownership.conversation_resolve, conversation_id, agent=alice)
+    csat = page.locator(".nwcb-csat")
+    expect(csat).to_be_visible()
+    expect(csat).to_contain_text("How did we do?")
+    buttons = csat.locator("button[data-csat]")
+    expect(buttons).to_have_count(5)
+    labels = [buttons.nth(n).get_attribute("aria-label") for n in range(5)]
+    assert labels[0].startswith("Very poor") and labels[4].startswith("Excellent")
+    buttons.nth(3).hover()
+    screenshot(page, "widget-csat.png")
+
+    csat.locator('button[data-csat="4"]').click()
+    expect(csat).to_have_attribute("data-done", "true")
+    expect(csat).to_contain_text("Thanks for your feedback")
+    expect(page.locator(".nwcb-input")).to_be_focused()  # focus is not lost with the stars
+    wait_until(lambda: Conversation.objects.get(pk=conversation_id).csat == 4, what="stored CSAT")
+    assert sent_frames(page, "csat") == [{"type": "csat", "rating": 4}]
+    notes = json.loads(page.evaluate(f"localStorage.getItem('nwcb:conversations:{demo_store.public_key}')"))
+    assert notes[str(conversation_id)]["rated"] == 4
+    screenshot(page, "widget-csat-done.png")
+
+    # Writing again reopens the conversation for the bot; the rating is forgotten on both sides.
+    send(page, "one more question")
+    expect_status(page, "bot", "Online")
+    expect(csat).to_be_hidden()
+    assert Conversation.objects.get(pk=conversation_id).csat is None
+    assert page.script_errors == [] and page.console_errors == []
+
+
+def typing_frames(page) -> list[bool]:
+    return [f["on"] for f in sent_frames(page, "typing")]
+
+
+def test_visitor_typing_is_told_only_while_people_have_the_conversation(page, demo_store, live_server_url):
+    alice = agent_named(demo_store)
+    open_chat(page, f"{live_server_url}/demo/")
+    send(page, "hello")
+    expect(acked(page, "hello")).to_have_count(1)
+    conversation_id = conversation_of(page, demo_store)
+    box = page.locator(".nwcb-input")
+
+    box.press_sequentially("the bot does not need to know", delay=20)
+    page.wait_for_timeout(3500)
+    assert typing_frames(page) == []
+    box.fill("")
+
+    off_loop(ownership.conversation_hand_off, conversation_id, "visitor asked for a person")
+    expect_status(page, "waiting", "Waiting for a person\u2026")
+    started = time.monotonic()
+    box.press_sequentially("where is my order, it has been a week now", delay=75)  # about 3 s of typing
+    typed_for = time.monotonic() - started
+    frames = typing_frames(page)
+    assert frames[0] is True and False not in frames
+    assert frames.count(True) <= typed_for // 2 + 1, (frames, typed_for)  # at most one per 2 s
+    wait_until(lambda: typing_frames(page)[-1] is False, timeout=5, what="typing off after 3 s idle")
+    assert typing_frames(page).count(False) == 1
+
+    off_loop(ownership.conversation_take_over, conversation_id, agent=alice)
+    expect_status(page, "human", "Chatting with Alice Smith")
+    before = len(page.evaluate("window.__sent"))
+    box.fill("")
+    box.press_sequentially("thanks", delay=20)
+    box.press("Enter")
+    expect(acked(page, "thanks")).to_have_count(1)
+    sent = [json.loads(f) for f in page.evaluate("window.__sent")[before:]]
+    kinds = [(f["type"], f.get("on")) for f in sent]
+    assert kinds[0] == ("typing", True) and kinds[-2:] == [("typing", False), ("message", None)]
+
+    off_loop(ownership.conversation_resolve, conversation_id, agent=alice)
+    expect_status(page, "resolved", "Conversation resolved")
+    before = len(typing_frames(page))
+    box.press_sequentially("and after it is resolved", delay=20)
+    page.wait_for_timeout(3500)
+    assert len(typing_frames(page)) == before
+
+
+def distance_from_bottom(page) -> float:
+    return page.locator(".nwcb-messages").evaluate("l => l.scrollHeight - l.scrollTop - l.clientHeight")
+
+
+def newest_in_view(page) -> bool:
+    """The last message's bottom edge lies inside the visible part of the list."""
+    return page.locator(".nwcb-messages").evaluate("""l => {
+        const items = l.querySelectorAll('.nwcb-msg');
+        const last = items[items.length - 1].getBoundingClientRect(), box = l.getBoundingClientRect();
+        return last.bottom <= box.bottom + 1 && last.top >= box.top - 1
+            && l.scrollHeight - l.scrollTop - l.clientHeight < 2;
+    }""")
+
+
+def test_newest_message_stays_in_view_when_a_phone_keyboard_opens(browser, demo_store, live_server_url,
+                                                                   celery_worker):
+    """A phone (390 px wide): the keyboard takes the viewport to 500 px; the newest reply stays in view."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        open_chat(page, f"{live_server_url}/demo/")
+        questions = ["How long does shipping take?", "What is your return policy?",
+                     "Which payment methods do you accept?", "How long does shipping take to Canada?"]
+        for n, question in enumerate(questions, 1):
+            send(page, question)
+            expect(page.locator(".nwcb-msg--bot[data-id]")).to_have_count(n, timeout=ANSWER_TIMEOUT_MS)
+        wait_until(lambda: newest_in_view(page), what="newest reply in view at full height")
+
+        page.set_viewport_size({"width": 390, "height": 500})  # the keyboard opens
+        wait_until(lambda: newest_in_view(page), timeout=3,
+                   what=f"newest reply in view at 500 px (list {distance_from_bottom(page)} px above it)")
+
+        page.locator(".nwcb-input").fill("A longer question\nover\nseveral\nlines")  # the draft grows
+        wait_until(lambda: newest_in_view(page), timeout=3,
+                   what=f"newest reply in view with a tall draft ({distance_from_bottom(page)} px)")
+        page.locator(".nwcb-input").press("Enter")
+        expect(page.locator(".nwcb-msg--bot[data-id]")).to_have_count(len(questions) + 1, timeout=ANSWER_TIMEOUT_MS)
+        send(page, "What is your return policy for shoes?")
+        expect(page.locator(".nwcb-msg--bot[data-id]")).to_have_count(len(questions) + 2, timeout=ANSWER_TIMEOUT_MS)
+        wait_until(lambda: newest_in_view(page), timeout=3, what="newest reply in view after more replies")
+        expect(page.locator(".nwcb-input")).to_be_in_viewport()
+        screenshot(page, "widget-phone-keyboard.png")
+
+        # Read back up: a resize must not yank the visitor down again.
+        page.locator(".nwcb-messages").evaluate("l => { l.scrollTop = 0; }")
+        page.wait_for_timeout(200)
+        page.set_viewport_size({"width": 390, "height": 460})
+        page.wait_for_timeout(300)
+        assert page.locator(".nwcb-messages").evaluate("l => l.scrollTop") == 0
+    finally:
+        context.close()

@@ -274,3 +274,163 @@ def test_any_frame_gets_an_answer_and_never_breaks_the_socket(frame):
         await comm.disconnect()
 
     asyncio.run(scenario())
+
+
+# --- who answers: status, CSAT, contact, typing ---------------------------------------------
+
+
+def _agent(tenant, username: str = "alice", online: bool = False):
+    from chatbot import presence, services
+
+    membership, _ = services.agent_add(tenant, username, password="pw-12345", name="Alice Smith")
+    if online:
+        presence.presence_join(membership.user, f"console-{username}")
+    return membership.user
+
+
+async def _frames_until(comm, frame_type: str) -> list[dict]:
+    """Frames up to and including the first of `frame_type`."""
+    frames = []
+    while not frames or frames[-1]["type"] != frame_type:
+        frames.append(await comm.receive_json_from(timeout=5))
+    return frames
+
+
+async def _resolved_session(tenant):
+    """A widget socket whose conversation an agent has resolved (its frames read)."""
+    from chatbot import ownership
+
+    comm, session = await open_session(tenant)
+    agent = await database_sync_to_async(_agent)(tenant)
+    await database_sync_to_async(ownership.conversation_resolve)(session["conversation"], agent=agent)
+    await _frames_until(comm, "status")
+    await _frames_until(comm, "message")  # "This conversation was marked as resolved."
+    return comm, session
+
+
+async def test_session_says_the_bot_answers_and_whether_agents_are_online(tenant_):
+    comm, session = await open_session(tenant_)
+    assert (session["status"], session["agents_online"]) == ("bot", False)
+    await comm.disconnect()
+    await database_sync_to_async(_agent)(tenant_, online=True)
+    comm, session = await open_session(tenant_, visitor=session["visitor"])
+    assert (session["status"], session["agents_online"]) == ("bot", True)
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize("online", [False, True])
+async def test_hand_off_pushes_waiting_status_then_the_notice(tenant_, online):
+    from chatbot import ownership
+
+    await database_sync_to_async(_agent)(tenant_, online=online)
+    comm, session = await open_session(tenant_)
+    await database_sync_to_async(ownership.conversation_hand_off)(session["conversation"], "visitor asked")
+    status, notice = await comm.receive_json_from(timeout=5), await comm.receive_json_from(timeout=5)
+    assert status == {"type": "status", "status": "waiting", "agents_online": online}
+    assert notice["type"] == "message" and notice["message"]["sender"] == "system"
+    wanted = tenant_.handoff_text if online else tenant_.no_agent_text
+    assert notice["message"]["text"] == wanted
+    await comm.disconnect()
+
+
+async def test_csat_of_a_resolved_conversation_is_stored_and_a_new_one_replaces_it(tenant_):
+    from chatbot.models import Conversation
+
+    comm, session = await _resolved_session(tenant_)
+    await comm.send_json_to({"type": "csat", "rating": 2})
+    assert await comm.receive_json_from(timeout=5) == {"type": "csat", "rating": 2}
+    await comm.send_json_to({"type": "csat", "rating": 5})
+    assert await comm.receive_json_from(timeout=5) == {"type": "csat", "rating": 5}
+    stored = await database_sync_to_async(Conversation.objects.get)(pk=session["conversation"])
+    assert (stored.status, stored.csat) == ("resolved", 5)
+    await comm.disconnect()
+
+
+async def test_csat_before_the_conversation_is_resolved_is_refused(tenant_):
+    from chatbot.models import Conversation
+
+    comm, session = await open_session(tenant_)
+    await comm.send_json_to({"type": "csat", "rating": 5})
+    error = await comm.receive_json_from(timeout=5)
+    assert error["type"] == "error" and error["code"] == "invalid_state" and error["detail"]
+    stored = await database_sync_to_async(Conversation.objects.get)(pk=session["conversation"])
+    assert stored.csat is None
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize("rating", [0, 6, -1, "5", True, False, 4.5, None, [5]])
+async def test_csat_outside_1_to_5_is_refused(tenant_, rating):
+    from chatbot.models import Conversation
+
+    comm, session = await _resolved_session(tenant_)
+    await comm.send_json_to({"type": "csat", "rating": rating})
+    error = await comm.receive_json_from(timeout=5)
+    assert error["type"] == "error" and error["code"] == "invalid_rating" and error["detail"]
+    stored = await database_sync_to_async(Conversation.objects.get)(pk=session["conversation"])
+    assert stored.csat is None
+    await comm.send_json_to({"type": "csat", "rating": 3})  # the socket still works
+    assert await comm.receive_json_from(timeout=5) == {"type": "csat", "rating": 3}
+    await comm.disconnect()
+
+
+async def test_writing_after_resolve_reopens_for_the_bot_and_forgets_the_rating(tenant_):
+    from chatbot.models import Conversation
+
+    comm, session = await _resolved_session(tenant_)
+    await comm.send_json_to({"type": "csat", "rating": 4})
+    await comm.receive_json_from(timeout=5)
+    await comm.send_json_to({"type": "message", "text": "one more thing", "client_id": "again"})
+    frames = await _frames_until(comm, "ack")
+    if not any(f["type"] == "status" for f in frames):  # the ack is sent at once, the status through the layer
+        frames += await _frames_until(comm, "status")
+    assert {"type": "status", "status": "bot", "agents_online": False} in frames
+    stored = await database_sync_to_async(Conversation.objects.get)(pk=session["conversation"])
+    assert (stored.status, stored.csat) == ("bot", None)
+    await comm.disconnect()
+
+
+async def test_contact_stores_the_visitors_address(tenant_):
+    comm, session = await open_session(tenant_)
+    await comm.send_json_to({"type": "contact", "email": "  ann@example.com "})
+    assert await comm.receive_json_from(timeout=5) == {"type": "contact", "email": "ann@example.com"}
+    visitor = await database_sync_to_async(Visitor.objects.get)(token=session["visitor"])
+    assert visitor.email == "ann@example.com"
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize("email", ["nope", "", "a@", "@example.com", "ann@example.com\n<b>", 5, None, True,
+                                   ["ann@example.com"], "x" * 250 + "@example.com"])
+async def test_contact_with_a_bad_address_is_refused_and_stores_nothing(tenant_, email):
+    comm, session = await open_session(tenant_)
+    await comm.send_json_to({"type": "contact", "email": email})
+    error = await comm.receive_json_from(timeout=5)
+    assert error["type"] == "error" and error["code"] == "invalid_email" and error["detail"]
+    visitor = await database_sync_to_async(Visitor.objects.get)(token=session["visitor"])
+    assert not visitor.email
+    await comm.send_json_to({"type": "contact", "email": "ann@example.com"})
+    assert (await comm.receive_json_from(timeout=5))["type"] == "contact"
+    await comm.disconnect()
+
+
+async def test_visitor_typing_reaches_the_agents_not_the_widget(tenant_):
+    comm, session = await open_session(tenant_)
+    layer = get_channel_layer()
+    console = await layer.new_channel()
+    await layer.group_add(realtime.tenant_group(tenant_.id), console)
+    for on in (True, False):
+        await comm.send_json_to({"type": "typing", "on": on})
+        event = await layer.receive(console)
+        assert event == {"type": "agent.typing", "conversation": session["conversation"], "sender": "visitor", "on": on}
+    assert await comm.receive_nothing(timeout=0.3)
+    await layer.group_discard(realtime.tenant_group(tenant_.id), console)
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize("frame", [{"type": "typing"}, {"type": "typing", "on": "yes"},
+                                   {"type": "typing", "on": 1}, {"type": "typing", "on": None}])
+async def test_typing_without_a_boolean_is_refused(tenant_, frame):
+    comm, _ = await open_session(tenant_)
+    await comm.send_json_to(frame)
+    error = await comm.receive_json_from(timeout=5)
+    assert error["type"] == "error" and error["code"] == "invalid_typing" and error["detail"]
+    await comm.disconnect()

@@ -31,6 +31,8 @@
   var RATE_RETRY_MS = 5000;
   var GAP_FILL_MS = 1500;
   var TYPING_TIMEOUT_MS = 20000;
+  var TYPING_REPEAT_MS = 2000;   // visitor typing: `on: true` at most this often while she types
+  var TYPING_IDLE_MS = 3000;     // ... and `on: false` after this long without a keystroke
   var CLOSE_BAD_KEY = 4401;
   var CLOSE_BAD_ORIGIN = 4403;
   var LOG_PREFIX = "[chat widget] ";
@@ -59,6 +61,7 @@
   var TOKEN_KEY = "nwcb:visitor:" + KEY;
   var OUTBOX_KEY = "nwcb:outbox:" + KEY;
   var RATINGS_KEY = "nwcb:ratings:" + KEY;
+  var NOTES_KEY = "nwcb:conversations:" + KEY; // conversation id -> {rated, contact, agent}
 
   function newClientId() {
     var c = window.crypto;
@@ -82,7 +85,9 @@
     ".nwcb-root *,.nwcb-root *::before,.nwcb-root *::after{box-sizing:border-box}",
     ".nwcb-root [hidden]{display:none!important}",
     ".nwcb-sr{position:absolute!important;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}",
-    ".nwcb-root button{font:inherit;color:inherit;margin:0;cursor:pointer;-webkit-appearance:none;appearance:none}",
+    ".nwcb-root button{font:inherit;margin:0;cursor:pointer;-webkit-appearance:none;appearance:none}",
+    // no more specific than a class, so .nwcb-send{color:#fff} and the like win
+    ".nwcb-root :where(button){color:inherit}",
     ".nwcb-root :focus-visible{outline:3px solid #f2b84b;outline-offset:2px}",
     // bubble
     ".nwcb-bubble{position:fixed;right:20px;bottom:20px;z-index:2147483000;width:60px;height:60px;border-radius:50%;border:0;padding:0;background:var(--nwcb-accent);color:#fff;box-shadow:0 6px 20px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center;transition:transform .15s ease}",
@@ -101,7 +106,10 @@
     ".nwcb-status{margin:2px 0 0;font-size:12px;opacity:.92;display:flex;align-items:center;gap:6px}",
     ".nwcb-dot{width:8px;height:8px;border-radius:50%;background:#9aa5a0;flex:none}",
     ".nwcb-status[data-state=online] .nwcb-dot{background:#7ee2a8}",
+    ".nwcb-status[data-state=online][data-owner=waiting] .nwcb-dot{background:#f2d27a}",
+    ".nwcb-status[data-state=online][data-owner=waiting][data-agents=away] .nwcb-dot,.nwcb-status[data-state=online][data-owner=resolved] .nwcb-dot{background:#c9d1cc}",
     ".nwcb-status[data-state=offline] .nwcb-dot,.nwcb-status[data-state=unavailable] .nwcb-dot{background:#ffb4a8}",
+    ".nwcb-status-text{min-width:0;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
     ".nwcb-close{flex:none;width:36px;height:36px;border:0;border-radius:8px;background:transparent;color:#fff;display:flex;align-items:center;justify-content:center;padding:0}",
     ".nwcb-close:hover{background:rgba(255,255,255,.16)}",
     ".nwcb-close svg{width:20px;height:20px;stroke:currentColor;stroke-width:2.2;fill:none}",
@@ -137,6 +145,27 @@
     ".nwcb-dots i{width:6px;height:6px;border-radius:50%;background:#8a948f;animation:nwcb-blink 1.2s infinite both}",
     ".nwcb-dots i:nth-child(2){animation-delay:.2s}.nwcb-dots i:nth-child(3){animation-delay:.4s}",
     "@keyframes nwcb-blink{0%,80%,100%{opacity:.25}40%{opacity:1}}",
+    // cards: leave an e-mail address, rate the conversation
+    ".nwcb-cards{flex:none;padding:0 12px 10px;background:#f6f7f5}",
+    ".nwcb-card{margin:0;padding:12px 14px;background:#fff;border:1px solid #e3e7e4;border-radius:12px;box-shadow:0 1px 2px rgba(0,0,0,.04)}",
+    ".nwcb-card+.nwcb-card{margin-top:8px}",
+    ".nwcb-card-title{margin:0 0 4px;font-size:14px;font-weight:650;color:#1d2421}",
+    ".nwcb-card-text{margin:0 0 10px;font-size:13px;color:#55605a}",
+    ".nwcb-card[data-done=true] .nwcb-card-text{margin:0}",
+    ".nwcb-contact-row{display:flex;gap:8px;margin:0}",
+    ".nwcb-contact-input{flex:1;min-width:0;height:38px;border:1px solid #cdd5d0;border-radius:8px;padding:0 10px;font:inherit;font-size:15px;color:inherit;background:#fff;margin:0}",
+    ".nwcb-contact-input:focus{outline:none;border-color:var(--nwcb-accent);box-shadow:0 0 0 3px rgba(47,107,79,.18)}",
+    ".nwcb-contact-input[aria-invalid=true]{border-color:#c8372d}",
+    ".nwcb-card-btn{flex:none;height:38px;border:0;border-radius:8px;padding:0 14px;background:var(--nwcb-accent);color:#fff}",
+    ".nwcb-cards .nwcb-card-btn{font-weight:600}",
+    ".nwcb-card[aria-busy=true] button{opacity:.55;cursor:progress}",
+    ".nwcb-card-error{margin:6px 0 0;font-size:12px;color:#a3271c}",
+    ".nwcb-stars{display:flex;gap:4px}",
+    ".nwcb-star{width:40px;height:40px;border:0;border-radius:8px;padding:0;background:transparent;color:#c3cbc6;display:flex;align-items:center;justify-content:center}",
+    ".nwcb-star svg{width:28px;height:28px;fill:currentColor}",
+    ".nwcb-star:hover{background:#f1f3f2}",
+    ".nwcb-star[data-lit=true]{color:#e9a91c}",
+    ".nwcb-scale{display:flex;justify-content:space-between;width:216px;margin-top:2px;font-size:11px;color:#6b746f}",
     // composer
     ".nwcb-error{flex:none;margin:0;padding:7px 14px;font-size:13px;background:#fdecea;color:#7a1c14;border-top:1px solid #f5c6c0}",
     ".nwcb-form{flex:none;display:flex;align-items:flex-end;gap:8px;padding:10px;border-top:1px solid #e3e7e4;background:#fff;margin:0}",
@@ -152,7 +181,7 @@
     ".nwcb-root[data-open=true] .nwcb-bubble{display:none}",
     ".nwcb-bubble{right:16px;bottom:16px}",
     ".nwcb-msg{max-width:88%}",
-    ".nwcb-input{font-size:16px}",
+    ".nwcb-input,.nwcb-contact-input{font-size:16px}",
     "}",
     "@media (prefers-reduced-motion:reduce){.nwcb-panel,.nwcb-dots i,.nwcb-bubble{animation:none;transition:none}}"
   ].join("\n");
@@ -162,6 +191,7 @@
   var ICON_DOWN = '<svg class="nwcb-icon-close" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M6 9l6 6 6-6"/></svg>';
   var ICON_UP = '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M14 9V5a3 3 0 0 0-3-3l-4 9v11h11.28a2 2 0 0 0 2-1.7l1.38-9a2 2 0 0 0-2-2.3zM7 22H4a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2h3"/></svg>';
   var ICON_THUMB_DOWN = '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M10 15v4a3 3 0 0 0 3 3l4-9V2H5.72a2 2 0 0 0-2 1.7l-1.38 9a2 2 0 0 0 2 2.3zm7-13h2.67A2.31 2.31 0 0 1 22 4v7a2.31 2.31 0 0 1-2.33 2H17"/></svg>';
+  var ICON_STAR = '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M12 2.5l2.94 5.96 6.56.95-4.75 4.63 1.12 6.54L12 17.5l-5.87 3.08 1.12-6.54L2.5 9.41l6.56-.95z"/></svg>';
   var ICON_SEND = '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M3.4 20.4l17.45-7.48a1 1 0 0 0 0-1.84L3.4 3.6a1 1 0 0 0-1.39 1.14L4 11l9 1-9 1-1.99 6.26a1 1 0 0 0 1.39 1.14z"/></svg>';
 
   // --- DOM ---
@@ -223,6 +253,67 @@
   typing.appendChild(typingText);
   var errorBox = el("p", "nwcb-error", { role: "alert" });
   errorBox.hidden = true;
+
+  // Cards between the conversation and the composer: built once, shown by renderCards().
+  var cards = el("div", "nwcb-cards", { "aria-live": "polite" });
+  cards.hidden = true;
+
+  var contactCard = el("form", "nwcb-card nwcb-contact", { novalidate: "", "data-done": "false", "aria-labelledby": "nwcb-contact-title" });
+  contactCard.hidden = true;
+  var contactTitle = el("p", "nwcb-card-title", { id: "nwcb-contact-title" });
+  contactTitle.textContent = "Our team is away right now";
+  var contactText = el("p", "nwcb-card-text");
+  contactText.textContent = "Leave your e-mail and we'll get back to you.";
+  var contactRow = el("div", "nwcb-contact-row");
+  var contactLabel = el("label", "nwcb-sr", { "for": "nwcb-contact-input" });
+  contactLabel.textContent = "Your e-mail address";
+  var contactInput = el("input", "nwcb-contact-input", {
+    id: "nwcb-contact-input", type: "email", name: "email", autocomplete: "email", inputmode: "email",
+    maxlength: "254", placeholder: "you@example.com", "aria-describedby": "nwcb-contact-error"
+  });
+  var contactBtn = el("button", "nwcb-card-btn", { type: "submit" });
+  contactBtn.textContent = "Send";
+  var contactError = el("p", "nwcb-card-error", { id: "nwcb-contact-error", role: "alert" });
+  contactError.hidden = true;
+  contactRow.appendChild(contactLabel);
+  contactRow.appendChild(contactInput);
+  contactRow.appendChild(contactBtn);
+  contactCard.appendChild(contactTitle);
+  contactCard.appendChild(contactText);
+  contactCard.appendChild(contactRow);
+  contactCard.appendChild(contactError);
+
+  var CSAT_LABELS = ["Very poor", "Poor", "Okay", "Good", "Excellent"];
+  var csatCard = el("div", "nwcb-card nwcb-csat", { "data-done": "false" });
+  csatCard.hidden = true;
+  var csatTitle = el("p", "nwcb-card-title", { id: "nwcb-csat-title" });
+  csatTitle.textContent = "How did we do?";
+  var csatText = el("p", "nwcb-card-text");
+  csatText.textContent = "Please rate this conversation.";
+  var csatStars = el("div", "nwcb-stars", { role: "group", "aria-labelledby": "nwcb-csat-title" });
+  var csatButtons = CSAT_LABELS.map(function (text, i) {
+    var b = el("button", "nwcb-star", {
+      type: "button", "data-csat": String(i + 1), "aria-label": text + " (" + (i + 1) + " of 5)",
+      title: text, "aria-pressed": "false"
+    });
+    b.innerHTML = ICON_STAR; // constant markup, no data
+    csatStars.appendChild(b);
+    return b;
+  });
+  var csatScale = el("div", "nwcb-scale", { "aria-hidden": "true" });
+  var scaleLow = el("span");
+  scaleLow.textContent = CSAT_LABELS[0];
+  var scaleHigh = el("span");
+  scaleHigh.textContent = CSAT_LABELS[4];
+  csatScale.appendChild(scaleLow);
+  csatScale.appendChild(scaleHigh);
+  csatCard.appendChild(csatTitle);
+  csatCard.appendChild(csatText);
+  csatCard.appendChild(csatStars);
+  csatCard.appendChild(csatScale);
+  cards.appendChild(contactCard);
+  cards.appendChild(csatCard);
+
   var form = el("form", "nwcb-form", { novalidate: "" });
   var label = el("label", "nwcb-sr", { "for": "nwcb-input" });
   label.textContent = "Your message";
@@ -240,6 +331,7 @@
   panel.appendChild(notice);
   panel.appendChild(list);
   panel.appendChild(typing);
+  panel.appendChild(cards);
   panel.appendChild(errorBox);
   panel.appendChild(form);
   ui.appendChild(panel);
@@ -272,6 +364,15 @@
   var inflight = [];             // client_ids sent on the current socket, awaiting ack or error
   var ackTimers = {};
   var ratings = storeGetJSON(RATINGS_KEY, {}) || {};
+  var owner = "bot";             // who holds the conversation: bot, waiting, human or resolved
+  var agentsOnline = false;      // whether a person could answer now (told with the status)
+  var agentName = "";            // display name of the agent holding it, when known
+  var contactPending = false;    // a `contact` frame awaits its answer
+  var csatPending = false;       // a `csat` frame awaits its answer
+  var pinned = true;             // the list shows its newest message; kept so when it resizes
+  var typingOn = false;          // the visitor's `typing on` was the last typing frame sent
+  var typingSentAt = 0;
+  var typingIdleTimer = null;
 
   // --- rendering ---
 
@@ -304,10 +405,15 @@
     try { return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }); } catch (e) { return ""; }
   }
 
-  function bubbleNode(sender, text) {
+  function authorOf(msg) {
+    var name = typeof msg.author === "string" ? msg.author.replace(/^\s+|\s+$/g, "") : "";
+    return name ? name.slice(0, 80) : WHO.agent;
+  }
+
+  function bubbleNode(sender, text, name) {
     var li = el("li", "nwcb-msg nwcb-msg--" + (WHO[sender] ? sender : "bot"));
     var who = el("span", "nwcb-sr");
-    who.textContent = (WHO[sender] || "Assistant") + ": ";
+    who.textContent = (name || WHO[sender] || "Assistant") + ": ";
     var body = el("div", "nwcb-text");
     renderText(body, text);
     var meta = el("div", "nwcb-meta");
@@ -324,7 +430,7 @@
     meta.textContent = "";
     if (msg.sender === "agent") {
       var who = el("span", "nwcb-who");
-      who.textContent = "Agent";
+      who.textContent = authorOf(msg);
       meta.appendChild(who);
     }
     var t = timeLabel(msg.created_at);
@@ -367,7 +473,15 @@
   }
 
   function scrollToEnd(force) {
-    if (force || nearBottom()) list.scrollTop = list.scrollHeight;
+    if (force || nearBottom()) {
+      list.scrollTop = list.scrollHeight;
+      pinned = true;
+    }
+  }
+
+  function keepPinned() {
+    // The list got shorter (keyboard, a taller draft, a card, the typing line): stay at the newest message.
+    if (pinned && !panel.hidden) list.scrollTop = list.scrollHeight;
   }
 
   function updateEmpty() {
@@ -385,7 +499,7 @@
     if (!validMessage(msg)) return;
     if (messages[msg.id]) return; // dedupe by id
     var stick = nearBottom();
-    var node = bubbleNode(msg.sender, msg.text);
+    var node = bubbleNode(msg.sender, msg.text, msg.sender === "agent" ? authorOf(msg) : "");
     node.setAttribute("data-id", String(msg.id));
     node.setAttribute("data-seq", String(msg.seq));
     setMeta(node, msg);
@@ -393,6 +507,11 @@
     messages[msg.id] = { msg: msg, node: node };
     noteSeq(msg.seq);
     if (msg.sender === "bot" || msg.sender === "agent") showTyping(msg.sender, false);
+    if (msg.sender === "agent" && owner === "human" && !agentName && typeof msg.author === "string" && msg.author) {
+      agentName = authorOf(msg);
+      setNote("agent", agentName);
+      renderStatus();
+    }
     if (live && msg.sender !== "visitor" && !isOpen) {
       unread += 1;
       renderBadge();
@@ -465,6 +584,10 @@
     seqSeen = {};
     watermark = null;
     maxSeq = 0;
+    agentName = "";
+    contactPending = csatPending = false;
+    resetContactCard();
+    resetCsatCard();
   }
 
   function renderBadge() {
@@ -473,16 +596,34 @@
     bubble.setAttribute("aria-label", unread ? "Open chat, " + unread + " new message" + (unread > 1 ? "s" : "") : "Open chat");
   }
 
-  function setStatus(state) {
-    var text = {
+  var OWNERS = ["bot", "waiting", "human", "resolved"];
+  function knownOwner(status) { return OWNERS.indexOf(status) >= 0; }
+
+  function ownerText() {
+    if (owner === "waiting") return agentsOnline ? "Waiting for a person\u2026" : "Our team is away";
+    if (owner === "human") return "Chatting with " + (agentName || "our team");
+    if (owner === "resolved") return "Conversation resolved";
+    return "Online";
+  }
+
+  function renderStatus() {
+    // data-state is the connection; data-owner who answers (only told while connected).
+    var state = statusLine.getAttribute("data-state");
+    statusText.textContent = state === "online" ? ownerText() : {
       idle: "We usually reply in seconds",
       connecting: "Connecting\u2026",
-      online: "Online",
       offline: "Offline, reconnecting\u2026",
       unavailable: "Unavailable"
     }[state];
+    statusLine.title = statusText.textContent;
+    statusLine.setAttribute("data-owner", owner);
+    statusLine.setAttribute("data-agents", agentsOnline ? "online" : "away");
+    ui.setAttribute("data-owner", owner);
+  }
+
+  function setStatus(state) {
     statusLine.setAttribute("data-state", state);
-    statusText.textContent = text;
+    renderStatus();
     if (state === "offline") {
       showNotice(navigator.onLine === false
         ? "You're offline. Messages you write will be sent when the connection is back."
@@ -512,11 +653,180 @@
   function showTyping(sender, on) {
     clearTimeout(typingTimer);
     if (!on) { typing.hidden = true; return; }
-    typingText.textContent = sender === "agent" ? "An agent is typing\u2026" : "The assistant is typing\u2026";
+    typingText.textContent = sender === "agent"
+      ? (agentName || "An agent") + " is typing\u2026" : "The assistant is typing\u2026";
     var stick = nearBottom();
     typing.hidden = false;
     scrollToEnd(stick);
     typingTimer = setTimeout(function () { typing.hidden = true; }, TYPING_TIMEOUT_MS);
+  }
+
+  // --- who answers: status line, e-mail and rating cards (per-conversation notes in storage) ---
+
+  function notesAll() {
+    var all = storeGetJSON(NOTES_KEY, {});
+    return all && typeof all === "object" && !Array.isArray(all) ? all : {};
+  }
+
+  function note(name) {
+    var n = conversation !== null ? notesAll()[conversation] : null;
+    return n && typeof n === "object" ? n[name] : undefined;
+  }
+
+  function setNote(name, value) {
+    if (conversation === null) return;
+    var all = notesAll();
+    var n = all[conversation] && typeof all[conversation] === "object" ? all[conversation] : {};
+    if (value === undefined) delete n[name];
+    else n[name] = value;
+    all[conversation] = n;
+    var ids = Object.keys(all); // integer keys come in ascending order: the oldest conversations first
+    while (ids.length > 20) delete all[ids.shift()];
+    storeSet(NOTES_KEY, JSON.stringify(all));
+  }
+
+  function setOwner(status, online, agent) {
+    owner = knownOwner(status) ? status : "bot";
+    if (typeof online === "boolean") agentsOnline = online;
+    if (owner !== "human") agentName = "";
+    else if (typeof agent === "string" && agent) agentName = agent.slice(0, 80);
+    if (agentName) setNote("agent", agentName);
+    if (owner !== "resolved") {
+      // The server forgets a rating when the conversation leaves "resolved": ask again next time.
+      if (note("rated") !== undefined) setNote("rated", undefined);
+      resetCsatCard();
+    }
+    if (owner !== "waiting" && owner !== "human") stopVisitorTyping(true);
+    renderStatus();
+    renderCards();
+  }
+
+  function renderCards() {
+    var stick = nearBottom();
+    var wantContact = owner === "waiting" && !agentsOnline && !fatal;
+    var contactDone = contactCard.getAttribute("data-done") === "true";
+    contactCard.hidden = !(wantContact && (contactDone || !note("contact")));
+    var csatDone = csatCard.getAttribute("data-done") === "true";
+    csatCard.hidden = !(owner === "resolved" && !fatal && (csatDone || note("rated") === undefined));
+    cards.hidden = contactCard.hidden && csatCard.hidden;
+    scrollToEnd(stick);
+  }
+
+  function resetContactCard() {
+    if (contactCard.getAttribute("data-done") !== "true") return;
+    contactCard.setAttribute("data-done", "false");
+    contactTitle.textContent = "Our team is away right now";
+    contactText.textContent = "Leave your e-mail and we'll get back to you.";
+    contactRow.hidden = false;
+  }
+
+  function contactSubmit() {
+    var email = contactInput.value.replace(/^\s+|\s+$/g, "");
+    if (!email) { contactFailed("Please type your e-mail address."); return; }
+    if (!ready()) { contactFailed("You're offline; please try again once the chat reconnects."); return; }
+    if (contactPending) return;
+    contactPending = send({ type: "contact", email: email });
+    contactCard.setAttribute("aria-busy", contactPending ? "true" : "false");
+    contactError.hidden = true;
+    contactInput.removeAttribute("aria-invalid");
+  }
+
+  function contactFailed(text) {
+    contactPending = false;
+    contactCard.setAttribute("aria-busy", "false");
+    contactError.textContent = text;
+    contactError.hidden = false;
+    contactInput.setAttribute("aria-invalid", "true");
+    scrollToEnd(false);
+  }
+
+  function onContact(f) {
+    contactPending = false;
+    contactCard.setAttribute("aria-busy", "false");
+    setNote("contact", true);
+    contactCard.setAttribute("data-done", "true");
+    contactTitle.textContent = "Thanks!";
+    contactText.textContent = "We'll get back to you at " + (typeof f.email === "string" ? f.email : contactInput.value) + ".";
+    contactRow.hidden = true;
+    contactError.hidden = true;
+    if (focusWithin(contactCard)) input.focus();
+    renderCards();
+  }
+
+  function resetCsatCard() {
+    csatPending = false;
+    csatCard.setAttribute("data-done", "false");
+    csatTitle.textContent = "How did we do?";
+    csatText.textContent = "Please rate this conversation.";
+    csatStars.hidden = csatScale.hidden = false;
+    csatCard.setAttribute("aria-busy", "false");
+    csatButtons.forEach(function (b) { b.setAttribute("aria-pressed", "false"); });
+    lightStars(0);
+  }
+
+  function focusWithin(node) {
+    var active = root.activeElement || document.activeElement;
+    return !!active && node.contains(active);
+  }
+
+  function lightStars(n) {
+    csatButtons.forEach(function (b, i) { b.setAttribute("data-lit", i < n ? "true" : "false"); });
+  }
+
+  function chosenStars() {
+    for (var i = csatButtons.length - 1; i >= 0; i--) if (csatButtons[i].getAttribute("aria-pressed") === "true") return i + 1;
+    return 0;
+  }
+
+  function csatSubmit(rating) {
+    if (csatPending) return;
+    if (!ready()) { showError("You're offline; please rate again once the chat reconnects."); return; }
+    csatPending = send({ type: "csat", rating: rating });
+    if (!csatPending) return;
+    csatCard.setAttribute("aria-busy", "true");
+    csatButtons.forEach(function (b, i) { b.setAttribute("aria-pressed", i + 1 === rating ? "true" : "false"); });
+    lightStars(rating);
+  }
+
+  function csatFailed() {
+    csatPending = false;
+    csatCard.setAttribute("aria-busy", "false");
+    csatButtons.forEach(function (b) { b.setAttribute("aria-pressed", "false"); });
+    lightStars(0);
+  }
+
+  function onCsat(f) {
+    var hadFocus = focusWithin(csatCard);
+    csatPending = false;
+    csatCard.setAttribute("aria-busy", "false");
+    var rating = typeof f.rating === "number" ? f.rating : chosenStars();
+    setNote("rated", rating);
+    csatCard.setAttribute("data-done", "true");
+    csatTitle.textContent = "Thanks for your feedback!";
+    csatText.textContent = "You rated this conversation " + rating + " of 5.";
+    csatStars.hidden = csatScale.hidden = true;
+    if (hadFocus) input.focus();
+    renderCards();
+  }
+
+  // --- the visitor's typing, told to agents (only while people have the conversation) ---
+
+  function visitorTyped() {
+    if ((owner !== "waiting" && owner !== "human") || !ready()) return;
+    if (!/\S/.test(input.value)) { stopVisitorTyping(false); return; }
+    var now = Date.now();
+    if (!typingOn || now - typingSentAt >= TYPING_REPEAT_MS) {
+      if (send({ type: "typing", on: true })) { typingOn = true; typingSentAt = now; }
+    }
+    clearTimeout(typingIdleTimer);
+    typingIdleTimer = setTimeout(function () { stopVisitorTyping(false); }, TYPING_IDLE_MS);
+  }
+
+  function stopVisitorTyping(silent) {
+    clearTimeout(typingIdleTimer);
+    typingIdleTimer = null;
+    if (typingOn && !silent && (owner === "waiting" || owner === "human")) send({ type: "typing", on: false });
+    typingOn = false;
   }
 
   // --- outbox (survives reloads, so nothing typed offline is lost) ---
@@ -579,6 +889,7 @@
       showError("That message is too long. Please keep it under " + MAX_TEXT + " characters.");
       return;
     }
+    stopVisitorTyping(false);
     var item = { client_id: newClientId(), text: text, failed: false };
     item.node = pendingNode(item);
     outbox.push(item);
@@ -647,6 +958,9 @@
     sessionReady = false;
     inflight = [];
     showTyping(null, false);
+    stopVisitorTyping(true);
+    if (contactPending) { contactPending = false; contactCard.setAttribute("aria-busy", "false"); }
+    if (csatPending) csatFailed();
     if (code === CLOSE_BAD_KEY || code === CLOSE_BAD_ORIGIN) { refuse(code); return; }
     if (fatal) return;
     setStatus("offline");
@@ -685,6 +999,7 @@
     sendBtn.disabled = true;
     empty.hidden = true;
     outbox.forEach(function (item) { if (!item.failed) markFailed(item, "chat unavailable"); });
+    renderCards();
   }
 
   // --- frames ---
@@ -698,6 +1013,9 @@
       case "ack": onAck(f); break;
       case "message": addMessage(f.message, true); break;
       case "typing": showTyping(f.sender, !!f.on); break;
+      case "status": if (knownOwner(f.status)) setOwner(f.status, f.agents_online, f.agent); break;
+      case "contact": onContact(f); break;
+      case "csat": onCsat(f); break;
       case "error": onError(f); break;
       default: break; // newer servers may add frames
     }
@@ -720,6 +1038,15 @@
       watermark = isFinite(lowest) ? lowest - 1 : 0;
     }
     history.forEach(function (m) { addMessage(m, false); });
+    var status = knownOwner(f.status) ? f.status : "bot"; // older servers say nothing: the bot answers
+    var name = typeof f.agent === "string" && f.agent ? f.agent : "";
+    if (status === "human" && !name) {
+      // The session frame does not name the agent: the one a status frame named last, else the last who wrote.
+      history.forEach(function (m) { if (m.sender === "agent" && typeof m.author === "string" && m.author) name = m.author; });
+      if (typeof note("agent") === "string" && note("agent")) name = note("agent");
+    }
+    if (typeof f.csat === "number" && status === "resolved") setNote("rated", f.csat);
+    setOwner(status, f.agents_online === true, name);
     // Pending items that the server already stored (acks lost with the old socket) are
     // matched by their ack when they are re-sent below.
     sessionReady = true;
@@ -767,6 +1094,16 @@
       clearTimeout(ackTimers[head.client_id]);
       markFailed(head, code === "text_too_long" ? "too long" : "");
     }
+    if (code === "invalid_email" && contactPending) {
+      contactFailed("That doesn't look like an e-mail address. Please check it and try again.");
+      return;
+    }
+    if ((code === "invalid_state" || code === "invalid_rating") && csatPending) {
+      csatFailed();
+      showError(code === "invalid_state"
+        ? "This conversation can't be rated right now." : "Sorry, we couldn't record that rating.");
+      return;
+    }
     var polite = {
       text_too_long: "That message is too long. Please shorten it and try again.",
       empty_text: "Please type a message first.",
@@ -787,6 +1124,7 @@
     renderBadge();
     bubble.setAttribute("aria-label", "Close chat");
     connect();
+    fitViewport();
     scrollToEnd(true);
     (input.disabled ? closeBtn : input).focus();
   }
@@ -798,12 +1136,25 @@
     ui.setAttribute("data-open", "false");
     bubble.setAttribute("aria-expanded", "false");
     renderBadge();
+    fitViewport();
     bubble.focus();
   }
 
   function autosize() {
+    var stick = pinned; // measuring at height auto briefly lengthens the list, which would unpin it
     input.style.height = "auto";
     input.style.height = Math.min(input.scrollHeight + 2, 120) + "px";
+    if (stick) scrollToEnd(true);
+  }
+
+  function fitViewport() {
+    // Full screen on a phone whose keyboard overlays the page (the layout viewport keeps its
+    // height, only the visual one shrinks): fit the panel to what is visible, header included.
+    var vv = window.visualViewport;
+    var overlaid = vv && isOpen && fullScreen.matches && Math.abs(vv.scale - 1) < 0.01 &&
+      vv.height < window.innerHeight - 1;
+    panel.style.top = overlaid ? vv.offsetTop + "px" : "";
+    panel.style.height = overlaid ? vv.height + "px" : "";
   }
 
   bubble.addEventListener("click", function () { if (isOpen) close(); else open(); });
@@ -815,14 +1166,25 @@
       submit();
     }
   });
-  input.addEventListener("input", autosize);
+  input.addEventListener("input", function () { autosize(); visitorTyped(); });
+  contactCard.addEventListener("submit", function (ev) { ev.preventDefault(); contactSubmit(); });
+  csatButtons.forEach(function (b, i) {
+    b.addEventListener("click", function () { csatSubmit(i + 1); });
+    b.addEventListener("mouseenter", function () { if (!csatPending) lightStars(i + 1); });
+    b.addEventListener("focus", function () { if (!csatPending) lightStars(i + 1); });
+    b.addEventListener("mouseleave", function () { if (!csatPending) lightStars(chosenStars()); });
+    b.addEventListener("blur", function () { if (!csatPending) lightStars(chosenStars()); });
+  });
+  list.addEventListener("scroll", function () { pinned = nearBottom(); }, { passive: true });
+  if (window.ResizeObserver) new window.ResizeObserver(keepPinned).observe(list);
+  else window.addEventListener("resize", keepPinned);
   var fullScreen = window.matchMedia ? window.matchMedia("(max-width: 480px)") : { matches: false };
   ui.addEventListener("keydown", function (ev) {
     if ((ev.key === "Escape" || ev.key === "Esc") && isOpen) { ev.preventDefault(); close(); return; }
     if (ev.key !== "Tab" || !isOpen || !fullScreen.matches) return;
     // Full screen, the panel is all there is: keep Tab inside it.
     var focusable = Array.prototype.filter.call(
-      panel.querySelectorAll("button, textarea, [tabindex='0']"),
+      panel.querySelectorAll("button, textarea, input, [tabindex='0']"),
       function (n) { return !n.disabled && n.offsetParent !== null; }
     );
     if (!focusable.length) return;
@@ -832,6 +1194,12 @@
     if (ev.shiftKey && active === first) { ev.preventDefault(); last.focus(); }
     else if (!ev.shiftKey && active === last) { ev.preventDefault(); first.focus(); }
   });
+
+  if (window.visualViewport) {
+    window.visualViewport.addEventListener("resize", fitViewport);
+    window.visualViewport.addEventListener("scroll", fitViewport);
+  }
+  if (fullScreen.addEventListener) fullScreen.addEventListener("change", fitViewport);
 
   window.addEventListener("online", reconnectNow);
   window.addEventListener("offline", function () {
