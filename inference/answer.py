@@ -17,6 +17,7 @@ from .retrieval import knowledge_search
 log = logging.getLogger(__name__)
 
 RETRIEVAL_VERSION = "retrieval-minilm"
+COMPLAINT_VERSION = "complaint-rule"  # the reply is the tenant's complaint text (policy.strong_complaint)
 SENTIMENT_WINDOW = 5
 HISTORY_TURNS = 8
 
@@ -68,22 +69,28 @@ def _answer(message: Message, tenant) -> str:
         Message.objects.filter(conversation_id=conversation_id, sender=Message.Sender.VISITOR, seq__lt=message.seq)
         .order_by("-seq").values_list("sentiment", flat=True)[:SENTIMENT_WINDOW]
     )[::-1]
-    generated = _generate(tenant, message, labels.intent, hits)
+    # A strong complaint is answered by the rule whatever the models would write: skip them.
+    complaint = policy.strong_complaint(tenant, labels, policy.negative_streak(labels.sentiment, earlier))
+    generated = None if complaint else _generate(tenant, message, labels.intent, hits)
     retrieval_score = hits[0].score if hits else None
-    own = None if generated else _intent_reply(tenant, message.text, labels.intent, retrieval_score)
+    own = None if generated or complaint else _intent_reply(tenant, message.text, labels.intent, retrieval_score)
     decision = policy.decide(
         tenant, message.text, labels, retrieval_score, earlier,
         responder_score=generated[0].score if generated else None,
         intent_reply_score=own.score if own else None,
+        fallbacks_before=fallbacks_in_a_row(message, tenant.fallbacks_to_handoff - 1),
     )
     if decision.hands_off:
         ownership.conversation_hand_off(conversation_id, decision.reason, reply_to_id=message.id)
         return "handed_off"
     grounding = [h.as_grounding() for h in hits]
-    if generated:
+    source = decision.details.get("source")
+    if source == "complaint":
+        text, model_version, score, grounding = _complaint_reply(tenant, labels, decision, hits)
+    elif generated:
         reply, version = generated
         text, model_version, score = reply.text, f"responder:{version.version}", reply.score
-    elif decision.details.get("source") == "intent_reply":
+    elif source == "intent_reply":
         text, model_version, score = own.reply, INTENT_REPLY_VERSION, own.score
         grounding.insert(0, own.as_grounding())
     else:
@@ -95,9 +102,44 @@ def _answer(message: Message, tenant) -> str:
         model_version=model_version,
         score=score,
         latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        # Non-empty on fallback replies only: fallbacks_in_a_row counts them by it.
         handoff_reason=decision.reason if decision.action == "fallback" else "",
     )
     return "answered" if decision.action == "answer" else "fallback"
+
+
+def fallbacks_in_a_row(message: Message, limit: int) -> int:
+    """The bot's fallback replies in a row just before `message`, counted up to `limit`.
+
+    A fallback reply is a bot reply with a `handoff_reason` (no other bot reply stores one). Any other
+    bot reply, an agent's message or a notice (hand-off, hand-back, resolved) ends the run; the
+    visitor's own turns do not.
+    """
+    if limit <= 0:
+        return 0
+    recent = (
+        Message.objects.filter(conversation_id=message.conversation_id, seq__lt=message.seq, private=False)
+        .exclude(sender=Message.Sender.VISITOR)
+        .order_by("-seq").values_list("sender", "handoff_reason")[:limit]
+    )
+    count = 0
+    for sender, reason in recent:
+        if sender != Message.Sender.BOT or not reason:
+            break
+        count += 1
+    return count
+
+
+def _complaint_reply(tenant, labels, decision: policy.Decision, hits: list) -> tuple[str, str, float | None, list]:
+    """The tenant's apology and offer of a person; a negative streak about a question also gets the knowledge
+    answer when one is close enough. A complaint itself gets no FAQ entry: one that matches its words
+    ("my package is late" -> shipping times) reads as if nobody listened."""
+    rule = {"rule": "complaint", "reason": decision.reason, "intent": labels.intent,
+            "sentiment_confidence": round(labels.sentiment_confidence, 4), "negative_turns": decision.details["streak"]}
+    if labels.intent != policy.COMPLAINT_INTENT and hits and policy.knowledge_answers(tenant, hits[0].score):
+        text = f"{tenant.complaint_text}\n\n{hits[0].answer}"
+        return text, COMPLAINT_VERSION, hits[0].score, [rule, *(h.as_grounding() for h in hits)]
+    return tenant.complaint_text, COMPLAINT_VERSION, None, [rule]
 
 
 def _intent_reply(tenant, text: str, intent: str, retrieval_score: float | None) -> IntentReply | None:

@@ -12,4 +12,5 @@ class InferenceConfig(AppConfig):
         from . import dispatch
 
         events.subscribe(events.MESSAGE_CREATED, dispatch.on_message_created)
+        events.subscribe(events.CONVERSATION_CHANGED, dispatch.on_conversation_changed)
         events.web_process_started.connect(dispatch.on_web_process_started, dispatch_uid="inference-warm-up")

@@ -1,4 +1,5 @@
-"""Hand a visitor message to whoever answers: a Celery worker, or (one-process mode) a thread here."""
+"""Hand a visitor message to whoever answers or suggests replies: a Celery worker, or (one-process
+mode) a thread here."""
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
@@ -8,6 +9,9 @@ from django.db import connection
 log = logging.getLogger(__name__)
 
 ANSWER_TASK = "inference.answer_message"
+SUGGEST_TASK = "inference.suggest_replies"
+# Who has the conversation when agents, not the bot, reply: they get suggestions.
+HUMAN_STATUSES = ("waiting", "human")
 
 # One thread: models load once and answers come in order, as from one worker.
 _executor: ThreadPoolExecutor | None = None
@@ -28,10 +32,27 @@ def warm_up_soon() -> None:
 
 
 def on_message_created(event: dict) -> None:
-    """The answer trigger: a visitor message in a conversation the bot holds gets answered."""
+    """A visitor message gets answered while the bot holds the conversation, and reply suggestions
+    for the agents while people hold it."""
     message = event["message"]
-    if message["sender"] == "visitor" and event["status"] == "bot":
+    if message["sender"] != "visitor":
+        return
+    if event["status"] == "bot":
         answer_later(event["conversation"], message["id"])
+    elif event["status"] in HUMAN_STATUSES:
+        suggest_later(event["conversation"], message["id"])
+
+
+def on_conversation_changed(event: dict) -> None:
+    """A conversation handed off or taken over: suggestions for its newest visitor message (unless it has
+    them), so they are there when an agent opens it."""
+    conversation = event["conversation"]
+    before = (event.get("previous") or {}).get("status")
+    if conversation["status"] not in HUMAN_STATUSES or before in (None, conversation["status"]):
+        return
+    message_id = _newest_visitor_message_without_suggestions(conversation["id"])
+    if message_id is not None:
+        suggest_later(conversation["id"], message_id)
 
 
 def on_web_process_started(**_) -> None:
@@ -49,6 +70,23 @@ def answer_later(conversation_id: int, message_id: int) -> None:
         app.send_task(ANSWER_TASK, args=(conversation_id, message_id))
 
 
+def suggest_later(conversation_id: int, message_id: int) -> None:
+    if settings.ANSWER_IN_PROCESS:
+        _in_process().submit(_suggest_here, conversation_id, message_id)
+    else:
+        from chatbot.celery import app
+
+        app.send_task(SUGGEST_TASK, args=(conversation_id, message_id))
+
+
+def _newest_visitor_message_without_suggestions(conversation_id: int) -> int | None:
+    from chatbot.models import Message
+
+    newest = (Message.objects.filter(conversation_id=conversation_id, sender=Message.Sender.VISITOR)
+              .order_by("-seq").values_list("id", "suggestion").first())
+    return newest[0] if newest and newest[1] is None else None
+
+
 def _answer_here(conversation_id: int, message_id: int) -> None:
     from .answer import answer_message
 
@@ -56,6 +94,17 @@ def _answer_here(conversation_id: int, message_id: int) -> None:
         answer_message(conversation_id, message_id)
     except Exception:  # noqa: BLE001 - logged; the visitor can resend or an agent can answer
         log.exception("answering message %s failed", message_id)
+    finally:
+        connection.close()
+
+
+def _suggest_here(conversation_id: int, message_id: int) -> None:
+    from .assist import suggest_replies
+
+    try:
+        suggest_replies(conversation_id, message_id)
+    except Exception:  # noqa: BLE001 - logged; agents write their own reply
+        log.exception("suggesting replies to message %s failed", message_id)
     finally:
         connection.close()
 

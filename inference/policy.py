@@ -1,10 +1,13 @@
-"""The hand-off policy, in one place: when the bot answers, falls back, or hands the
-conversation to humans instead of guessing."""
+"""The hand-off policy, in one place: when the bot answers, falls back, answers a complaint with an
+apology and the offer of a person, or hands the conversation to humans instead of guessing."""
 import re
 from dataclasses import dataclass, field
 
 OUT_OF_SCOPE = "out_of_scope"
 HUMAN_INTENT = "human_agent"
+COMPLAINT_INTENT = "complaint"
+# How sure the sentiment model must be that a message is negative for the complaint rule to apologise.
+STRONG_NEGATIVE_CONFIDENCE = 0.8
 
 _HUMAN_REQUEST = re.compile(
     r"\b((an?|real|actual|some) human(?![-\w])|human (agent|being)|real person|live (agent|person|chat)|(an?|the|your) agent|representative|operator|"
@@ -27,7 +30,7 @@ class Labels:
 class Decision:
     action: str  # "answer" | "fallback" | "hand_off"
     reason: str = ""
-    details: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)  # "source": "intent_reply" | "complaint" when not the usual answer
 
     @property
     def hands_off(self) -> bool:
@@ -43,6 +46,32 @@ def knowledge_answers(tenant, retrieval_score: float | None) -> bool:
     return retrieval_score is not None and retrieval_score >= tenant.min_retrieval_score
 
 
+def negative_streak(sentiment: str, earlier_sentiments: list[str]) -> int:
+    """Negative turns in a row ending with this one (0 when this one is not negative); earlier ones newest last."""
+    if sentiment != "negative":
+        return 0
+    streak = 1
+    for earlier in reversed(earlier_sentiments):
+        if earlier != "negative":
+            break
+        streak += 1
+    return streak
+
+
+def strong_complaint(tenant, labels: Labels, streak: int) -> bool:
+    """A confidently negative message that complains, or that continues a negative streak (two turns or
+    more) still short of the hand-off: it gets an apology and the offer of a person, not a bare FAQ."""
+    confident = labels.sentiment_confidence is not None and labels.sentiment_confidence >= STRONG_NEGATIVE_CONFIDENCE
+    if labels.sentiment != "negative" or not confident:
+        return False
+    return labels.intent == COMPLAINT_INTENT or 2 <= streak < max(1, tenant.negative_turns_to_handoff)
+
+
+def fallbacks_hand_off(fallbacks_to_handoff: int, fallbacks_in_a_row: int) -> bool:
+    """Whether this many fallback replies in a row (this one included) should go to a person (limit 0: never)."""
+    return fallbacks_to_handoff > 0 and fallbacks_in_a_row >= fallbacks_to_handoff
+
+
 def decide(
     tenant,
     text: str,
@@ -51,22 +80,19 @@ def decide(
     earlier_sentiments: list[str],
     responder_score: float | None = None,
     intent_reply_score: float | None = None,
+    fallbacks_before: int = 0,
 ) -> Decision:
     """Apply the tenant's thresholds; `earlier_sentiments` are the visitor's previous turns, newest last.
 
     `intent_reply_score`: how close the message is to the nearest example of its intent that has a generic
     reply (None: no such example); that reply answers when no knowledge entry is close enough.
+    `fallbacks_before`: the bot's fallback replies in a row just before this message.
     """
     if labels.intent == HUMAN_INTENT or asks_for_human(text):
         return Decision("hand_off", "visitor asked for a person")
-    if labels.sentiment == "negative":
-        streak = 1
-        for sentiment in reversed(earlier_sentiments):
-            if sentiment != "negative":
-                break
-            streak += 1
-        if streak >= max(1, tenant.negative_turns_to_handoff):
-            return Decision("hand_off", f"negative sentiment for {streak} turns", {"streak": streak})
+    streak = negative_streak(labels.sentiment, earlier_sentiments)
+    if streak and streak >= max(1, tenant.negative_turns_to_handoff):
+        return Decision("hand_off", f"negative sentiment for {streak} turns", {"streak": streak})
     if labels.intent == OUT_OF_SCOPE:
         return Decision("hand_off", "out-of-scope request")
     if labels.intent_confidence is not None and labels.intent_confidence < tenant.min_intent_confidence:
@@ -74,11 +100,20 @@ def decide(
             "hand_off", f"low intent confidence ({labels.intent_confidence:.2f})",
             {"intent_confidence": labels.intent_confidence},
         )
+    if strong_complaint(tenant, labels, streak):
+        return Decision(
+            "answer", f"strong complaint (negative {labels.sentiment_confidence:.2f})",
+            {"source": "complaint", "streak": streak},
+        )
     if responder_score is not None and responder_score < tenant.min_responder_score:
         return Decision("hand_off", f"low responder score ({responder_score:.2f})", {"score": responder_score})
     # Until a responder writes the reply, the retrieved answer is the reply, or else the intent's own reply.
     if responder_score is None and not knowledge_answers(tenant, retrieval_score):
         if intent_reply_score is not None and intent_reply_score >= tenant.min_intent_reply_score:
             return Decision("answer", "the intent's own reply", {"source": "intent_reply"})
+        fallbacks = fallbacks_before + 1
+        if fallbacks_hand_off(tenant.fallbacks_to_handoff, fallbacks):
+            return Decision("hand_off", f"{fallbacks} fallback{'s' if fallbacks > 1 else ''} in a row",
+                            {"fallbacks": fallbacks})
         return Decision("fallback", "no knowledge entry close enough")
     return Decision("answer")

@@ -3,7 +3,8 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 
 from .answer import answer_message
-from .dispatch import ANSWER_TASK
+from .assist import suggest_replies
+from .dispatch import ANSWER_TASK, SUGGEST_TASK
 
 
 @shared_task(
@@ -16,6 +17,21 @@ from .dispatch import ANSWER_TASK
 )
 def answer_message_task(conversation_id: int, message_id: int) -> str:
     return answer_message(conversation_id, message_id)
+
+
+@shared_task(
+    name=SUGGEST_TASK,
+    acks_late=True,
+    autoretry_for=(ConnectionError, TimeoutError),
+    retry_backoff=True,
+    retry_backoff_max=30,
+    max_retries=3,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def suggest_replies_task(conversation_id: int, message_id: int) -> list[str]:
+    """Reply suggestions for agents; a second run finds them stored."""
+    return suggest_replies(conversation_id, message_id)
 
 
 @worker_process_init.connect
