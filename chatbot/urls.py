@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from . import views
@@ -10,4 +11,8 @@ urlpatterns = [
     path("demo/<slug:slug>/", views.demo_store, name="demo-store-tenant"),
     path("healthz", views.health, name="health"),
     path("admin/", admin.site.urls),
+    # The agent console and its own login (the agent socket uses this session).
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("console/", include("chatbot.console_urls")),
 ]
