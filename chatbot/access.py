@@ -7,6 +7,7 @@ operators) see every tenant; everybody else sees the tenants they hold a members
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
+from . import journal
 from .errors import NotFound, PermissionDenied
 from .models import AgentMembership, Conversation, Message, Tenant
 
@@ -67,10 +68,10 @@ def access_conversation(user: AbstractBaseUser, conversation_id: object, *, lock
     """The conversation if the user works for its tenant, else NotFound, exactly as for a missing one."""
     if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
         raise NotFound("No such conversation.")
-    qs = Conversation.objects.select_related("tenant", "visitor", "assigned_agent")
+    qs = Conversation.objects.filter(pk=conversation_id, tenant_id__in=tenant_ids_of(user))
     if lock:
-        qs = qs.select_for_update(of=("self",))
-    conversation = qs.filter(pk=conversation_id, tenant_id__in=tenant_ids_of(user)).first()
+        journal.row_lock(qs)
+    conversation = qs.select_related(*journal.INBOX_RELATED).first()
     if conversation is None:
         raise NotFound("No such conversation.")
     return conversation

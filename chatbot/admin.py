@@ -10,6 +10,10 @@ from .models import (
 )
 
 
+# Filter by store listing only the stores of the rows shown: the plain filter lists every tenant's name.
+BY_STORE = ("tenant", admin.RelatedOnlyFieldListFilter)
+
+
 class TenantScoped(admin.ModelAdmin):
     """Rows of the tenants the staff user belongs to (all for superusers); `tenant_path` leads to the tenant."""
 
@@ -59,7 +63,7 @@ class TenantAdmin(TenantScoped):
 class VisitorAdmin(ReadOnly):
     list_display = ["id", "tenant", "email", "external_id", "created_at", "last_seen_at"]
     exclude = ["token"]
-    list_filter = ["tenant"]
+    list_filter = [BY_STORE]
     search_fields = ["email", "external_id"]
 
 
@@ -90,7 +94,7 @@ class TransitionInline(admin.TabularInline):
 @admin.register(Conversation)
 class ConversationAdmin(ReadOnly):
     list_display = ["id", "tenant", "visitor", "status", "assigned_agent", "handoff_reason", "csat", "updated_at"]
-    list_filter = ["tenant", "status"]
+    list_filter = [BY_STORE, "status"]
     inlines = [MessageInline, TransitionInline]
 
 
@@ -99,7 +103,7 @@ class MessageAdmin(ReadOnly):
     tenant_path = "conversation__tenant"
     list_display = ["id", "conversation", "seq", "sender", "text", "intent", "intent_confidence", "sentiment",
                     "model_version", "latency_ms", "created_at"]
-    list_filter = ["sender", "sentiment", "conversation__tenant"]
+    list_filter = ["sender", "sentiment", ("conversation__tenant", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["text", "intent"]
 
 
@@ -114,14 +118,14 @@ class FeedbackAdmin(ReadOnly):
 @admin.register(KnowledgeEntry)
 class KnowledgeEntryAdmin(TenantScoped):
     list_display = ["question", "category", "tenant", "is_active", "updated_at"]
-    list_filter = ["tenant", "category", "is_active"]
+    list_filter = [BY_STORE, "category", "is_active"]
     search_fields = ["question", "answer"]
 
 
 @admin.register(TrainingExample)
 class TrainingExampleAdmin(TenantScoped):
     list_display = ["text", "intent", "tenant", "source", "created_at"]
-    list_filter = ["tenant", "source", "intent"]
+    list_filter = [BY_STORE, "source", "intent"]
     search_fields = ["text", "intent", "response"]
 
 
@@ -135,20 +139,20 @@ class SentimentExampleAdmin(admin.ModelAdmin):
 @admin.register(ModelVersion)
 class ModelVersionAdmin(TenantScoped):
     list_display = ["kind", "tenant", "version", "is_active", "created_at", "path"]
-    list_filter = ["kind", "tenant", "is_active"]
+    list_filter = ["kind", BY_STORE, "is_active"]
     readonly_fields = ["created_at"]
 
 
 @admin.register(AgentMembership)
 class AgentMembershipAdmin(TenantScoped):
     list_display = ["user", "tenant", "role", "created_at"]
-    list_filter = ["role", "tenant"]
+    list_filter = ["role", BY_STORE]
 
 
 @admin.register(CannedReply)
 class CannedReplyAdmin(TenantScoped):
     list_display = ["shortcut", "tenant", "text", "updated_at"]
-    list_filter = ["tenant"]
+    list_filter = [BY_STORE]
     search_fields = ["shortcut", "text"]
 
 

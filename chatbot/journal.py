@@ -15,12 +15,23 @@ INBOX_RELATED = ("tenant", "visitor", "assigned_agent")
 
 def conversation_lock(conversation_id: int) -> Conversation:
     """The conversation, row-locked for the rest of the transaction (callers are atomic)."""
-    try:
-        return Conversation.objects.select_for_update(of=("self",)).select_related(*INBOX_RELATED).get(
-            pk=conversation_id
-        )
-    except Conversation.DoesNotExist:
-        raise NotFound("No such conversation.") from None
+    rows = Conversation.objects.filter(pk=conversation_id)
+    row_lock(rows)
+    conversation = rows.select_related(*INBOX_RELATED).first()
+    if conversation is None:
+        raise NotFound("No such conversation.")
+    return conversation
+
+
+def row_lock(rows) -> None:
+    """Lock `rows` without reading their joins: the caller reads them afresh once it holds the lock.
+
+    A SELECT ... FOR UPDATE that waited for another transaction returns the locked table's new
+    columns but its joined rows as they were when it started (PostgreSQL re-checks only the locked
+    row), so a conversation another agent just took came back with `assigned_agent_id` set and
+    `assigned_agent` None. The read after the lock sees the committed state, joins included.
+    """
+    list(rows.select_for_update().values_list("pk", flat=True))
 
 
 def message_append(conversation: Conversation, sender: str, text: str, **fields) -> Message:
@@ -28,7 +39,7 @@ def message_append(conversation: Conversation, sender: str, text: str, **fields)
     now = timezone.now()
     conversation.last_seq += 1
     private = fields.get("private", False)
-    if not private:
+    if not private and sender != Message.Sender.SYSTEM:  # the inbox previews what people wrote
         conversation.last_message_text = text[:200]
         conversation.last_message_sender = sender
         conversation.last_message_at = now

@@ -51,6 +51,8 @@ def agent_message_payload(message: Message) -> dict:
     payload = message_payload(message)
     payload["author"] = display_name(message.author) if message.sender == Message.Sender.AGENT else None
     payload["private"] = message.private
+    if message.sender == Message.Sender.AGENT:
+        payload["client_id"] = message.client_id  # lets the sending console match its pending bubble
     if message.sender == Message.Sender.VISITOR:
         payload["labels"] = {
             "intent": message.intent,
@@ -87,6 +89,7 @@ def conversation_payload(conversation: Conversation) -> dict:
         "sentiment": conversation.last_sentiment,
         "handoff_reason": conversation.handoff_reason,
         "csat": conversation.csat,
+        "resolved_at": iso(conversation.resolved_at),
         "waiting_since": iso(conversation.waiting_since),
         "created_at": iso(conversation.created_at),
         "updated_at": iso(conversation.updated_at),

@@ -23,6 +23,15 @@ def conversation_group(conversation_id: int) -> str:
     return f"conversation.{conversation_id}"
 
 
+def visitors_group(tenant_id: int) -> str:
+    """Every widget socket of a tenant: told when its team comes online or goes away."""
+    return f"visitors.{tenant_id}"
+
+
+def publish_presence(tenant_id: int) -> None:
+    _send(visitors_group(tenant_id), {"type": "chat.presence"})
+
+
 def tenant_group(tenant_id: int) -> str:
     """Agents' consoles of a tenant listen here."""
     return f"tenant.{tenant_id}"
@@ -80,7 +89,9 @@ def on_message_created(event: dict) -> None:
 def on_conversation_changed(event: dict) -> None:
     conv = event["conversation"]
     _send(tenant_group(event["tenant"]), {"type": "agent.conversation", "conversation": conv})
-    if event.get("previous", {}).get("status") not in (None, conv["status"]) or event.get("reason") == "taken over":
+    previous = event.get("previous") or {}
+    assignee = (conv["assignee"] or {}).get("id")
+    if previous and (previous.get("status") != conv["status"] or previous.get("assignee") != assignee):
         _send(conversation_group(conv["id"]), {"type": "chat.status", "status": conv["status"],
                                                "agent": (conv["assignee"] or {}).get("name")})
 

@@ -1,6 +1,10 @@
 """Reads: the queries the consumers, views and workers share."""
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, Q, QuerySet, Value, When
+from django.utils import timezone
 
 from . import access
 from .errors import UnknownTenant
@@ -38,25 +42,30 @@ def visitor_by_token(tenant: Tenant, token: str) -> Visitor | None:
 
 
 def conversation_open_for_visitor(visitor: Visitor) -> Conversation | None:
-    return (
-        Conversation.objects.filter(visitor=visitor)
-        .exclude(status=Conversation.Status.RESOLVED)
-        .order_by("-created_at")
-        .first()
-    )
+    """Her open conversation, else one resolved in the last WIDGET_RESOLVED_GRACE_MINUTES: a reload
+    right after an agent resolved it still shows the transcript and asks for her rating."""
+    mine = Conversation.objects.filter(visitor=visitor).select_related("assigned_agent")
+    found = mine.exclude(status=Conversation.Status.RESOLVED).order_by("-created_at").first()
+    if found is None and settings.WIDGET_RESOLVED_GRACE_MINUTES > 0:
+        since = timezone.now() - timedelta(minutes=settings.WIDGET_RESOLVED_GRACE_MINUTES)
+        found = mine.filter(status=Conversation.Status.RESOLVED, resolved_at__gte=since).order_by("-resolved_at").first()
+    return found
 
 
 def conversation_history(conversation_id: int, after_seq: int = 0, limit: int | None = None) -> list[Message]:
-    """Messages after `after_seq` in seq order; with `limit`, the latest ones."""
-    qs = Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq)
+    """What the visitor sees: messages after `after_seq` in seq order (never notes); with `limit`, the latest ones."""
+    qs = Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq, private=False).select_related(
+        "author")
     if limit is None:
         return list(qs.order_by("seq"))
     return list(reversed(qs.order_by("-seq")[:limit]))
 
 
 def conversation_recent_turns(conversation_id: int, up_to_seq: int, turns: int) -> list[Message]:
-    """The last `turns` messages up to and including `up_to_seq` (the responder's window)."""
-    qs = Message.objects.filter(conversation_id=conversation_id, seq__lte=up_to_seq).order_by("-seq")[:turns]
+    """The last `turns` messages up to and including `up_to_seq` (the responder's window); agents' private
+    notes are not part of the conversation the visitor had, so the bot never reads (or repeats) them."""
+    qs = Message.objects.filter(conversation_id=conversation_id, seq__lte=up_to_seq, private=False).order_by(
+        "-seq")[:turns]
     return list(reversed(qs))
 
 
@@ -104,11 +113,11 @@ def inbox(user: AbstractBaseUser, tab: str = "all", query: str = "", tenant_id: 
         qs = qs.filter(status=S.RESOLVED)
     else:
         qs = qs.exclude(status=S.RESOLVED)
-    query = (query or "").strip()[:200]
+    query = (query or "").replace("\x00", "").strip()[:200]  # PostgreSQL refuses NUL in a query
     if query:
         matches = Q(last_message_text__icontains=query) | Q(visitor__email__icontains=query) | Q(
             Exists(Message.objects.filter(conversation=OuterRef("pk"), private=False, text__icontains=query)))
-        if query.isdigit():
+        if query.isdecimal():  # isdigit() also takes "²", which int() refuses
             matches |= Q(pk=int(query)) | Q(visitor_id=int(query))
         qs = qs.filter(matches)
     if tab == "resolved":

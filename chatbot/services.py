@@ -114,6 +114,8 @@ def _session_open(tenant: Tenant, token: str | None) -> Session:
 def _clean_text(text: object) -> str:
     if not isinstance(text, str):
         raise ServiceError("`text` must be a string.", "invalid_text")
+    if "\x00" in text:  # PostgreSQL cannot store it: the write would fail and drop the socket
+        raise ServiceError("`text` must not contain NUL characters.", "invalid_text")
     text = text.strip()
     if not text:
         raise ServiceError("The message is empty.", "empty_text")
@@ -124,7 +126,7 @@ def _clean_text(text: object) -> str:
 
 
 def _clean_client_id(client_id: object) -> str:
-    if not isinstance(client_id, str) or not client_id.strip():
+    if not isinstance(client_id, str) or not client_id.strip() or "\x00" in client_id:
         raise ServiceError("`client_id` must be a non-empty string.", "invalid_client_id")
     if len(client_id) > settings.WIDGET_MAX_CLIENT_ID_LENGTH:
         raise ServiceError(
@@ -151,8 +153,12 @@ def message_receive(conversation_id: int, text: object, client_id: object) -> tu
             message = journal.message_append(conversation, Message.Sender.VISITOR, text, client_id=client_id)
             return message, True
     except IntegrityError:
-        # A concurrent duplicate won the race (only possible without row locks, e.g. SQLite).
-        return Message.objects.get(conversation_id=conversation_id, client_id=client_id), False
+        # A concurrent duplicate won the race (only possible without row locks, e.g. SQLite)...
+        found = Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
+        if found is None:
+            # ...or this resolved conversation cannot reopen: the visitor has started another one.
+            raise ServiceError("This conversation is closed; reload the chat to continue.", "conversation_closed")
+        return found, False
 
 
 def message_label(message_id: int, *, intent: str = "", intent_confidence: float | None = None,
@@ -292,7 +298,7 @@ def feedback_agent_record(agent: AbstractBaseUser, message_id: object, rating: o
     if correct_reply is not None:
         correct_reply = _clean_text(correct_reply) if correct_reply != "" else ""
     if correct_intent is not None:
-        if not isinstance(correct_intent, str) or len(correct_intent.strip()) > 100:
+        if not isinstance(correct_intent, str) or len(correct_intent.strip()) > 100 or "\x00" in correct_intent:
             raise ServiceError("`correct_intent` must be an intent name of at most 100 characters.", "invalid_intent")
         correct_intent = correct_intent.strip()
     if not rating and not correct_reply and not correct_intent:

@@ -148,6 +148,8 @@ CELERY_BEAT_SCHEDULE = {
 WIDGET_MAX_TEXT_LENGTH = env.int("WIDGET_MAX_TEXT_LENGTH", default=2000)
 WIDGET_MAX_CLIENT_ID_LENGTH = 100
 WIDGET_HISTORY_LIMIT = env.int("WIDGET_HISTORY_LIMIT", default=500)
+# A visitor who comes back this soon after her conversation was resolved sees it (and the rating prompt).
+WIDGET_RESOLVED_GRACE_MINUTES = env.int("WIDGET_RESOLVED_GRACE_MINUTES", default=60)
 # Messages a visitor connection may send per window (seconds).
 WIDGET_RATE_LIMIT = env.int("WIDGET_RATE_LIMIT", default=20)
 WIDGET_RATE_WINDOW = env.int("WIDGET_RATE_WINDOW", default=10)

@@ -31,8 +31,9 @@ else
   echo "No REDIS_URL: one process; the web server answers visitors itself"
 fi
 echo
-echo "  Demo store:  $PUBLIC_URL/demo/"
-echo "  Admin:       $PUBLIC_URL/admin/"
+echo "  Demo store:     $PUBLIC_URL/demo/"
+echo "  Agent console:  $PUBLIC_URL/console/  (the demo agent's login is printed above)"
+echo "  Admin:          $PUBLIC_URL/admin/  (python manage.py createsuperuser)"
 echo
 "$PY" -m daphne -b "$HOST" -p "$PORT" chatbot.asgi:application &
 pids+=($!)

@@ -1,7 +1,7 @@
 """factory_boy factories for the platform's models."""
 import factory
 
-from chatbot.models import Conversation, KnowledgeEntry, Message, Tenant, Visitor
+from chatbot.models import AgentMembership, Conversation, KnowledgeEntry, Message, Tenant, Visitor
 
 
 class TenantFactory(factory.django.DjangoModelFactory):
@@ -45,3 +45,30 @@ class MessageFactory(factory.django.DjangoModelFactory):
     seq = factory.Sequence(lambda n: n + 1)
     sender = Message.Sender.BOT
     text = factory.Sequence(lambda n: f"Reply {n}")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "auth.User"
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Sequence(lambda n: f"Agent{n}")
+    last_name = "Smith"
+    password = factory.django.Password("pw-secret-123")
+
+
+class AgentMembershipFactory(factory.django.DjangoModelFactory):
+    """A user's seat in a tenant's team; `AgentMembershipFactory(role="manager")` for a manager."""
+
+    class Meta:
+        model = AgentMembership
+
+    user = factory.SubFactory(UserFactory)
+    tenant = factory.SubFactory(TenantFactory)
+    role = AgentMembership.Role.AGENT
+
+
+def agent_of(tenant, role: str = AgentMembership.Role.AGENT, **user_fields):
+    """A user who works in `tenant`'s team (an agent unless `role` says manager)."""
+    return AgentMembershipFactory(tenant=tenant, role=role, user=UserFactory(**user_fields)).user

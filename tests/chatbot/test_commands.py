@@ -1,10 +1,12 @@
-"""create_tenant and seed_demo, as a store owner runs them."""
+"""create_tenant, seed_demo and add_agent, as a store owner runs them."""
 from io import StringIO
 
 import pytest
+from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 
-from chatbot.models import KnowledgeEntry, SentimentExample, Tenant, TrainingExample
+from chatbot.models import AgentMembership, KnowledgeEntry, SentimentExample, Tenant, TrainingExample
+from tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -59,3 +61,63 @@ def test_widget_js_is_served_with_debug_off(client, settings):
     response = client.get("/static/chatbot/widget.js")
     assert response.status_code == 200
     assert b"WebSocket" in b"".join(response.streaming_content)
+
+
+# --- add_agent -------------------------------------------------------------------------------
+
+
+def test_add_agent_creates_a_console_user_who_can_log_in(client):
+    TenantFactory(slug="acme")
+    lines = run("add_agent", "acme", "ada", "--password", "s3cret-pass", "--name", "Ada Lovelace",
+                "--email", "ada@acme.example")
+    assert lines == ["Created 'ada': agent of 'acme'."]
+    membership = AgentMembership.objects.select_related("user").get(user__username="ada")
+    user = membership.user
+    assert (membership.tenant.slug, membership.role) == ("acme", "agent")
+    assert (user.first_name, user.last_name, user.email) == ("Ada", "Lovelace", "ada@acme.example")
+    assert not user.is_staff and not user.is_superuser  # the console is her workplace, not the admin
+    assert client.login(username="ada", password="s3cret-pass")
+
+
+def test_add_agent_again_updates_the_role_and_keeps_one_seat():
+    TenantFactory(slug="acme")
+    run("add_agent", "acme", "ada", "--password", "s3cret-pass")
+    lines = run("add_agent", "acme", "ada", "--role", "manager")
+    assert lines == ["Updated 'ada': manager of 'acme'."]
+    assert list(AgentMembership.objects.values_list("user__username", "role")) == [("ada", "manager")]
+    assert authenticate(username="ada", password="s3cret-pass") is not None  # no --password: password kept
+
+
+def test_add_agent_to_a_second_store_gives_a_second_seat():
+    TenantFactory(slug="acme")
+    TenantFactory(slug="bolt")
+    run("add_agent", "acme", "ada", "--password", "s3cret-pass")
+    run("add_agent", "bolt", "ada")
+    assert sorted(AgentMembership.objects.values_list("tenant__slug", flat=True)) == ["acme", "bolt"]
+
+
+def test_add_agent_without_password_says_how_to_set_one():
+    TenantFactory(slug="acme")
+    lines = run("add_agent", "acme", "ada")
+    assert lines[-1] == "No password was given: set one with --password before logging in."
+    assert not get_user_model().objects.get(username="ada").has_usable_password()
+
+
+def test_add_agent_to_an_unknown_store_names_the_known_ones():
+    TenantFactory(slug="acme")
+    with pytest.raises(CommandError, match="unknown tenant 'nope'.*acme"):
+        run("add_agent", "nope", "ada")
+
+
+def test_add_agent_refuses_an_unknown_role():
+    TenantFactory(slug="acme")
+    with pytest.raises(CommandError, match="invalid choice"):
+        run("add_agent", "acme", "ada", "--role", "owner")
+    assert not AgentMembership.objects.exists()
+
+
+def test_add_agent_refuses_a_username_too_long():
+    TenantFactory(slug="acme")
+    with pytest.raises(CommandError, match="1 to 150 characters"):
+        run("add_agent", "acme", "x" * 151)
+    assert not AgentMembership.objects.exists()
