@@ -18,9 +18,11 @@ from .payloads import agent_message_payload, conversation_payload
 CLOSE_UNAUTHENTICATED = 4401
 
 
-def _inbox(user, tab: str, query: str) -> list[dict]:
+def _inbox(user, tab: str, query: str) -> dict:
+    """The `inbox` frame: a page of conversations and the exact count of each tab."""
     rows = selectors.inbox(user, tab, query)[: settings.AGENT_INBOX_LIMIT]
-    return [conversation_payload(c) for c in rows]
+    return {"type": "inbox", "conversations": [conversation_payload(c) for c in rows], "tab": tab, "q": query,
+            "counts": selectors.inbox_counts(user)}
 
 
 def _open(user, conversation_id) -> dict:
@@ -56,8 +58,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(realtime.tenant_group(tenant_id), self.channel_name)
         await database_sync_to_async(presence.presence_join)(user, self.channel_name)
         self._heartbeat = asyncio.ensure_future(self._keep_present())
-        conversations = await database_sync_to_async(_inbox)(user, "all", "")
-        await self.send_json({"type": "inbox", "conversations": conversations, "tab": "all"})
+        await self._announce_presence()
+        await self.send_json(await database_sync_to_async(_inbox)(user, "all", ""))
 
     async def disconnect(self, code: int) -> None:
         if self.user is None:
@@ -66,6 +68,12 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         for tenant_id in self.tenant_ids:
             await self.channel_layer.group_discard(realtime.tenant_group(tenant_id), self.channel_name)
         await database_sync_to_async(presence.presence_leave)(self.channel_name)
+        await self._announce_presence()
+
+    async def _announce_presence(self) -> None:
+        """Visitors waiting in these stores learn that a person came online (or that the last one left)."""
+        for tenant_id in self.tenant_ids:
+            await self.channel_layer.group_send(realtime.visitors_group(tenant_id), realtime.PRESENCE_EVENT)
 
     async def _keep_present(self) -> None:
         while True:
@@ -92,7 +100,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         except ServiceError as exc:
             client_id = frame.get("client_id")
             await self._error(exc.code, exc.detail, client_id if isinstance(client_id, str) else None,
-                              frame.get("conversation") if isinstance(frame.get("conversation"), int) else None)
+                              frame.get("conversation") if isinstance(frame.get("conversation"), int) else None,
+                              frame.get("message_id") if isinstance(frame.get("message_id"), int) else None)
 
     # Frames from the console.
     async def _on_inbox(self, frame: dict) -> None:
@@ -102,11 +111,14 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         query = frame.get("q", "")
         if not isinstance(query, str):
             raise ServiceError("`q` must be a string.", "invalid_query")
-        conversations = await database_sync_to_async(_inbox)(self.user, tab, query)
-        await self.send_json({"type": "inbox", "conversations": conversations, "tab": tab, "q": query})
+        await self.send_json(await database_sync_to_async(_inbox)(self.user, tab, query))
 
     async def _on_open(self, frame: dict) -> None:
         await self.send_json(await database_sync_to_async(_open)(self.user, frame.get("conversation")))
+
+    async def _on_read(self, frame: dict) -> None:
+        """The agent has seen the open conversation's new messages (no answer frame)."""
+        await database_sync_to_async(services.conversation_mark_read)(self.user, frame.get("conversation"))
 
     async def _on_take_over(self, frame: dict) -> None:
         await self._send_conversation(ownership.conversation_take_over, frame)
@@ -173,8 +185,10 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
                               "message_id": event["message_id"], "feedback": event["feedback"]})
 
     async def _error(self, code: str, detail: str, client_id: str | None = None,
-                     conversation: int | None = None) -> None:
+                     conversation: int | None = None, message_id: int | None = None) -> None:
         frame = {"type": "error", "code": code, "detail": detail}
+        if message_id is not None:
+            frame["message_id"] = message_id
         if client_id:
             frame["client_id"] = client_id
         if conversation is not None:
@@ -182,7 +196,7 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(frame)
 
 
-FRAME_TYPES = ("inbox", "open", "take_over", "hand_back", "resolve", "reassign", "message", "note", "feedback",
+FRAME_TYPES = ("inbox", "open", "read", "take_over", "hand_back", "resolve", "reassign", "message", "note", "feedback",
                "typing")
 
 

@@ -54,6 +54,16 @@ class Tenant(models.Model):
     )
     # Generation settings: max_new_tokens, num_beams, no_repeat_ngram_size, temperature.
     generation = models.JSONField(default=dict, blank=True)
+    # Languages the bot answers (ISO 639-1); a message in another one goes to people who speak it.
+    languages = models.JSONField(default=list, blank=True, help_text='e.g. ["en"]; empty: every language.')
+    # Identity verification: the store's server signs the visitor's id (HMAC-SHA256) with this secret.
+    identity_secret = models.CharField(max_length=128, blank=True, default="")
+    identity_secret_previous = models.CharField(
+        max_length=128, blank=True, default="", help_text="Still accepted after a rotation, until cleared.",
+    )
+    require_identity = models.BooleanField(default=False, help_text="Refuse visitors without a signed identity.")
+    # Per-tenant overrides of the rate limits in settings, e.g. {"visitor_messages": [30, 60]}.
+    rate_limits = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -78,6 +88,8 @@ class AgentMembership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.AGENT)
+    # Languages the agent answers in (ISO 639-1), for conversations the bot cannot serve.
+    languages = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -181,6 +193,26 @@ class Message(models.Model):
     intent_confidence = models.FloatField(null=True, blank=True)
     sentiment = models.CharField(max_length=10, blank=True, default="")
     sentiment_confidence = models.FloatField(null=True, blank=True)
+    language = models.CharField(max_length=10, blank=True, default="")  # detected, ISO 639-1
+    # Versions of the models that labelled a visitor message, e.g. {"intent": "2026...", "sentiment": "..."}.
+    label_versions = models.JSONField(default=dict, blank=True)
+
+    class AnswerState(models.TextChoices):
+        QUEUED = "queued"
+        ANSWERING = "answering"
+        ANSWERED = "answered"
+        HANDED_OFF = "handed_off"
+        FAILED = "failed"
+
+    # Delivery of a visitor message's answer: recovery sweeps and idempotency read this.
+    answer_state = models.CharField(max_length=12, choices=AnswerState.choices, blank=True, default="")
+    answer_attempts = models.PositiveSmallIntegerField(default=0)
+    answer_updated_at = models.DateTimeField(null=True, blank=True)
+    # A manager's review of this message in the review queue (its labels are Feedback records).
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # The "why" of a bot reply: grounding entries, model version, scores, hand-off reason.
     model_version = models.CharField(max_length=100, blank=True, default="")
     latency_ms = models.FloatField(null=True, blank=True)
@@ -190,6 +222,10 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["conversation_id", "seq"]
+        indexes = [
+            models.Index(fields=["answer_state", "answer_updated_at"], name="message_answer_state",
+                         condition=Q(answer_state__in=["queued", "answering"])),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="uniq_message_seq"),
             models.UniqueConstraint(

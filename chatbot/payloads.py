@@ -32,7 +32,9 @@ def message_payload(message: Message) -> dict:
 def message_why(message: Message) -> dict:
     """Why the bot said what it said: grounding, the labels of the message it answered, versions."""
     asked = message.reply_to
-    versions = {"reply": message.model_version} if message.model_version else {}
+    versions = dict(asked.label_versions) if asked else {}
+    if message.model_version:
+        versions["reply"] = message.model_version
     return {
         "grounding": message.grounding or [],
         "intent": asked.intent if asked else "",

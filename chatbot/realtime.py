@@ -28,8 +28,7 @@ def visitors_group(tenant_id: int) -> str:
     return f"visitors.{tenant_id}"
 
 
-def publish_presence(tenant_id: int) -> None:
-    _send(visitors_group(tenant_id), {"type": "chat.presence"})
+PRESENCE_EVENT = {"type": "chat.presence"}
 
 
 def tenant_group(tenant_id: int) -> str:

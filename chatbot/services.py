@@ -161,9 +161,20 @@ def message_receive(conversation_id: int, text: object, client_id: object) -> tu
         return found, False
 
 
+def message_labels_store(message_id: int, labels) -> None:
+    """Store a classifier result (nlu.runtime.MessageLabels or alike) on a visitor message."""
+    message_label(
+        message_id, intent=labels.intent, intent_confidence=labels.intent_confidence,
+        sentiment=labels.sentiment, sentiment_confidence=labels.sentiment_confidence,
+        versions={"intent": getattr(labels, "intent_version", ""), "sentiment": getattr(labels, "sentiment_version", "")},
+    )
+
+
 def message_label(message_id: int, *, intent: str = "", intent_confidence: float | None = None,
-                  sentiment: str = "", sentiment_confidence: float | None = None) -> None:
-    """Store what the classifiers said about a visitor message; the inbox shows the latest sentiment."""
+                  sentiment: str = "", sentiment_confidence: float | None = None,
+                  versions: dict | None = None) -> None:
+    """Store what the classifiers (of `versions`) said about a visitor message; the inbox shows the
+    latest sentiment."""
     with transaction.atomic():
         message = Message.objects.filter(pk=message_id).first()
         if message is None:
@@ -171,6 +182,7 @@ def message_label(message_id: int, *, intent: str = "", intent_confidence: float
         Message.objects.filter(pk=message_id).update(
             intent=intent, intent_confidence=intent_confidence,
             sentiment=sentiment, sentiment_confidence=sentiment_confidence,
+            label_versions={k: v for k, v in (versions or {}).items() if v},
         )
         conversation = journal.conversation_lock(message.conversation_id)
         if sentiment and conversation.last_sentiment != sentiment:

@@ -60,10 +60,7 @@ def _answer(message: Message, tenant) -> str:
     conversation_id = message.conversation_id
     started = time.perf_counter()
     labels = message_labels(tenant.id, message.text)
-    services.message_label(
-        message.id, intent=labels.intent, intent_confidence=labels.intent_confidence,
-        sentiment=labels.sentiment, sentiment_confidence=labels.sentiment_confidence,
-    )
+    services.message_labels_store(message.id, labels)
     hits = knowledge_search(tenant.id, message.text, k=3)
     earlier = list(
         Message.objects.filter(conversation_id=conversation_id, sender=Message.Sender.VISITOR, seq__lt=message.seq)

@@ -98,10 +98,7 @@ def _label(message: Message) -> None:
     """Label a message that arrived while people had the conversation (the bot labels only what it
     answers), so agents see its intent and sentiment and a later negative streak counts it."""
     labels = message_labels(message.conversation.tenant_id, message.text)
-    services.message_label(
-        message.id, intent=labels.intent, intent_confidence=labels.intent_confidence,
-        sentiment=labels.sentiment, sentiment_confidence=labels.sentiment_confidence,
-    )
+    services.message_labels_store(message.id, labels)
     message.intent, message.sentiment = labels.intent, labels.sentiment
 
 

@@ -30,6 +30,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test runs its own event loop; a layer instance carried over holds locks of the last one."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 @pytest.fixture
 def tenant(db):
     return TenantFactory(allowed_origins=["https://shop.example"])

@@ -87,6 +87,7 @@ AGENT_FRAMES = {
     "feedback": lambda c, m, agent: {"type": "feedback", "message_id": m, "rating": "down", "correct_reply": "Better.",
                                      "correct_intent": "other"},
     "typing": lambda c, m, agent: {"type": "typing", "conversation": c, "on": True},
+    "read": lambda c, m, agent: {"type": "read", "conversation": c},
 }
 
 

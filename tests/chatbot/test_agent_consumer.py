@@ -472,3 +472,33 @@ def test_any_frame_gets_an_answer_and_never_breaks_the_agent_socket(frame):
         await comm.disconnect()
 
     asyncio.run(scenario())
+
+
+async def test_a_waiting_visitor_is_told_when_an_agent_comes_online_and_when_the_last_one_leaves(shop, ada):
+    from chatbot import ownership
+
+    widget, session = await widget_socket(shop)
+    await db(ownership.conversation_hand_off)(session["conversation"], "visitor asked for a person")
+    status = await frame_where(widget, type="status")
+    assert status == {"type": "status", "status": "waiting", "agents_online": False}
+    comm, _ = await agent_socket(ada)
+    assert await frame_where(widget, type="status") == {"type": "status", "status": "waiting", "agents_online": True}
+    await comm.disconnect()
+    assert await frame_where(widget, type="status") == {"type": "status", "status": "waiting", "agents_online": False}
+    await widget.disconnect()
+
+
+async def test_read_frame_clears_the_unread_count_for_every_console(shop, ada, grace):
+    widget, session = await widget_socket(shop)
+    await widget.send_json_to({"type": "message", "text": "hello?", "client_id": "r-1"})
+    await frame_where(widget, type="ack")
+    comm, inbox = await agent_socket(ada)
+    other, _ = await agent_socket(grace)
+    await comm.send_json_to({"type": "read", "conversation": session["conversation"]})
+    update = await frame_where(other, type="conversation")
+    assert update["conversation"]["id"] == session["conversation"] and update["conversation"]["unread"] == 0
+    assert inbox["counts"] == {"mine": 0, "unassigned": 0, "all": 1}
+    await comm.send_json_to({"type": "read", "conversation": 10**9})
+    assert (await frame_where(comm, type="error"))["code"] == "not_found"
+    for c in (comm, other, widget):
+        await c.disconnect()

@@ -502,6 +502,10 @@
     }
     if (conversationId !== state.current || !state.loaded) return;
     addMessage(m, true);
+    // Seen as it arrives: the server's unread count (other consoles, the inbox) stays true.
+    if (m.sender === "visitor" && document.visibilityState === "visible") {
+      sendFrame({ type: "read", conversation: conversationId });
+    }
   }
 
   function nearEnd() {
