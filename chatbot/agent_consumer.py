@@ -5,13 +5,13 @@ protocol") and the README. Every conversation and message is reached through cha
 so another tenant's ids answer `not_found` exactly like missing ones.
 """
 import asyncio
-import json
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from . import access, assist, ownership, presence, realtime, selectors, services
+from .consumers import FrameRefused, frame_parse
 from .errors import ServiceError
 from .payloads import agent_message_payload, conversation_payload
 
@@ -84,12 +84,9 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         if self.user is None:
             return
         try:
-            frame = json.loads(text_data) if text_data is not None else None
-        except ValueError:
-            await self._error("invalid_json", "Frames must be JSON objects.")
-            return
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self._error("invalid_frame", "Frames must be JSON objects with a string `type`.")
+            frame = frame_parse(text_data, bytes_data)
+        except FrameRefused as exc:
+            await self._error(exc.code, exc.detail, exc.client_id)
             return
         handler = getattr(self, f"_on_{frame['type']}", None) if frame["type"] in FRAME_TYPES else None
         if handler is None:

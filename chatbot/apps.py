@@ -7,6 +7,6 @@ class ChatbotConfig(AppConfig):
     verbose_name = "Chatbot"
 
     def ready(self) -> None:
-        from . import realtime
+        from . import checks, realtime  # noqa: F401  (checks registers the production-settings checks)
 
         realtime.subscribe_all()

@@ -63,14 +63,19 @@ def inbox(request: HttpRequest) -> HttpResponse:
     slugs = {t.id: t.slug for t in tenants}
     data = {
         "me": {"id": user.pk, "name": display_name(user), "username": user.get_username()},
-        "tenants": [{"slug": t.slug, "name": t.name, "role": roles[t.id]} for t in tenants],
+        "tenants": [{"slug": t.slug, "name": t.name, "role": roles[t.id], "languages": t.languages or []}
+                    for t in tenants],
         "teams": {
-            t.slug: [{"id": m.user_id, "name": display_name(m.user), "role": m.role} for m in selectors.team_of(t.id)]
+            t.slug: [{"id": m.user_id, "name": display_name(m.user), "role": m.role, "languages": m.languages or []}
+                     for m in selectors.team_of(t.id)]
             for t in tenants
         },
         "canned": [{"tenant": slugs[r.tenant_id], "shortcut": r.shortcut, "text": r.text}
                    for r in selectors.canned_replies(tenant_ids)],
         "counts": selectors.inbox_counts(user),
+        # The languages she answers in, per store: conversations in one of them are marked "you speak it".
+        "speaks": {slugs[tenant_id]: languages or [] for tenant_id, languages in AgentMembership.objects.filter(
+            user=user, tenant_id__in=tenant_ids).values_list("tenant_id", "languages")},
         "socket_path": "/ws/agent/",
         "login_url": reverse("login") + "?next=" + reverse("console:inbox"),
     }

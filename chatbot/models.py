@@ -138,6 +138,8 @@ class Conversation(models.Model):
     last_message_sender = models.CharField(max_length=10, blank=True, default="")
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_sentiment = models.CharField(max_length=10, blank=True, default="")
+    # The language of the visitor's latest message that had a clear one (ISO 639-1; see nlu.language).
+    language = models.CharField(max_length=10, blank=True, default="")
     # The oldest visitor message no person or bot has answered yet (null: nobody waits).
     waiting_since = models.DateTimeField(null=True, blank=True)
     # Visitor messages since an agent last opened the conversation.
@@ -283,6 +285,9 @@ class Feedback(models.Model):
     # The intent of the visitor message the reply answered, as labelled and as corrected.
     original_intent = models.CharField(max_length=100, blank=True, default="")
     corrected_intent = models.CharField(max_length=100, blank=True, default="")
+    # The sentiment of that visitor message, as labelled and as corrected (the review queue sets it).
+    original_sentiment = models.CharField(max_length=10, blank=True, default="")
+    corrected_sentiment = models.CharField(max_length=10, blank=True, default="")
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

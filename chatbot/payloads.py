@@ -89,6 +89,7 @@ def conversation_payload(conversation: Conversation) -> dict:
         } if conversation.last_message_at else None,
         "unread": conversation.unread,
         "sentiment": conversation.last_sentiment,
+        "language": conversation.language,  # the visitor's, ISO 639-1 ("" until a message has a clear one)
         "handoff_reason": conversation.handoff_reason,
         "csat": conversation.csat,
         "resolved_at": iso(conversation.resolved_at),

@@ -1,4 +1,5 @@
 """Reads: the queries the consumers, views and workers share."""
+import re
 from datetime import timedelta
 
 from django.conf import settings
@@ -114,6 +115,9 @@ def inbox(user: AbstractBaseUser, tab: str = "all", query: str = "", tenant_id: 
     else:
         qs = qs.exclude(status=S.RESOLVED)
     query = (query or "").replace("\x00", "").strip()[:200]  # PostgreSQL refuses NUL in a query
+    language, query = inbox_language_term(query)
+    if language:
+        qs = qs.filter(language=language)
     if query:
         matches = Q(last_message_text__icontains=query) | Q(visitor__email__icontains=query) | Q(
             Exists(Message.objects.filter(conversation=OuterRef("pk"), private=False, text__icontains=query)))
@@ -125,6 +129,17 @@ def inbox(user: AbstractBaseUser, tab: str = "all", query: str = "", tenant_id: 
     need = Case(When(status=S.WAITING, then=Value(0)), default=Value(1), output_field=IntegerField())
     unhappy = Case(When(last_sentiment="negative", then=Value(0)), default=Value(1), output_field=IntegerField())
     return qs.order_by(need, unhappy, F("waiting_since").asc(nulls_last=True), "-updated_at", "-id")
+
+
+_LANGUAGE_TERM = re.compile(r"(?:^|\s)lang:([a-z]{2,3})(?=\s|$)", re.IGNORECASE)
+
+
+def inbox_language_term(query: str) -> tuple[str, str]:
+    """A search's `lang:es` term (the conversation's language) and the rest of the search."""
+    found = _LANGUAGE_TERM.search(query)
+    if not found:
+        return "", query
+    return found.group(1).lower(), " ".join((query[:found.start()] + " " + query[found.end():]).split())
 
 
 def inbox_counts(user: AbstractBaseUser, tenant_id: int | None = None) -> dict[str, int]:

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from . import access, assist, events, journal, ownership, selectors
+from . import access, assist, delivery, events, identity, journal, ownership, selectors
 from .errors import AssignedToOther, InvalidState, NotFound, ServiceError
 from .models import AgentMembership, Conversation, Feedback, Message, Tenant, Visitor
 from .payloads import display_name
@@ -27,9 +27,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Session:
-    visitor: Visitor
-    conversation: Conversation
+    visitor: Visitor | None  # None: not stored yet (created at her first message)
+    conversation: Conversation | None
     new_visitor: bool
+    token: str = ""
 
 
 # --- tenants -----------------------------------------------------------------------
@@ -86,29 +87,82 @@ def agent_add(tenant: Tenant | str, username: str, *, password: str | None = Non
 # --- sessions and messages ---------------------------------------------------------
 
 
-def visitor_session_open(tenant: Tenant, token: str | None) -> Session:
-    """The visitor of `token` (a new one if unknown to this tenant) and her open conversation."""
+def visitor_session_open(tenant: Tenant, token: str | None, *, external_id: str = "") -> Session:
+    """The visitor of `token` (a new one if unknown to this tenant) and her open conversation, created
+    if need be: the widget calls it at her first message (connects store nothing, see visitor_session_peek).
+
+    A token this server signed for the tenant becomes the new visitor's token; with a verified
+    `external_id` (chatbot.identity) the visitor is the tenant's one of that id, on any device.
+    """
     try:
         with transaction.atomic():
-            return _session_open(tenant, token)
+            return _session_open(tenant, token, external_id)
     except IntegrityError:
         # Two tabs of one visitor opened her conversation at once; the other one won it.
         with transaction.atomic():
-            return _session_open(tenant, token)
+            return _session_open(tenant, token, external_id)
 
 
-def _session_open(tenant: Tenant, token: str | None) -> Session:
-    visitor = selectors.visitor_by_token(tenant, token or "")
+def visitor_session_peek(tenant: Tenant, token: str | None, *, external_id: str = "") -> Session:
+    """What a widget connect shows, creating nothing: the known visitor and her open conversation, or
+    (visitor and conversation None) a visitor to be created at her first message under `token`.
+
+    A token only ever finds a visitor of its tenant; a verified visitor's token works only with
+    her verified identity (a shared device that logged out gets a new anonymous visitor); an unknown
+    token that this server did not sign is replaced by a new one.
+    """
+    visitor = _visitor_find(tenant, token, external_id)
+    if visitor is None:
+        return Session(visitor=None, conversation=None, new_visitor=True,
+                       token=_token_for_new_visitor(tenant, token, external_id))
+    Visitor.objects.filter(pk=visitor.pk).update(last_seen_at=timezone.now())
+    return Session(visitor=visitor, conversation=selectors.conversation_open_for_visitor(visitor),
+                   new_visitor=False, token=visitor.token)
+
+
+def _visitor_find(tenant: Tenant, token: str | None, external_id: str) -> Visitor | None:
+    if external_id:
+        return Visitor.objects.filter(tenant=tenant, external_id=external_id).order_by("id").first()
+    visitor = selectors.visitor_by_token(tenant, identity.clean_token(token))
+    return visitor if visitor is not None and not visitor.external_id else None
+
+
+def _token_for_new_visitor(tenant: Tenant, token: str | None, external_id: str) -> str:
+    """The token a new visitor gets: the connect's own when this server signed it for the tenant and no
+    visitor holds it (a verified visitor's may be held by her), else a new one."""
+    token = identity.clean_token(token)
+    if not external_id and token and identity.visitor_token_signed(tenant.id, token) \
+            and not Visitor.objects.filter(token=token).exists():
+        return token
+    return identity.visitor_token_new(tenant.id)
+
+
+def _session_open(tenant: Tenant, token: str | None, external_id: str = "") -> Session:
+    if external_id:  # one visitor per verified id: creations of the same id wait for each other
+        list(Tenant.objects.select_for_update().filter(pk=tenant.pk).values_list("pk", flat=True))
+    visitor = _visitor_find(tenant, token, external_id)
     new_visitor = visitor is None
     if new_visitor:
-        visitor = Visitor.objects.create(tenant=tenant)
+        visitor = Visitor.objects.create(tenant=tenant, external_id=external_id,
+                                         token=_token_for_new_visitor(tenant, token, external_id))
     else:
         Visitor.objects.filter(pk=visitor.pk).update(last_seen_at=timezone.now())
     conversation = selectors.conversation_open_for_visitor(visitor)
     if conversation is None:
         conversation = Conversation.objects.create(tenant=tenant, visitor=visitor)
         journal.conversation_changed(journal.conversation_fresh(conversation.id), "new conversation")
-    return Session(visitor=visitor, conversation=conversation, new_visitor=new_visitor)
+    return Session(visitor=visitor, conversation=conversation, new_visitor=new_visitor, token=visitor.token)
+
+
+def _encodable(text: str) -> bool:
+    """Whether `text` has a UTF-8 form (lone surrogates, which JSON can carry, have none)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _clean_text(text: object) -> str:
@@ -116,6 +170,8 @@ def _clean_text(text: object) -> str:
         raise ServiceError("`text` must be a string.", "invalid_text")
     if "\x00" in text:  # PostgreSQL cannot store it: the write would fail and drop the socket
         raise ServiceError("`text` must not contain NUL characters.", "invalid_text")
+    if not _encodable(text):  # a lone surrogate ("\ud800"): no UTF-8 for it, so no row either
+        raise ServiceError("`text` must be valid Unicode text.", "invalid_text")
     text = text.strip()
     if not text:
         raise ServiceError("The message is empty.", "empty_text")
@@ -126,13 +182,20 @@ def _clean_text(text: object) -> str:
 
 
 def _clean_client_id(client_id: object) -> str:
-    if not isinstance(client_id, str) or not client_id.strip() or "\x00" in client_id:
+    if not isinstance(client_id, str) or not client_id.strip() or "\x00" in client_id or not _encodable(client_id):
         raise ServiceError("`client_id` must be a non-empty string.", "invalid_client_id")
     if len(client_id) > settings.WIDGET_MAX_CLIENT_ID_LENGTH:
         raise ServiceError(
             f"`client_id` is longer than {settings.WIDGET_MAX_CLIENT_ID_LENGTH} characters.", "invalid_client_id"
         )
     return client_id
+
+
+def message_validate(text: object, client_id: object) -> None:
+    """Refuse what message_receive would refuse, without touching the database (the widget checks a
+    visitor's first message before it creates her visitor and conversation rows)."""
+    _clean_text(text)
+    _clean_client_id(client_id)
 
 
 def message_receive(conversation_id: int, text: object, client_id: object) -> tuple[Message, bool]:
@@ -147,10 +210,12 @@ def message_receive(conversation_id: int, text: object, client_id: object) -> tu
             conversation = journal.conversation_lock(conversation_id)
             existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
             if existing:
+                delivery.answer_resend(existing, conversation)  # still unanswered: queued again
                 return existing, False
             if conversation.status == Conversation.Status.RESOLVED:
                 ownership.conversation_reopen(conversation)
-            message = journal.message_append(conversation, Message.Sender.VISITOR, text, client_id=client_id)
+            message = journal.message_append(conversation, Message.Sender.VISITOR, text, client_id=client_id,
+                                             **delivery.answer_fields(conversation))
             return message, True
     except IntegrityError:
         # A concurrent duplicate won the race (only possible without row locks, e.g. SQLite)...
@@ -161,34 +226,43 @@ def message_receive(conversation_id: int, text: object, client_id: object) -> tu
         return found, False
 
 
-def message_labels_store(message_id: int, labels) -> None:
-    """Store a classifier result (nlu.runtime.MessageLabels or alike) on a visitor message."""
+def message_labels_store(message_id: int, labels, language: str | None = None) -> None:
+    """Store a classifier result (nlu.runtime.MessageLabels or alike) and the detected language
+    (nlu.language; None: leave it as it is) on a visitor message."""
     message_label(
         message_id, intent=labels.intent, intent_confidence=labels.intent_confidence,
         sentiment=labels.sentiment, sentiment_confidence=labels.sentiment_confidence,
         versions={"intent": getattr(labels, "intent_version", ""), "sentiment": getattr(labels, "sentiment_version", "")},
+        language=language if language is not None else getattr(labels, "language", None),
     )
 
 
 def message_label(message_id: int, *, intent: str = "", intent_confidence: float | None = None,
                   sentiment: str = "", sentiment_confidence: float | None = None,
-                  versions: dict | None = None) -> None:
+                  versions: dict | None = None, language: str | None = None) -> None:
     """Store what the classifiers (of `versions`) said about a visitor message; the inbox shows the
-    latest sentiment."""
+    latest sentiment and the conversation's language (its latest message with a clear one)."""
     with transaction.atomic():
         message = Message.objects.filter(pk=message_id).first()
         if message is None:
             return
+        fields = {"language": language[:10]} if language is not None else {}
         Message.objects.filter(pk=message_id).update(
             intent=intent, intent_confidence=intent_confidence,
             sentiment=sentiment, sentiment_confidence=sentiment_confidence,
-            label_versions={k: v for k, v in (versions or {}).items() if v},
+            label_versions={k: v for k, v in (versions or {}).items() if v}, **fields,
         )
         conversation = journal.conversation_lock(message.conversation_id)
+        changed = []
         if sentiment and conversation.last_sentiment != sentiment:
             conversation.last_sentiment = sentiment
-            conversation.save(update_fields=["last_sentiment"])
-            journal.conversation_changed(conversation, "sentiment")
+            changed.append("last_sentiment")
+        if language and conversation.language != language[:10]:
+            conversation.language = language[:10]
+            changed.append("language")
+        if changed:
+            conversation.save(update_fields=changed)
+            journal.conversation_changed(conversation, "sentiment" if "last_sentiment" in changed else "language")
 
 
 def bot_reply_store(reply_to_id: int, text: str, **why) -> Message | None:
@@ -246,7 +320,7 @@ def conversation_rate(conversation_id: int, rating: object) -> Conversation:
 
 def visitor_contact_leave(conversation_id: int, email: object) -> Visitor:
     """The e-mail address a visitor leaves when nobody is online, so the team can write back."""
-    if not isinstance(email, str) or len(email) > 254:
+    if not isinstance(email, str) or len(email) > 254 or not _encodable(email):
         raise ServiceError("Please give a valid e-mail address.", "invalid_email")
     email = email.strip()
     try:
@@ -310,7 +384,8 @@ def feedback_agent_record(agent: AbstractBaseUser, message_id: object, rating: o
     if correct_reply is not None:
         correct_reply = _clean_text(correct_reply) if correct_reply != "" else ""
     if correct_intent is not None:
-        if not isinstance(correct_intent, str) or len(correct_intent.strip()) > 100 or "\x00" in correct_intent:
+        if not isinstance(correct_intent, str) or len(correct_intent.strip()) > 100 or "\x00" in correct_intent \
+                or not _encodable(correct_intent):
             raise ServiceError("`correct_intent` must be an intent name of at most 100 characters.", "invalid_intent")
         correct_intent = correct_intent.strip()
     if not rating and not correct_reply and not correct_intent:
@@ -351,25 +426,30 @@ def agent_message_send(agent: AbstractBaseUser, conversation_id: object, text: o
         existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
         if existing:
             return existing, False
-        if not private:
-            if conversation.status == Conversation.Status.RESOLVED:
-                raise InvalidState("This conversation is resolved; the visitor's next message reopens it.")
-            if conversation.status == Conversation.Status.HUMAN and conversation.assigned_agent_id != agent.pk:
-                raise AssignedToOther(f"{display_name(conversation.assigned_agent)} is handling this conversation.")
-    if not private and conversation.status != Conversation.Status.HUMAN:
-        ownership.conversation_take_over(conversation.id, agent=agent)
+        holds_it = conversation.status == Conversation.Status.HUMAN and conversation.assigned_agent_id == agent.pk
+        if private or holds_it:
+            # A note, or a reply to a conversation she holds: one transaction, under the lock taken above.
+            message = journal.message_append(conversation, Message.Sender.AGENT, text, client_id=client_id,
+                                             author=agent, private=private)
+            if not private:
+                assist.suggestion_settle(conversation.id, message, suggestion)
+            return message, True
+        if conversation.status == Conversation.Status.RESOLVED:
+            raise InvalidState("This conversation is resolved; the visitor's next message reopens it.")
+        if conversation.status == Conversation.Status.HUMAN:
+            raise AssignedToOther(f"{display_name(conversation.assigned_agent)} is handling this conversation.")
+    # The bot or nobody holds it: she takes it over (so the bot stops), then replies.
+    ownership.conversation_take_over(conversation.id, agent=agent)
     with transaction.atomic():
         conversation = journal.conversation_lock(conversation.id)
         existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
         if existing:
             return existing, False
-        if not private and (conversation.status != Conversation.Status.HUMAN
-                            or conversation.assigned_agent_id != agent.pk):
+        if conversation.status != Conversation.Status.HUMAN or conversation.assigned_agent_id != agent.pk:
             raise AssignedToOther("Another agent took this conversation meanwhile.")
         message = journal.message_append(conversation, Message.Sender.AGENT, text, client_id=client_id,
-                                         author=agent, private=private)
-        if not private:
-            assist.suggestion_settle(conversation.id, message, suggestion)
+                                         author=agent)
+        assist.suggestion_settle(conversation.id, message, suggestion)
         return message, True
 
 

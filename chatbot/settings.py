@@ -14,11 +14,49 @@ if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key-set-SECRET_KEY-in-production")
+DEV_SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"
+SECRET_KEY = env("SECRET_KEY", default=DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Where stores reach this server; used to print the embed tag.
 PUBLIC_URL = env("PUBLIC_URL", default="http://localhost:8000").rstrip("/")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS",
+                                default=[PUBLIC_URL] if PUBLIC_URL.startswith("https://") else [])
+
+# Production: no start with the development key or DEBUG where the server is public (chatbot.checks
+# says the same, and more, under `manage.py check --deploy`).
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1", "testserver", ".localhost"}
+PUBLIC_HOSTS = [h for h in ALLOWED_HOSTS if h != "*" and h not in LOCAL_HOSTS and not h.endswith(".localhost")]
+if PUBLIC_HOSTS and (SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32 or DEBUG):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"ALLOWED_HOSTS names public hosts ({', '.join(PUBLIC_HOSTS)}): set SECRET_KEY to a long random value "
+        "(at least 32 characters) and leave DEBUG off."
+    )
+# HTTPS: secure cookies when PUBLIC_URL is https; HSTS off until the operator opts in (SECURE_HSTS_SECONDS).
+HTTPS = PUBLIC_URL.startswith("https://")
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+_proxy_ssl = env.list("SECURE_PROXY_SSL_HEADER", default=[])  # e.g. HTTP_X_FORWARDED_PROTO,https
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl) if len(_proxy_ssl) == 2 else None
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy of the console's pages (chatbot.middleware): scripts and styles from this
+# server only, nothing inline; sockets to this host.
+CONSOLE_CSP_PATHS = ("/console/", "/accounts/")
+
+# Size limits of HTTP input (sockets: SOCKET_MAX_FRAME_SIZE below).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=1000)
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
 INSTALLED_APPS = [
     "daphne",
@@ -44,6 +82,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "chatbot.middleware.ConsoleSecurityMiddleware",
 ]
 
 ROOT_URLCONF = "chatbot.urls"
@@ -65,9 +104,16 @@ WSGI_APPLICATION = "chatbot.wsgi.application"
 ASGI_APPLICATION = "chatbot.asgi.application"
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Keep each thread's database connection (in the web process: the one thread of database_sync_to_async)
+# instead of a new one per socket frame: a PostgreSQL connection costs ~4 ms, more than a frame's whole
+# database work. The health check replaces one that died (a database restart) before it is used.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Web and the in-process answerer write from different threads.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Web and the in-process answerer write from different threads: a transaction takes the write lock
+    # when it begins (and waits up to `timeout` for it), instead of failing at once with "database is
+    # locked" when two that began reading both try to write.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=20, transaction_mode="IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -106,11 +152,38 @@ else:
     CELERY_BROKER_URL = "memory://"
 # In-process mode: the web process answers in a background thread instead of a worker.
 ANSWER_IN_PROCESS = env.bool("ANSWER_IN_PROCESS", default=not REDIS_URL)
+# Celery's Django fix-up closes the database connection before and after every task (a new PostgreSQL
+# connection, ~4 ms, per answer) unless told to reuse it; chatbot.celery has Django's own check
+# (CONN_MAX_AGE, health checks) run around each task instead.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Answer delivery (chatbot.delivery; README "Reliability"). Time limits need the prefork pool.
+ANSWER_SOFT_TIME_LIMIT = env.int("ANSWER_SOFT_TIME_LIMIT", default=60)  # then: fails for good, to people
+ANSWER_TIME_LIMIT = env.int("ANSWER_TIME_LIMIT", default=90)  # hard: the worker kills the task
+ANSWER_MAX_RETRIES = env.int("ANSWER_MAX_RETRIES", default=6)  # transient errors: back-off 1, 2, 4... s
+ANSWER_RETRY_BACKOFF_MAX = env.int("ANSWER_RETRY_BACKOFF_MAX", default=30)
+ANSWER_MAX_ATTEMPTS = env.int("ANSWER_MAX_ATTEMPTS", default=10)  # runs + lost deliveries; then the sweep gives up
+ANSWER_HEARTBEAT_SECONDS = env.float("ANSWER_HEARTBEAT_SECONDS", default=2)
+ANSWER_STUCK_SECONDS = env.int("ANSWER_STUCK_SECONDS", default=10)  # answering without a heartbeat: worker gone
+ANSWER_QUEUED_STUCK_SECONDS = env.int("ANSWER_QUEUED_STUCK_SECONDS", default=60)  # queued: its task was lost
+ANSWER_RESEND_SECONDS = env.int("ANSWER_RESEND_SECONDS", default=5)  # a visitor's re-send of a late one re-queues it
+ANSWER_SWEEP_SECONDS = env.float("ANSWER_SWEEP_SECONDS", default=5)
+ANSWER_SWEEP_BATCH = env.int("ANSWER_SWEEP_BATCH", default=200)
+# Tests only: seconds a message's first answer attempt sleeps while `answering`, so fault tests can kill
+# its worker mid-answer (later attempts do not sleep). 0 in production.
+ANSWER_DEBUG_DELAY = env.float("ANSWER_DEBUG_DELAY", default=0)
+# The broker hands an unacked task to another worker after this long. It must exceed the longest a live
+# worker holds one (a task up to its hard limit, a retry waiting out its countdown; the clusters task's
+# 360 s is the longest), or a slow task would run twice. Recovering a dead worker's answers does not wait
+# for it: the sweep does that within ANSWER_STUCK_SECONDS + ANSWER_SWEEP_SECONDS.
+TASK_LONGEST_HOLD = max(ANSWER_TIME_LIMIT + ANSWER_RETRY_BACKOFF_MAX, 360)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=TASK_LONGEST_HOLD + 60),
+    "socket_connect_timeout": 5,
+}
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="answers")
 
 # Models. Every path is a setting so users can point at their own checkpoints.
@@ -142,6 +215,9 @@ NLU_SENTIMENT_MEMBERS = env.int("NLU_SENTIMENT_MEMBERS", default=1)
 CONVERSATION_IDLE_HOURS = env.int("CONVERSATION_IDLE_HOURS", default=24)
 CELERY_BEAT_SCHEDULE = {
     "resolve-idle-conversations": {"task": "chatbot.resolve_idle_conversations", "schedule": 15 * 60},
+    # Expires: runs that waited behind a backlog (or dead workers) are dropped, not piled up.
+    "sweep-unanswered": {"task": "chatbot.sweep_unanswered", "schedule": ANSWER_SWEEP_SECONDS,
+                         "options": {"expires": max(ANSWER_SWEEP_SECONDS * 6, 30)}},
 }
 
 # Widget protocol limits.
@@ -150,9 +226,30 @@ WIDGET_MAX_CLIENT_ID_LENGTH = 100
 WIDGET_HISTORY_LIMIT = env.int("WIDGET_HISTORY_LIMIT", default=500)
 # A visitor who comes back this soon after her conversation was resolved sees it (and the rating prompt).
 WIDGET_RESOLVED_GRACE_MINUTES = env.int("WIDGET_RESOLVED_GRACE_MINUTES", default=60)
-# Messages a visitor connection may send per window (seconds).
+# Messages a visitor may send per window (seconds): the `visitor_messages` rate limit below.
 WIDGET_RATE_LIMIT = env.int("WIDGET_RATE_LIMIT", default=20)
 WIDGET_RATE_WINDOW = env.int("WIDGET_RATE_WINDOW", default=10)
+# Socket input: the longest frame (characters) and the deepest JSON nesting either socket accepts.
+SOCKET_MAX_FRAME_SIZE = env.int("SOCKET_MAX_FRAME_SIZE", default=16 * 1024)
+SOCKET_MAX_JSON_DEPTH = env.int("SOCKET_MAX_JSON_DEPTH", default=20)
+
+# Rate limits (chatbot.ratelimit): {rule: [requests, window seconds]}; null turns a rule off. Counted in
+# Redis across web processes (in memory without REDIS_URL); RATE_LIMITS in the environment (JSON) and a
+# tenant's `rate_limits` override entries. One office behind one NAT address shares the ip_* rules.
+RATE_LIMITS = {
+    "visitor_messages": [WIDGET_RATE_LIMIT, WIDGET_RATE_WINDOW],
+    "ip_messages": [300, 60],
+    "tenant_messages": [6000, 60],
+    "visitor_frames": [120, 60],  # feedback, csat, contact, typing
+    "ip_frames": [1200, 60],
+    "visitor_resumes": [30, 60],
+    "ip_connects": [300, 60],
+    "tenant_connects": [12000, 60],
+    **env.json("RATE_LIMITS", default={}),
+}
+RATE_LIMIT_PREFIX = env("RATE_LIMIT_PREFIX", default=env("CHANNELS_PREFIX", default="asgi") + ":rl")
+# Proxies in front of daphne whose X-Forwarded-For to trust (0: use the peer address).
+RATE_LIMIT_TRUSTED_PROXIES = env.int("RATE_LIMIT_TRUSTED_PROXIES", default=0)
 
 # The agent console.
 # A console socket that stopped refreshing its presence this many seconds ago counts as offline.

@@ -1,9 +1,23 @@
 """Periodic housekeeping run by Celery beat."""
+import logging
+
 from celery import shared_task
 
-from . import services
+from . import delivery, services
+
+log = logging.getLogger(__name__)
 
 
-@shared_task(name="chatbot.resolve_idle_conversations", acks_late=True)
+@shared_task(name="chatbot.resolve_idle_conversations", acks_late=True, soft_time_limit=300, time_limit=360)
 def resolve_idle_conversations_task() -> int:
     return services.conversations_resolve_idle()
+
+
+@shared_task(name="chatbot.sweep_unanswered", acks_late=True, soft_time_limit=60, time_limit=90)
+def sweep_unanswered_task() -> dict:
+    """Queue again the visitor messages whose answer is stuck; give up on those out of attempts."""
+    try:
+        return delivery.answers_sweep()
+    except delivery.TRANSIENT_ERRORS as exc:  # the next run, seconds from now, does it
+        log.warning("answer sweep skipped: %r", exc)
+        return {}

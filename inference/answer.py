@@ -2,15 +2,17 @@
 import logging
 import time
 
+from django.conf import settings
 from django.db import close_old_connections
 
-from chatbot import ownership, selectors, services
+from chatbot import delivery, ownership, selectors, services
 from chatbot.models import Conversation, Message
 from nlu.runtime import message_labels
 
 from . import policy
 from .intent_replies import VERSION as INTENT_REPLY_VERSION
 from .intent_replies import IntentReply, intent_reply
+from .language import message_language
 from .responder_services import responder_active
 from .retrieval import knowledge_search
 
@@ -22,10 +24,13 @@ SENTIMENT_WINDOW = 5
 HISTORY_TURNS = 8
 
 
-def answer_message(conversation_id: int, message_id: int) -> str:
+def answer_message(conversation_id: int, message_id: int, *, take_over: bool = False) -> str:
     """Answer one visitor message; safe to run twice (the second run finds it answered).
 
-    Returns what happened: "answered", "fallback", "handed_off" or why it was skipped.
+    Returns what happened: "answered", "fallback", "handed_off" or why it was skipped. The message's
+    answer state (chatbot.delivery) says who answers it: a transient error queues it again and
+    propagates (the task retries); any other error fails it for good (the visitor is told, people get
+    the conversation). `take_over`: this run continues an attempt that is over (a retry, a redelivery).
     """
     close_old_connections()
     message = (
@@ -37,22 +42,46 @@ def answer_message(conversation_id: int, message_id: int) -> str:
         return "skipped: no such visitor message"
     conversation = message.conversation
     tenant = conversation.tenant
-    if conversation.status != Conversation.Status.BOT:
-        return "skipped: conversation is with humans"
-    if Message.objects.filter(reply_to=message).exclude(sender=Message.Sender.VISITOR).exists():
+    replied = delivery.answer_outcome(message)
+    if replied or message.answer_state in delivery.DONE:
+        if replied and replied != message.answer_state:  # a run that died after replying
+            delivery.answer_done(message.id, replied)
         return "skipped: already answered"
+    if message.answer_state == Message.AnswerState.FAILED:
+        return "skipped: failed for good"
+    if conversation.status != Conversation.Status.BOT:
+        if message.answer_state:
+            delivery.answer_done(message.id, Message.AnswerState.HANDED_OFF)
+        return "skipped: conversation is with humans"
+    if not delivery.answer_start(message.id, take_over=take_over):
+        return "skipped: being answered"
 
     services.typing_set(conversation_id, "bot", True, tenant.id)
     try:
-        return _answer(message, tenant)
-    except (ConnectionError, TimeoutError):
-        raise  # transient: the task retries
+        with delivery.heartbeat(message.id):
+            if settings.ANSWER_DEBUG_DELAY and message.answer_attempts == 0:  # tests only: see settings
+                time.sleep(settings.ANSWER_DEBUG_DELAY)
+            outcome = _answer(message, tenant)
+    except delivery.TRANSIENT_ERRORS:
+        _release(message.id)
+        raise
     except Exception as exc:  # noqa: BLE001 - a broken model must not leave the visitor waiting
         log.exception("answering message %s failed; handing the conversation to humans", message.id)
-        ownership.conversation_hand_off(conversation_id, f"the bot failed ({type(exc).__name__})", message.id)
+        delivery.answer_fail(message.id, type(exc).__name__)
         return "handed_off: bot failed"
     finally:
         services.typing_set(conversation_id, "bot", False, tenant.id)
+    # What was stored says it: a bot reply, a hand-off notice, or nothing (people took over meanwhile).
+    delivery.answer_done(message.id, delivery.answer_outcome(message) or Message.AnswerState.HANDED_OFF)
+    return outcome
+
+
+def _release(message_id: int) -> None:
+    """Queue the message again for the task's retry; with the database away, the retry takes it over."""
+    try:
+        delivery.answer_release(message_id)
+    except delivery.TRANSIENT_ERRORS:
+        pass
 
 
 def _answer(message: Message, tenant) -> str:
@@ -60,7 +89,9 @@ def _answer(message: Message, tenant) -> str:
     conversation_id = message.conversation_id
     started = time.perf_counter()
     labels = message_labels(tenant.id, message.text)
-    services.message_labels_store(message.id, labels)
+    language = message_language(tenant, message.text)
+    services.message_labels_store(message.id, labels, language=language)
+    foreign = policy.unserved_language(tenant, language)  # goes to people: no reply to compute
     hits = knowledge_search(tenant.id, message.text, k=3)
     earlier = list(
         Message.objects.filter(conversation_id=conversation_id, sender=Message.Sender.VISITOR, seq__lt=message.seq)
@@ -68,14 +99,16 @@ def _answer(message: Message, tenant) -> str:
     )[::-1]
     # A strong complaint is answered by the rule whatever the models would write: skip them.
     complaint = policy.strong_complaint(tenant, labels, policy.negative_streak(labels.sentiment, earlier))
-    generated = None if complaint else _generate(tenant, message, labels.intent, hits)
+    generated = None if complaint or foreign else _generate(tenant, message, labels.intent, hits)
     retrieval_score = hits[0].score if hits else None
-    own = None if generated or complaint else _intent_reply(tenant, message.text, labels.intent, retrieval_score)
+    own = None if generated or complaint or foreign else _intent_reply(tenant, message.text, labels.intent,
+                                                                        retrieval_score)
     decision = policy.decide(
         tenant, message.text, labels, retrieval_score, earlier,
         responder_score=generated[0].score if generated else None,
         intent_reply_score=own.score if own else None,
         fallbacks_before=fallbacks_in_a_row(message, tenant.fallbacks_to_handoff - 1),
+        language=language,
     )
     if decision.hands_off:
         ownership.conversation_hand_off(conversation_id, decision.reason, reply_to_id=message.id)

@@ -43,6 +43,11 @@ def on_message_created(event: dict) -> None:
         suggest_later(event["conversation"], message["id"])
 
 
+def on_answer_requested(sender=None, *, conversation_id: int, message_id: int, **_) -> None:
+    """chatbot.delivery queued a stored message again (the sweep, or the visitor's re-send of a late one)."""
+    answer_later(conversation_id, message_id)
+
+
 def on_conversation_changed(event: dict) -> None:
     """A conversation handed off or taken over: suggestions for its newest visitor message (unless it has
     them), so they are there when an agent opens it."""

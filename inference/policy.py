@@ -67,6 +67,12 @@ def strong_complaint(tenant, labels: Labels, streak: int) -> bool:
     return labels.intent == COMPLAINT_INTENT or 2 <= streak < max(1, tenant.negative_turns_to_handoff)
 
 
+def unserved_language(tenant, language: str) -> bool:
+    """Whether `language` is one the store's bot does not answer in (a store listing none answers in all)."""
+    served = tenant.languages or []
+    return bool(language) and bool(served) and language not in served
+
+
 def fallbacks_hand_off(fallbacks_to_handoff: int, fallbacks_in_a_row: int) -> bool:
     """Whether this many fallback replies in a row (this one included) should go to a person (limit 0: never)."""
     return fallbacks_to_handoff > 0 and fallbacks_in_a_row >= fallbacks_to_handoff
@@ -81,13 +87,18 @@ def decide(
     responder_score: float | None = None,
     intent_reply_score: float | None = None,
     fallbacks_before: int = 0,
+    language: str = "",
 ) -> Decision:
     """Apply the tenant's thresholds; `earlier_sentiments` are the visitor's previous turns, newest last.
 
     `intent_reply_score`: how close the message is to the nearest example of its intent that has a generic
     reply (None: no such example); that reply answers when no knowledge entry is close enough.
     `fallbacks_before`: the bot's fallback replies in a row just before this message.
+    `language`: the message's detected language ("" when unclear); one the store's bot does not answer in
+    goes to people (who may speak it) before anything else, since the labels of such a message mean little.
     """
+    if unserved_language(tenant, language):
+        return Decision("hand_off", f"language: {language}", {"language": language})
     if labels.intent == HUMAN_INTENT or asks_for_human(text):
         return Decision("hand_off", "visitor asked for a person")
     streak = negative_streak(labels.sentiment, earlier_sentiments)

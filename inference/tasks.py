@@ -1,28 +1,56 @@
 """Celery tasks that run the models. They take ids and are safe to run twice."""
-from celery import shared_task
+import logging
+
+from celery import Task, shared_task
 from celery.signals import worker_process_init, worker_ready
+from django.conf import settings
+
+from chatbot import delivery
 
 from .answer import answer_message
 from .assist import suggest_replies
+from .clusters import unanswered_clusters_task  # noqa: F401 - registers the managers' "what to fix" task
 from .dispatch import ANSWER_TASK, SUGGEST_TASK
+
+log = logging.getLogger(__name__)
+
+
+class AnswerTask(Task):
+    """A task whose failure for good (retries used up, hard time limit) reaches the visitor as a notice."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        message_id = args[1] if len(args) > 1 else kwargs.get("message_id")
+        log.error("answer task for message %s failed for good: %r", message_id, exc)
+        try:
+            delivery.answer_fail(message_id, type(exc).__name__)
+        except delivery.TRANSIENT_ERRORS:  # still away: the sweep fails it once the database is back
+            log.warning("could not record the failure of message %s", message_id)
 
 
 @shared_task(
+    base=AnswerTask,
+    bind=True,
     name=ANSWER_TASK,
     acks_late=True,
-    autoretry_for=(ConnectionError, TimeoutError),
+    reject_on_worker_lost=True,  # a killed child's task goes back to the queue at once
+    autoretry_for=delivery.TRANSIENT_ERRORS,
     retry_backoff=True,
-    retry_backoff_max=30,
-    max_retries=5,
+    retry_backoff_max=settings.ANSWER_RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    max_retries=settings.ANSWER_MAX_RETRIES,
+    soft_time_limit=settings.ANSWER_SOFT_TIME_LIMIT,
+    time_limit=settings.ANSWER_TIME_LIMIT,
 )
-def answer_message_task(conversation_id: int, message_id: int) -> str:
-    return answer_message(conversation_id, message_id)
+def answer_message_task(self, conversation_id: int, message_id: int) -> str:
+    # A retry, or the broker's redelivery of a task whose worker died: the attempt that held it is over.
+    take_over = bool(self.request.retries or (self.request.delivery_info or {}).get("redelivered"))
+    return answer_message(conversation_id, message_id, take_over=take_over)
 
 
 @shared_task(
     name=SUGGEST_TASK,
     acks_late=True,
-    autoretry_for=(ConnectionError, TimeoutError),
+    autoretry_for=delivery.TRANSIENT_ERRORS,
     retry_backoff=True,
     retry_backoff_max=30,
     max_retries=3,

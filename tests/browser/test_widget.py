@@ -4,6 +4,7 @@ The widget lives in an open shadow root; Playwright's CSS locators pierce it.
 Screenshots of the open widget go to test-artifacts/ (gitignored).
 """
 import json
+from urllib.parse import quote
 import os
 import threading
 import time
@@ -219,7 +220,7 @@ def test_visitor_chats_with_the_bot_and_history_survives_a_reload(page, demo_sto
     )
     expect(page.locator(".nwcb-greeting")).to_have_count(1)
     assert Visitor.objects.filter(tenant=demo_store).count() == 1
-    assert f"visitor={token}" in page.evaluate("window.__sockets[0].url")
+    assert f"visitor={quote(token, safe='')}" in page.evaluate("window.__sockets[0].url")
     assert page.script_errors == []
     assert page.console_errors == []
 

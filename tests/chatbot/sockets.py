@@ -41,7 +41,12 @@ async def agent_socket(user) -> tuple[WebsocketCommunicator, dict]:
 
 
 async def widget_socket(tenant, visitor: str = "") -> tuple[WebsocketCommunicator, dict]:
-    """A widget socket of `tenant` and its session frame."""
+    """A widget socket of `tenant` and its session frame. Without `visitor`: of a new visitor whose
+    conversation exists (a connect creates nothing, her first message would; started here instead)."""
+    if not visitor:
+        from chatbot import services
+
+        visitor = (await database_sync_to_async(services.visitor_session_open)(tenant, None)).visitor.token
     path = f"/ws/widget/?key={tenant.public_key}" + (f"&visitor={visitor}" if visitor else "")
     comm = WebsocketCommunicator(application, path, headers=[(b"origin", WIDGET_ORIGIN.encode())])
     connected, _ = await comm.connect(timeout=5)

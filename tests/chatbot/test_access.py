@@ -249,8 +249,19 @@ CONSOLE_OBJECT_URLS: list[tuple[str, str]] = [
     ("GET", "/console/canned/{canned}/"),
     ("POST", "/console/canned/{canned}/"),
     ("POST", "/console/canned/{canned}/delete/"),
+    ("GET", "/console/review/{conversation}/"),
+    ("POST", "/console/review/queue/{message}/label/"),
 ]
 CONSOLE_PAGES: list[str] = ["/console/", "/console/canned/"]
+# Pages for a store's managers only, with the query parameter that picks the store: an agent gets 403, a
+# manager sees her store and nothing of B, and one aimed at store B answers exactly like a missing store.
+MANAGER_PAGES: list[tuple[str, str]] = [("/console/insights/", "tenant"), ("/console/insights/fix/", "tenant"),
+                                        ("/console/review/", "store"), ("/console/review/queue/", "store")]
+# Their downloads (streamed): the same refusals, and no row of B in what a manager gets.
+MANAGER_DOWNLOADS: list[tuple[str, str]] = [("/console/export/?format=csv&rows=conversation", "store"),
+                                            ("/console/export/?format=jsonl&rows=message", "store")]
+# Their POSTs, with the store in the form: for B refused like a missing store, changing and writing nothing.
+MANAGER_POSTS: list[tuple[str, str]] = [("/console/insights/fix/recompute/", "tenant")]
 CONSOLE_POST_DATA = {"tenant": "bravo", "shortcut": "hacked", "text": "hacked", "conversation": "", "message": ""}
 
 
@@ -268,6 +279,7 @@ def console_routes() -> list[str]:
 
 def test_every_console_url_is_in_the_walk():
     walked = {re.sub(r"\{\w+\}", "<id>", url) for _, url in CONSOLE_OBJECT_URLS} | set(CONSOLE_PAGES)
+    walked |= {url for url, _ in MANAGER_PAGES + MANAGER_POSTS} | {url.split("?")[0] for url, _ in MANAGER_DOWNLOADS}
     for route in console_routes():
         as_url = "/" + re.sub(r"<(?:\w+:)?\w+>", "<id>", route)
         assert as_url in walked, f"{as_url} is not in tests/chatbot/test_access.py's CONSOLE_OBJECT_URLS/PAGES"
@@ -303,6 +315,60 @@ def test_console_pages_show_nothing_of_another_store(world, page, who):
     html = response.content.decode()
     assert "Alpha Outdoor" in html
     assert not any(s in html for s in secrets_of(world))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page, param", MANAGER_PAGES)
+def test_manager_pages_refuse_agents_and_show_nothing_of_another_store(world, page, param):
+    agent = Client()
+    agent.force_login(world["a_agent"])
+    assert agent.get(page).status_code == 403
+    assert agent.get(page, {param: "alpha"}).status_code == 403
+    manager = Client()
+    manager.force_login(world["a_manager"])
+    response = manager.get(page)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Alpha Outdoor" in html
+    assert not any(s in html for s in secrets_of(world))
+    theirs, nowhere = manager.get(page, {param: "bravo"}), manager.get(page, {param: "no-such-store"})
+    assert theirs.status_code == nowhere.status_code == 404
+    assert theirs.content == nowhere.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url, param", MANAGER_DOWNLOADS)
+def test_manager_downloads_refuse_agents_and_hold_nothing_of_another_store(world, url, param):
+    agent = Client()
+    agent.force_login(world["a_agent"])
+    assert agent.get(url).status_code == 403
+    manager = Client()
+    manager.force_login(world["a_manager"])
+    response = manager.get(url)
+    assert response.status_code == 200
+    text = b"".join(response.streaming_content).decode()
+    assert "alpha question" in text or str(world["a_conversation"].id) in text
+    assert not any(s in text for s in secrets_of(world)) and "bravo" not in text
+    theirs, nowhere = manager.get(url, {param: "bravo"}), manager.get(url, {param: "no-such-store"})
+    assert theirs.status_code == nowhere.status_code == 404
+    assert theirs.content == nowhere.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url, param", MANAGER_POSTS)
+def test_manager_posts_aimed_at_another_store_answer_like_a_missing_one(world, url, param, settings, tmp_path):
+    settings.MODELS_DIR = tmp_path
+    before = store_snapshot(world["bravo"])
+    manager = Client()
+    manager.force_login(world["a_manager"])
+    theirs, nowhere = manager.post(url, {param: "bravo"}), manager.post(url, {param: "no-such-store"})
+    assert theirs.status_code == nowhere.status_code == 404
+    assert theirs.content == nowhere.content
+    agent = Client()
+    agent.force_login(world["a_agent"])
+    assert agent.post(url, {param: "alpha"}).status_code == 403
+    assert store_snapshot(world["bravo"]) == before
+    assert not any(tmp_path.iterdir())
 
 
 # --- the Django admin -----------------------------------------------------------------------------
@@ -377,3 +443,60 @@ def test_admin_filters_by_another_stores_id_show_nothing(world):
         assert not any(s in html for s in secrets_of(world)), url
     found = client.get(f"/admin/chatbot/message/?q={B_SECRET}").context["cl"]
     assert found.result_count == 0
+
+
+# --- the widget socket: every frame type, as a visitor of another store ---------------------------------
+
+# What a visitor of store A sends, aimed at store B: B's message ids, B's visitor token, B's signed identity.
+WIDGET_FRAMES = {
+    "message": lambda m: {"type": "message", "text": "hello", "client_id": "w-1"},
+    "resume": lambda m: {"type": "resume", "after_seq": 0},
+    "feedback": lambda m: {"type": "feedback", "message_id": m, "rating": "down"},
+    "csat": lambda m: {"type": "csat", "rating": 1},
+    "contact": lambda m: {"type": "contact", "email": "intruder@example.com"},
+    "typing": lambda m: {"type": "typing", "on": True},
+}
+
+
+def test_the_walk_covers_every_widget_frame_type():
+    from chatbot.consumers import FRAME_LIMITS
+
+    assert set(FRAME_LIMITS) == set(WIDGET_FRAMES)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("frame_type", list(WIDGET_FRAMES))
+@pytest.mark.parametrize("how", ["own visitor", "b's token", "b's identity"])
+async def test_a_visitor_of_another_store_reaches_nothing_of_b_with_any_widget_frame(frame_type, how):
+    from chatbot import identity
+    from tests.chatbot.sockets import WIDGET_ORIGIN
+    from channels.testing import WebsocketCommunicator
+    from chatbot.asgi import application
+
+    world = await db(build_two_stores)()
+    alpha, bravo = world["alpha"], world["bravo"]
+    b_visitor = await db(lambda: world["b_conversation"].visitor)()
+    await db(Tenant.objects.filter(pk__in=[alpha.pk, bravo.pk]).update)(identity_secret="shared-secret-" + "x" * 20)
+    await db(type(b_visitor).objects.filter(pk=b_visitor.pk).update)(external_id="cust-b")
+    before = await db(store_snapshot)(bravo)
+    b_widget, _ = await widget_socket(bravo, visitor=b_visitor.token)
+    b_agent, _ = await agent_socket(world["b_agent"])
+    query = f"key={alpha.public_key}"
+    if how == "b's token":
+        query += f"&visitor={b_visitor.token}"
+    elif how == "b's identity":  # the same customer id, signed for A: A's own visitor, never B's
+        query += "&user_id=cust-b&user_hash=" + identity.identity_hash("shared-secret-" + "x" * 20, "cust-b")
+    comm = WebsocketCommunicator(application, f"/ws/widget/?{query}", headers=[(b"origin", WIDGET_ORIGIN.encode())])
+    assert (await comm.connect(timeout=5))[0]
+    session = await comm.receive_json_from(timeout=5)
+    assert session["type"] == "session" and session["messages"] == [] and session["visitor"] != b_visitor.token
+    await comm.send_json_to(WIDGET_FRAMES[frame_type](world["b_reply"].id))
+    answered = await drain(comm)
+    assert await db(store_snapshot)(bravo) == before
+    assert await b_widget.receive_nothing(timeout=0.3)
+    secrets = await db(secrets_of)(world)
+    assert not any(s in str([session, answered]) for s in secrets)
+    heard = await drain(b_agent)  # B's agents hear nothing of A's visitor
+    assert not any(f.get("type") in ("message", "typing") for f in heard), heard
+    for socket in (comm, b_widget, b_agent):
+        await socket.disconnect()

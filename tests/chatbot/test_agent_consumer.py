@@ -371,7 +371,8 @@ async def test_a_visitor_message_appears_live_as_message_and_conversation_frames
     ('{"type": "feedback", "message_id": -1180591620717411303424, "rating": "up"}', "not_found"),
     ('{"type": "inbox", "tab": "everything"}', "invalid_tab"),
     ('{"type": "inbox", "q": 5}', "invalid_query"),
-    ('{"type": "message", "conversation": CONV, "text": "HUGE", "client_id": "big"}', "text_too_long"),
+    ('{"type": "message", "conversation": CONV, "text": "LONG", "client_id": "long"}', "text_too_long"),
+    ('{"type": "message", "conversation": CONV, "text": "HUGE", "client_id": "big"}', "frame_too_large"),
     ('{"type": "note", "conversation": CONV, "text": "   ", "client_id": "e"}', "empty_text"),
     ('{"type": "message", "conversation": CONV, "text": "hi"}', "invalid_client_id"),
     ('{"type": "message", "conversation": CONV, "text": 5, "client_id": "n"}', "invalid_text"),
@@ -379,9 +380,10 @@ async def test_a_visitor_message_appears_live_as_message_and_conversation_frames
     ('{"type": "note", "conversation": CONV, "text": "ok", "client_id": "z\\u0000"}', "invalid_client_id"),
 ])
 async def test_bad_frames_get_an_error_and_the_socket_stays_open(shop, ada, frame, code):
-    """CONV stands for a real conversation's id (a string "CONV" for its id as text); HUGE for 200,000 characters."""
+    """CONV stands for a real conversation's id (a string "CONV" for its id as text); LONG for a text just over
+    the limit, HUGE for 200,000 characters (over the frame limit: refused before it is parsed)."""
     conversation = await db(ConversationFactory)(visitor=await db(VisitorFactory)(tenant=shop))
-    frame = frame.replace("CONV", str(conversation.id)).replace("HUGE", "x" * 200_000)
+    frame = frame.replace("CONV", str(conversation.id)).replace("HUGE", "x" * 200_000).replace("LONG", "x" * 2001)
     comm, _ = await agent_socket(ada)
     await comm.send_to(text_data=frame)
     error = await comm.receive_json_from(timeout=5)

@@ -112,10 +112,10 @@ def test_member_sees_the_console_with_her_stores_team_as_json(client, store_a, s
     assert "Ada Agent" in html and "Alpha Outfitters" in html and "Bravo Bikes" not in html
     data = console_data(response)
     assert data["me"] == {"id": agent.id, "name": "Ada Agent", "username": "ada"}
-    assert data["tenants"] == [{"slug": "alpha", "name": "Alpha Outfitters", "role": "agent"}]
+    assert data["tenants"] == [{"slug": "alpha", "name": "Alpha Outfitters", "role": "agent", "languages": []}]
     assert data["teams"] == {"alpha": [
-        {"id": agent.id, "name": "Ada Agent", "role": "agent"},
-        {"id": manager.id, "name": "Mia Manager", "role": "manager"},
+        {"id": agent.id, "name": "Ada Agent", "role": "agent", "languages": []},
+        {"id": manager.id, "name": "Mia Manager", "role": "manager", "languages": []},
     ]}
     assert data["canned"] == [{"tenant": "alpha", "shortcut": "hello", "text": "Hi there!"}]
     assert data["socket_path"] == "/ws/agent/"

@@ -29,7 +29,14 @@ async def connect(tenant, visitor: str = "", origin: str | None = ORIGIN, key: s
     return comm
 
 
-async def open_session(tenant, **kwargs):
+async def open_session(tenant, started: bool = True, **kwargs):
+    """A socket and its session frame; `started`: of a visitor whose conversation exists already (a connect
+    creates nothing: her first message would), else of a brand-new visitor."""
+    if started and not kwargs.get("visitor"):
+        from chatbot import services
+
+        opened = await database_sync_to_async(services.visitor_session_open)(tenant, None)
+        kwargs["visitor"] = opened.visitor.token
     comm = await connect(tenant, **kwargs)
     session = await comm.receive_json_from(timeout=5)
     assert session["type"] == "session"
@@ -42,11 +49,16 @@ async def tenant_():
 
 
 async def test_first_frame_is_session_with_new_visitor_token(tenant_):
-    comm, session = await open_session(tenant_)
+    comm, session = await open_session(tenant_, started=False)
     assert session["visitor"].startswith("v_")
-    assert isinstance(session["conversation"], int)
+    assert session["conversation"] is None  # created at her first message
     assert session["messages"] == []
-    assert await database_sync_to_async(Visitor.objects.filter(token=session["visitor"], tenant=tenant_).exists)()
+    assert not await database_sync_to_async(Visitor.objects.filter(token=session["visitor"]).exists)()
+    await comm.send_json_to({"type": "message", "text": "hello", "client_id": "first"})
+    ack = await comm.receive_json_from(timeout=5)
+    visitor = await database_sync_to_async(Visitor.objects.get)(token=session["visitor"], tenant=tenant_)
+    stored = await database_sync_to_async(Message.objects.select_related("conversation").get)(pk=ack["message"]["id"])
+    assert ack["conversation"] == stored.conversation_id and stored.conversation.visitor_id == visitor.id
     await comm.disconnect()
 
 
@@ -234,7 +246,7 @@ async def test_feedback_on_another_conversations_message_is_refused(tenant_):
 
 
 async def test_rate_limit_refuses_a_burst(tenant_, settings):
-    settings.WIDGET_RATE_LIMIT = 3
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "visitor_messages": [3, 60]}
     comm, _ = await open_session(tenant_)
     codes = []
     for i in range(5):

@@ -16,7 +16,7 @@ WHY_KEYS = {"grounding", "intent", "intent_confidence", "sentiment", "sentiment_
             "model_versions", "handoff_reason"}
 LABEL_KEYS = {"intent", "intent_confidence", "sentiment", "sentiment_confidence"}
 CONV_KEYS = {"id", "tenant", "tenant_name", "status", "assignee", "visitor", "last_message", "unread", "sentiment",
-             "handoff_reason", "csat", "resolved_at", "waiting_since", "created_at", "updated_at"}
+             "language", "handoff_reason", "csat", "resolved_at", "waiting_since", "created_at", "updated_at"}
 
 
 def check_amsg(payload: dict) -> None:

@@ -37,8 +37,11 @@ def test_broken_model_hands_the_conversation_to_humans_instead_of_leaving_the_vi
     assert answer_message(conversation.id, message.id) == "handed_off: bot failed"
     conversation.refresh_from_db()
     assert conversation.status == Conversation.Status.WAITING
-    assert conversation.handoff_reason.startswith("the bot failed")
-    assert Message.objects.filter(sender="system", reply_to=message).exists()
+    assert conversation.handoff_reason == "bot unavailable"  # a permanent failure: no retry, to people
+    notice = Message.objects.get(sender="system", reply_to=message)
+    assert notice.text.startswith("Sorry, our assistant is unavailable right now.")
+    message.refresh_from_db()
+    assert (message.answer_state, message.answer_attempts) == ("failed", 1)
 
 
 def test_order_numbers_do_not_steer_retrieval():

@@ -13,8 +13,11 @@
   var TEAMS = DATA.teams || {};
   var CANNED = DATA.canned || [];
   var TENANT_NAMES = {};
-  (DATA.tenants || []).forEach(function (t) { TENANT_NAMES[t.slug] = t.name; });
+  var BOT_LANGUAGES = {}; // store slug -> the languages its bot answers in (none listed: every one)
+  (DATA.tenants || []).forEach(function (t) { TENANT_NAMES[t.slug] = t.name; BOT_LANGUAGES[t.slug] = t.languages || []; });
   var MANY_STORES = (DATA.tenants || []).length > 1;
+  var SPEAKS = DATA.speaks || {}; // store slug -> the languages this agent answers in
+  var LANGUAGE_TERM = /(?:^|\s)lang:([a-z]{2,3})(?=\s|$)/i;
 
   var MAX_TEXT = 2000;
   var TYPING_IDLE_MS = 3000;
@@ -246,6 +249,12 @@
   /** A rough client-side match for conversations that arrive while a search is shown. */
   function matchesQuery(conv, q) {
     if (!q) return true;
+    var lang = LANGUAGE_TERM.exec(q);
+    if (lang) {
+      if ((conv.language || "") !== lang[1].toLowerCase()) return false;
+      q = (q.slice(0, lang.index) + " " + q.slice(lang.index + lang[0].length)).trim();
+      if (!q) return true;
+    }
     q = q.toLowerCase();
     var v = conv.visitor || {};
     var last = (conv.last_message && conv.last_message.text) || "";
@@ -366,6 +375,20 @@
     return h("span", { class: "badge badge-" + conv.sentiment, text: conv.sentiment });
   }
 
+  /** The visitor's language when the store's bot does not answer in it, marked when this agent speaks it;
+   * a click filters the inbox by it (the search's lang:xx term works for any language). */
+  function languageBadge(conv) {
+    if (!conv.language || (BOT_LANGUAGES[conv.tenant] || []).indexOf(conv.language) !== -1) return null;
+    var code = conv.language.toUpperCase();
+    var mine = (SPEAKS[conv.tenant] || []).indexOf(conv.language) !== -1;
+    var speakers = (TEAMS[conv.tenant] || []).filter(function (m) { return (m.languages || []).indexOf(conv.language) !== -1; })
+      .map(function (m) { return m.id === ME.id ? "you" : m.name; });
+    var title = "Writes " + code + (speakers.length ? "; speaks it: " + speakers.join(", ") : "; nobody in the team lists it") +
+      ". Click to show only " + code + " conversations.";
+    return h("span", { class: "badge badge-lang" + (mine ? " badge-lang-speaks" : ""), "data-lang-filter": conv.language,
+      title: title, text: code + (mine ? " ✓ you speak it" : "") });
+  }
+
   function rowParts(conv) {
     var v = conv.visitor || {};
     var last = conv.last_message;
@@ -392,7 +415,7 @@
         ]),
         v.email ? h("span", { class: "conv-email", text: v.email }) : null,
         h("span", { class: "conv-last" }, [lastText, unread]),
-        h("span", { class: "conv-tags" }, [statusBadge(conv), sentimentBadge(conv), waited, reason, store]),
+        h("span", { class: "conv-tags" }, [statusBadge(conv), sentimentBadge(conv), languageBadge(conv), waited, reason, store]),
       ]),
     ];
   }
@@ -668,6 +691,8 @@
     sub.push(h("span", { text: "#" + conv.id + " · " + (conv.tenant_name || TENANT_NAMES[conv.tenant] || conv.tenant) }));
     var sentiment = sentimentBadge(conv);
     if (sentiment) sub.push(sentiment);
+    var language = languageBadge(conv);
+    if (language) sub.push(language);
     if (conv.waiting_since && conv.status !== "resolved") sub.push(h("span", { class: "badge badge-wait" }, [icon("clock"), "waiting " + ago(conv.waiting_since)]));
     if (conv.handoff_reason && (conv.status === "waiting" || conv.status === "human")) sub.push(h("span", { class: "badge badge-reason", text: "Hand-off: " + conv.handoff_reason }));
     ui.sub.replaceChildren.apply(ui.sub, sub);
@@ -687,7 +712,8 @@
     var team = TEAMS[conv.tenant] || [];
     var options = [h("option", { value: "", text: "Reassign…" })];
     team.forEach(function (member) {
-      var label = member.name + (member.id === ME.id ? " (you)" : "") + (member.role === "manager" ? " · manager" : "");
+      var label = member.name + (member.id === ME.id ? " (you)" : "") + (member.role === "manager" ? " · manager" : "") +
+        (conv.language && (member.languages || []).indexOf(conv.language) !== -1 ? " · speaks " + conv.language.toUpperCase() : "");
       var current = conv.status === "human" && conv.assignee && conv.assignee.id === member.id;
       options.push(h("option", { value: String(member.id), disabled: current, text: label + (current ? " ✓" : "") }));
     });
@@ -1090,6 +1116,12 @@
   });
 
   ui.list.addEventListener("click", function (event) {
+    var lang = event.target.closest("[data-lang-filter]");
+    if (lang) {
+      ui.search.value = "lang:" + lang.getAttribute("data-lang-filter");
+      ui.search.dispatchEvent(new Event("input"));
+      return;
+    }
     var row = event.target.closest(".conv");
     if (row) openConversation(Number(row.getAttribute("data-id")));
   });

@@ -6,7 +6,10 @@
  * Plain JavaScript (ASCII only, so any page encoding reads it), no dependencies, no build step. It talks to HOST (taken from this
  * script's own src, never from the page) over the widget websocket protocol described
  * in ARCHITECTURE.md. Optional attributes: data-title (panel heading), data-color
- * (accent, #rgb or #rrggbb), data-server (base URL when the file is served elsewhere).
+ * (accent, #rgb or #rrggbb), data-server (base URL when the file is served elsewhere), and for a
+ * signed-in customer data-user-id (the store's id for her) with data-user-hash (hex HMAC-SHA256 of
+ * that id under the store's identity secret, computed by the store's server), so that she finds
+ * her conversations on any device.
  * Everything lives in an open shadow root, so the store's CSS cannot reach it.
  */
 (function () {
@@ -21,6 +24,8 @@
   if (document.querySelector("nwcb-widget")) return; // embedded twice: the first one wins
 
   var KEY = script.getAttribute("data-key");
+  var USER_ID = script.getAttribute("data-user-id") || "";
+  var USER_HASH = script.getAttribute("data-user-hash") || "";
   var TITLE = script.getAttribute("data-title") || "Chat with us";
   var ACCENT = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(script.getAttribute("data-color") || "")
     ? script.getAttribute("data-color") : "#2f6b4f";
@@ -29,6 +34,8 @@
   var RECONNECT_CAP_MS = 30000;
   var ACK_TIMEOUT_MS = 15000;
   var RATE_RETRY_MS = 5000;
+  var UNAVAILABLE_RETRY_MS = 3000;
+  var MAX_DROPS = 3;             // sockets lost while a message awaited its ack: then it is not sent
   var GAP_FILL_MS = 1500;
   var TYPING_TIMEOUT_MS = 20000;
   var TYPING_REPEAT_MS = 2000;   // visitor typing: `on: true` at most this often while she types
@@ -352,7 +359,8 @@
   var typingTimer = null;
   var errorTimer = null;
   var token = storeGet(TOKEN_KEY) || "";
-  var conversation = null;
+  var conversation = null;       // null until the visitor's first message has started one
+  var refusedIdentity = "";      // the server refused the visitor's identity (its error code)
   var messages = {};             // id -> {msg, node}
   var seqSeen = {};              // seq -> true
   var watermark = null;          // every seq up to here has been seen (null: nothing yet)
@@ -932,7 +940,8 @@
     if (fatal || ws) return;
     clearTimeout(reconnectTimer);
     reconnectTimer = null;
-    var url = WS_URL + "?key=" + encodeURIComponent(KEY) + (token ? "&visitor=" + encodeURIComponent(token) : "");
+    var url = WS_URL + "?key=" + encodeURIComponent(KEY) + (token ? "&visitor=" + encodeURIComponent(token) : "") +
+      (USER_ID ? "&user_id=" + encodeURIComponent(USER_ID) + "&user_hash=" + encodeURIComponent(USER_HASH) : "");
     var sock;
     try { sock = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
     ws = sock;
@@ -956,6 +965,7 @@
   function onClosed(code) {
     ws = null;
     sessionReady = false;
+    inflight.forEach(countDrop);
     inflight = [];
     showTyping(null, false);
     stopVisitorTyping(true);
@@ -966,6 +976,15 @@
     setStatus("offline");
     outbox.forEach(function (item) { if (!item.failed) markPending(item, "Waiting for connection\u2026"); });
     scheduleReconnect();
+  }
+
+  function countDrop(clientId) {
+    // A message whose sending loses the socket again and again (a server that cannot take it)
+    // would make the widget reconnect and re-send it for ever: after MAX_DROPS it is not sent.
+    var item = outboxItem(clientId);
+    if (!item || item.failed) return;
+    item.drops = (item.drops || 0) + 1;
+    if (item.drops >= MAX_DROPS) markFailed(item, "the chat couldn't deliver it");
   }
 
   function scheduleReconnect() {
@@ -988,7 +1007,9 @@
     if (fatal) return;
     fatal = true;
     clearTimeout(reconnectTimer);
-    var why = code === CLOSE_BAD_ORIGIN
+    var why = refusedIdentity ? "the visitor's identity (data-user-id, data-user-hash) is " +
+      (refusedIdentity === "identity_required" ? "missing and the store requires it" : "not correctly signed")
+      : code === CLOSE_BAD_ORIGIN
       ? "this website (" + location.origin + ") is not among the store's allowed origins"
       : "the widget key \"" + KEY + "\" is unknown or inactive";
     if (window.console) console.error(LOG_PREFIX + "The chat server refused the connection: " + why + ". Check the data-key of the <script> tag and the store's allowed origins.");
@@ -1027,9 +1048,10 @@
       storeSet(TOKEN_KEY, token);
     }
     var resumeFrom = null;
-    if (conversation !== null && f.conversation !== conversation) resetConversation();
+    var current = typeof f.conversation === "number" ? f.conversation : null;
+    if (conversation !== null && current !== conversation) resetConversation();
     else if (conversation !== null) resumeFrom = watermark;
-    conversation = f.conversation;
+    conversation = current;
     if (!script.getAttribute("data-title") && typeof f.name === "string" && f.name) title.textContent = f.name;
     showGreeting(f.greeting);
     var history = Array.isArray(f.messages) ? f.messages.filter(validMessage) : [];
@@ -1059,6 +1081,8 @@
   }
 
   function onAck(f) {
+    // The first message started the conversation: from null to its id, keeping what is shown.
+    if (conversation === null && typeof f.conversation === "number") conversation = f.conversation;
     var idx = inflight.indexOf(f.client_id);
     if (idx >= 0) inflight.splice(idx, 1);
     var item = outboxItem(f.client_id);
@@ -1069,31 +1093,44 @@
     addMessage(f.message, false);
   }
 
+  // Errors about a message that say "not now": it stays in the outbox and is sent again later. Any
+  // other error naming a message refuses it for good: shown as not sent, with the reason, and never
+  // sent again (re-sending a message the server cannot take made the widget reconnect in a loop).
+  var TRANSIENT = { rate_limited: 1, unavailable: 1 };
   var REFUSED_TEXT = { text_too_long: 1, empty_text: 1, invalid_text: 1, invalid_client_id: 1 };
+  var REFUSED_REASON = {
+    text_too_long: "too long", empty_text: "empty", invalid_text: "the text can't be sent",
+    invalid_client_id: "it can't be sent", conversation_closed: "this conversation is closed"
+  };
 
   function onError(f) {
     var code = typeof f.code === "string" ? f.code : "";
     var detail = typeof f.detail === "string" ? f.detail : "";
+    if (code === "identity_required" || code === "invalid_identity") refusedIdentity = code; // a 4401 close follows
     if (code === "invalid_key" || code === "origin_not_allowed") {
       refuse(code === "invalid_key" ? CLOSE_BAD_KEY : CLOSE_BAD_ORIGIN);
       return;
     }
-    // The server answers each message frame, in order, with an ack or an error.
-    var head = (code === "rate_limited" || REFUSED_TEXT[code]) && inflight.length ? outboxItem(inflight.shift()) : null;
-    if (code === "rate_limited") {
-      showError("You're sending messages a little fast. We'll send yours in a moment.");
-      if (head) {
-        clearTimeout(ackTimers[head.client_id]);
-        markPending(head, "Waiting to send\u2026");
-      }
+    // The server names the message it refuses by its client_id; without one (older servers, a
+    // client_id it could not read) it answers each message frame in order, with an ack or an error.
+    var head = null;
+    if (typeof f.client_id === "string") head = outboxItem(f.client_id);
+    else if ((TRANSIENT[code] || REFUSED_TEXT[code]) && inflight.length) head = outboxItem(inflight[0]);
+    if (head) {
+      if (inflight.indexOf(head.client_id) >= 0) inflight.splice(inflight.indexOf(head.client_id), 1);
+      clearTimeout(ackTimers[head.client_id]);
+    }
+    if (TRANSIENT[code]) {
+      showError(code === "rate_limited" ? "You're sending messages a little fast. We'll send yours in a moment."
+        : "The chat is having trouble right now. We'll send your message as soon as it's back.");
+      if (head) markPending(head, "Waiting to send\u2026");
+      var wait = typeof f.retry_after === "number" && f.retry_after > 0 ? Math.min(f.retry_after, 60) * 1000
+        : code === "rate_limited" ? RATE_RETRY_MS : UNAVAILABLE_RETRY_MS;
       clearTimeout(rateTimer);
-      rateTimer = setTimeout(flushOutbox, RATE_RETRY_MS);
+      rateTimer = setTimeout(flushOutbox, wait);
       return;
     }
-    if (head) {
-      clearTimeout(ackTimers[head.client_id]);
-      markFailed(head, code === "text_too_long" ? "too long" : "");
-    }
+    if (head && !head.failed) markFailed(head, REFUSED_REASON[code] || detail.slice(0, 200) || code);
     if (code === "invalid_email" && contactPending) {
       contactFailed("That doesn't look like an e-mail address. Please check it and try again.");
       return;

@@ -1,0 +1,30 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from chatbot.errors import ServiceError
+from chatbot.privacy import visitor_erase, visitors_of
+
+
+class Command(BaseCommand):
+    help = ("Erase a visitor of a store (a data-subject erasure request): the text of her conversations' "
+            "messages, her ratings, e-mail address and external id. Anonymous counts stay (see chatbot.privacy). "
+            "Prints the counts as JSON.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("tenant", help="The store's slug.")
+        parser.add_argument("visitor", help="The visitor's id, widget token or external id (the store's user id).")
+        parser.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
+
+    def handle(self, *args, tenant, visitor, yes, **options):
+        try:
+            found = visitors_of(tenant, visitor)
+            if not yes:
+                ids = ", ".join(str(v.id) for v in found)
+                answer = input(f"Erase visitor(s) {ids} of {tenant}? This cannot be undone. Type 'yes': ")
+                if answer.strip().lower() != "yes":
+                    raise CommandError("Nothing erased.")
+            counts = visitor_erase(tenant, visitor)
+        except ServiceError as exc:
+            raise CommandError(exc.detail) from exc
+        self.stdout.write(json.dumps(counts))

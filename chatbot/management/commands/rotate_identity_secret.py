@@ -1,0 +1,26 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from chatbot.errors import ServiceError
+from chatbot.identity import identity_secret_rotate
+
+
+class Command(BaseCommand):
+    help = ("Give a store a new identity-verification secret and print it as the last line. The old one stays "
+            "valid (as the previous secret) until the next rotation or --drop-previous, so the store's servers "
+            "can switch without refusing visitors.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("tenant", help="The store's slug.")
+        parser.add_argument("--drop-previous", action="store_true",
+                            help="Accept only the new secret from now on (the old one leaked).")
+
+    def handle(self, *args, tenant, drop_previous, **options):
+        try:
+            secret = identity_secret_rotate(tenant, keep_previous=not drop_previous)
+        except ServiceError as exc:
+            raise CommandError(exc.detail) from exc
+        self.stdout.write("The store's server signs each visitor's id as hex(HMAC-SHA256(secret, id)) and the page "
+                          "passes both to the widget: data-user-id=\"ID\" data-user-hash=\"HASH\".")
+        if not drop_previous:
+            self.stdout.write("The previous secret is still accepted until the next rotation or --drop-previous.")
+        self.stdout.write(secret)

@@ -1,0 +1,64 @@
+"""Language detection of short chat messages (nlu.language): the usual languages of a store's visitors,
+and no foreign label on text too short or ambiguous to have a language."""
+import pytest
+
+from nlu import language
+from nlu.language import detect_language
+
+MESSAGES = [
+    ("¿Hacen envíos a México?", "es"), ("Quiero devolver mis zapatos", "es"), ("necesito hablar con una persona", "es"),
+    ("gracias", "es"), ("where is my order", "en"), ("Can I pay with PayPal?", "en"),
+    ("how long does shipping take", "en"), ("I want a refund for order NW-12345", "en"),
+    ("Wo ist meine Bestellung?", "de"), ("Ich möchte mit einem Menschen sprechen", "de"),
+    ("merci beaucoup", "fr"), ("Bonjour, où est ma commande ?", "fr"), ("Onde está o meu pedido?", "pt"),
+    ("Dov'è il mio ordine?", "it"), ("Waar is mijn bestelling?", "nl"), ("Где мой заказ?", "ru"),
+    ("我的订单在哪里", "zh"), ("注文はどこですか", "ja"),
+]
+AMBIGUOUS = ["ok", "hi", "thanks", "hello", "NW-123456", "12345", "order 4432", "?", "👍", "jo@example.com",
+             "https://shop.example/p/12", "ja", "lol", "thx", "hola", "PayPal", "iPhone 15", "XL", ""]
+
+
+@pytest.mark.parametrize("text, expected", MESSAGES)
+def test_a_chat_message_gets_its_language(text, expected):
+    found = detect_language(text)
+    assert found.language == expected, found
+    assert found.confidence >= language.MIN_CONFIDENCE
+
+
+@pytest.mark.parametrize("text", AMBIGUOUS)
+def test_short_or_ambiguous_text_gets_no_language_rather_than_a_guess(text):
+    assert detect_language(text).language == ""
+    assert detect_language(text, prefer=["es"]).language == ""  # not "en" for a Spanish store either
+
+
+def test_order_numbers_addresses_and_links_do_not_count():
+    assert language.language_text("Where is NW-482913? mail jo@example.com or see https://x.example/a") == \
+        "Where is mail or see"
+    assert detect_language("¿Dónde está mi pedido NW-482913?").language == "es"
+
+
+def test_a_stores_own_language_wins_a_close_call(monkeypatch):
+    monkeypatch.setattr(language, "candidates", lambda text, k=3: [("de", 0.55), ("en", 0.40), ("nl", 0.02)])
+    assert detect_language("ein paar words").language == "de"
+    found = detect_language("ein paar words", prefer=["en"])
+    assert (found.language, found.guess) == ("en", "de")
+    monkeypatch.setattr(language, "candidates", lambda text, k=3: [("de", 0.9), ("en", 0.05)])
+    assert detect_language("ein paar words", prefer=["en"]).language == "de"  # not close: German it is
+
+
+def test_one_word_needs_more_confidence_than_a_sentence(monkeypatch):
+    monkeypatch.setattr(language, "candidates", lambda text, k=3: [("fr", 0.7)])
+    assert detect_language("merci").language == ""
+    assert detect_language("merci bien").language == "fr"
+
+
+def test_the_detector_is_loaded_once_and_never_downloads(monkeypatch):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("language detection tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(language, "_detector", None)
+    assert language.get() is language.get()
+    assert detect_language("¿Hacen envíos a México?").language == "es"
