@@ -18,6 +18,7 @@ from nlu.runtime import message_labels
 from . import policy
 from .answer import HISTORY_TURNS
 from .intent_replies import intent_reply_index
+from .language import message_language
 from .responder_services import responder_active
 from .retrieval import knowledge_search
 
@@ -98,7 +99,8 @@ def _label(message: Message) -> None:
     """Label a message that arrived while people had the conversation (the bot labels only what it
     answers), so agents see its intent and sentiment and a later negative streak counts it."""
     labels = message_labels(message.conversation.tenant_id, message.text)
-    services.message_labels_store(message.id, labels)
+    services.message_labels_store(message.id, labels,
+                                  language=message_language(message.conversation.tenant, message.text))
     message.intent, message.sentiment = labels.intent, labels.sentiment
 
 
