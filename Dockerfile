@@ -9,4 +9,6 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 RUN python manage.py collectstatic --noinput -v 0
 EXPOSE 8000
-CMD ["python", "-m", "daphne", "-b", "0.0.0.0", "-p", "8000", "chatbot.asgi:application"]
+# Daphne refuses socket messages over 65 KiB before the app parses them (4 bytes per character of
+# SOCKET_MAX_FRAME_SIZE, 16384, plus slack); the app answers smaller oversized frames with frame_too_large.
+CMD ["python", "-m", "daphne", "-b", "0.0.0.0", "-p", "8000", "--websocket-max-message-size", "66560", "chatbot.asgi:application"]

@@ -17,6 +17,9 @@ a Celery worker for the overhead phase, PostgreSQL and Redis; each phase is boun
 - overhead: visitors send --overhead-messages questions that the store's knowledge base answers, one at
   a time; for each, the time from send to the bot's reply frame, minus the reply's stored `latency_ms`
   (the worker's labelling, retrieval and deciding: model time), is what the platform itself costs.
+Both timed phases also report CPU time per message (`web_cpu_ms_per_message`, and the worker's in the
+overhead phase) from /proc/<pid>/stat: on a machine shared with other work, latency says more about the
+neighbours than about the code, CPU time much less.
 Rate limits are turned off in the bench's processes (it measures capacity, not the limits).
 Progress goes to stderr; the last line of stdout is one JSON object.
 """
@@ -90,6 +93,16 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes used so far (/proc/<pid>/stat utime and stime): the cost of a
+    phase, which a machine shared with other work shows truer than latency does."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the whole line)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def raise_open_files() -> int:
@@ -273,8 +286,9 @@ async def sockets_phase(port: int, key: str, tokens: list[str], batch: int, dead
 
 
 async def relay_phase(ports: list[int], key: str, agents: list[tuple[str, list[tuple[int, str]]]], rate: float,
-                      seconds: float, drain_s: float) -> dict:
-    """`agents`: (session cookie, its conversations); sockets spread over `ports` round-robin."""
+                      seconds: float, drain_s: float, pids: list[int] = ()) -> dict:
+    """`agents`: (session cookie, its conversations); sockets spread over `ports` round-robin; `pids`: the
+    web processes whose CPU time per relayed message is reported."""
     from websockets.asyncio.client import connect
 
     sent_at, acked, received, errors = {}, {}, {}, []
@@ -318,6 +332,7 @@ async def relay_phase(ports: list[int], key: str, agents: list[tuple[str, list[t
     readers += [asyncio.ensure_future(read_agent(ws)) for ws in agent_sockets]
     run = uuid.uuid4().hex[:6]
     total = int(rate * seconds)
+    cpu_start = cpu_seconds(list(pids))
     t_start = time.perf_counter()
     for i in range(total):
         delay = t_start + i / rate - time.perf_counter()
@@ -334,6 +349,7 @@ async def relay_phase(ports: list[int], key: str, agents: list[tuple[str, list[t
     end = time.perf_counter() + drain_s
     while (len(received) < total or len(acked) < total) and time.perf_counter() < end:
         await asyncio.sleep(0.05)
+    cpu_used = cpu_seconds(list(pids)) - cpu_start
     for task in readers:
         task.cancel()
     await asyncio.gather(*(ws.close() for ws in [*agent_sockets, *widgets]), return_exceptions=True)
@@ -345,6 +361,9 @@ async def relay_phase(ports: list[int], key: str, agents: list[tuple[str, list[t
         "errors": len(errors), "relay_p50_ms": percentile(relay, 50), "relay_p99_ms": percentile(relay, 99),
         "relay_max_ms": round(max(relay), 2) if relay else None, "ack_p50_ms": percentile(acks, 50),
         "ack_p99_ms": percentile(acks, 99),
+        # Per message the web process handled (acked): a run the machine could not keep up with is not
+        # charged for messages still queued.
+        "web_cpu_ms_per_message": round(cpu_used * 1000 / len(acks), 3) if pids and acks else None,
     }
     if errors:
         result["first_error"] = errors[0]
@@ -354,8 +373,10 @@ async def relay_phase(ports: list[int], key: str, agents: list[tuple[str, list[t
 # --- phase 3: the platform's overhead per visitor message -------------------------------------------
 
 
-async def overhead_phase(port: int, key: str, visitors: int, messages: int, warmup_timeout: float) -> list[dict]:
-    """Each visitor asks in turn, one question at a time; returns (send, ack, reply) times and reply ids."""
+async def overhead_phase(port: int, key: str, visitors: int, messages: int, warmup_timeout: float,
+                         pids: dict[str, int] | None = None) -> tuple[list[dict], dict[str, float]]:
+    """Each visitor asks in turn, one question at a time; returns (send, ack, reply) times and reply ids,
+    and the CPU seconds each of `pids` (name: pid) used for the measured messages."""
     from websockets.asyncio.client import connect
 
     sockets = []
@@ -383,11 +404,14 @@ async def overhead_phase(port: int, key: str, visitors: int, messages: int, warm
     for i, ws in enumerate(sockets):  # first messages: create the conversations, load the worker's models
         await ask(ws, QUESTIONS[i % len(QUESTIONS)], f"load-{run}-warm-{i}", warmup_timeout)
     timings = []
+    pids = pids or {}
+    cpu_start = {name: cpu_seconds([pid]) for name, pid in pids.items()}
     for i in range(messages):
         ws = sockets[i % len(sockets)]
         timings.append(await ask(ws, QUESTIONS[i % len(QUESTIONS)], f"load-{run}-{i}", 30))
+    cpu_used = {name: cpu_seconds([pid]) - cpu_start[name] for name, pid in pids.items()}
     await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-    return timings
+    return timings, cpu_used
 
 
 def overhead_summary(timings: list[dict]) -> dict:
@@ -452,7 +476,8 @@ def main() -> None:
 
         if "relay" not in skip:
             result["relay"] = []
-            ports = [procs.daphne()[1] for _ in range(max(1, min(args.relay_processes, 4)))]
+            webs = [procs.daphne() for _ in range(max(1, min(args.relay_processes, 4)))]
+            ports, pids = [port for _, port in webs], [web.pid for web, _ in webs]
             for count in agent_counts:
                 users = agents_ensure(tenant, count)
                 for rate in rates:
@@ -460,19 +485,23 @@ def main() -> None:
                     agents = [(session_cookie(u), held_conversations(tenant, u, per_agent)) for u in users]
                     log(f"relay: {count} agents, {per_agent * count} widgets, {rate}/s for {args.relay_seconds} s "
                         f"on {len(ports)} web process(es)")
-                    row = asyncio.run(relay_phase(ports, tenant.public_key, agents, rate, args.relay_seconds, 20))
+                    row = asyncio.run(relay_phase(ports, tenant.public_key, agents, rate, args.relay_seconds, 20,
+                                                  pids))
                     log(f"relay: {row}")
                     result["relay"].append(row)
                     cleanup(tenant)
             procs.stop()
 
         if "overhead" not in skip:
-            _, port = procs.daphne()
-            procs.worker()
+            web, port = procs.daphne()
+            worker = procs.worker()
             log(f"overhead: {args.overhead_visitors} visitors, {args.overhead_messages} messages (worker warming up)")
-            timings = asyncio.run(overhead_phase(port, tenant.public_key, args.overhead_visitors,
-                                                 args.overhead_messages, warmup_timeout=180))
+            timings, cpu = asyncio.run(overhead_phase(port, tenant.public_key, args.overhead_visitors,
+                                                      args.overhead_messages, warmup_timeout=180,
+                                                      pids={"web": web.pid, "worker": worker.pid}))
             result["overhead"] = overhead_summary(timings)
+            for name, used in cpu.items():
+                result["overhead"][f"{name}_cpu_ms_per_message"] = round(used * 1000 / max(len(timings), 1), 3)
             log(f"overhead: {result['overhead']}")
     finally:
         procs.stop()

@@ -1,6 +1,7 @@
 """Responder benchmark: reply quality against nearest-neighbour retrieval, latency and throughput.
 
     .venv/bin/python bench/responder.py [--quick] [--model PATH] [--transcripts FILE --text COL --response COL]
+    .venv/bin/python bench/responder.py --bitext [FILE] [--examples 1] [--max-minutes 15] [--eval-n N]
 
 Trains on the demo store's pairs (chatbot/demo/intents.json, knowledge_base.json) less a
 held-out split per intent, or loads --model; grounds every message in the knowledge base
@@ -10,6 +11,14 @@ message) and the ceiling of any retrieval (the training reply closest to each re
 the p50/p95 latency of one 64-token reply, and generated tokens/s at batch
 1, 8 and 32, on the CPU and on a GPU when present. Progress goes to stderr; the last
 line of stdout is one JSON object. No Django needed.
+
+--bitext trains and scores on the Bitext customer-support file instead (text, intent,
+response): a seeded 80/20 split stratified by intent, ROUGE-L with 95% bootstrap intervals
+over the held-out rows for the responder, the retrieval answer (the reply of the most
+similar training message, MiniLM embeddings), the intent medoid (the training reply of the
+predicted intent that overlaps most with that intent's other replies: the best single
+fixed reply per intent) and the same-intent oracle (the best training reply of the true
+intent for each reference: an upper bound of any answer that picks a stored reply).
 """
 import argparse
 import json
@@ -33,9 +42,10 @@ from transformers import AutoModel, AutoTokenizer  # noqa: E402
 
 from inference.responder import GenerationSettings, Responder, ResponderTrainConfig, TrainPair  # noqa: E402
 from inference.responder import train_responder  # noqa: E402
-from inference.responder.metrics import reply_metrics, rouge_l  # noqa: E402
+from inference.responder.metrics import reply_metrics, rouge_l, rouge_l_tokens, tokens  # noqa: E402
 
 DEMO = REPO / "chatbot" / "demo"
+BITEXT = REPO.parent / "shared" / "data" / "bitext_customer_support" / "train.csv"
 
 
 def log(*args) -> None:
@@ -185,6 +195,135 @@ def measure_naive(path: Path, messages: list[TrainPair], runs: int) -> dict:
     return {"latency_ms_p50": round(percentile(times, 50), 1), "runs": runs}
 
 
+def bootstrap(scores: np.ndarray, resamples: int = 2000, seed: int = 0) -> dict:
+    """Mean and 95% percentile-bootstrap interval over the rows."""
+    rng = np.random.default_rng(seed)
+    means = scores[rng.integers(0, len(scores), (resamples, len(scores)))].mean(axis=1)
+    return {"mean": round(float(scores.mean()), 4), "ci95": [round(float(np.percentile(means, 2.5)), 4),
+                                                             round(float(np.percentile(means, 97.5)), 4)]}
+
+
+def bitext_data(path: str) -> list[TrainPair]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [TrainPair(r["text"].strip(), r["response"].strip(), intent=r["intent"].strip())
+                for r in csv.DictReader(handle) if r["text"].strip() and r["response"].strip()]
+
+
+def intent_medoids(train: list[TrainPair]) -> dict[str, str]:
+    """Per intent, the training reply with the highest mean ROUGE-L against the intent's other replies."""
+    groups: dict[str, list[tuple[str, list[str]]]] = {}
+    for pair in train:
+        groups.setdefault(pair.intent, []).append((pair.reply, tokens(pair.reply)))
+    return {intent: max(replies, key=lambda r: sum(rouge_l_tokens(r[1], o[1]) for o in replies if o is not r))[0]
+            for intent, replies in groups.items()}
+
+
+def bitext_baselines(args, train: list[TrainPair], test: list[TrainPair]) -> dict:
+    """Per held-out row: the predicted intent (nearest training message's) and each baseline's answer
+    index / ROUGE-L; cached in --models-dir (the medoids alone cost minutes of a busy CPU)."""
+    stat = os.stat(args.bitext)
+    cache = Path(args.models_dir) / (f"bitext-baselines-s{args.seed}-h{args.held_out}-{stat.st_size}"
+                                     f"{'-quick' if args.quick else ''}.json")
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    embed = Embedder(default_base())
+    similarity = embed([p.message for p in test]) @ embed([p.message for p in train]).T
+    nearest = [int(j) for j in similarity.argmax(axis=1)]
+    medoid = intent_medoids(train)
+    by_intent: dict[str, list[tuple[str, list[str]]]] = {}
+    for pair in train:
+        by_intent.setdefault(pair.intent, []).append((pair.reply, tokens(pair.reply)))
+    refs = [tokens(p.reply) for p in test]
+    oracle = [max(by_intent[p.intent], key=lambda r: rouge_l_tokens(r[1], ref))[0] for p, ref in zip(test, refs)]
+    predicted = [train[j].intent for j in nearest]
+    answers = {"retrieval": [train[j].reply for j in nearest], "intent_medoid": [medoid[i] for i in predicted],
+               "oracle_same_intent": oracle}
+    out = {"predicted": predicted, "answers": answers,
+           "scores": {k: [rouge_l_tokens(tokens(a), r) for a, r in zip(v, refs)] for k, v in answers.items()}}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(out))
+    return out
+
+
+def bitext_main(args) -> None:
+    """Responder vs retrieval vs medoid vs oracle on the Bitext file's own held-out split."""
+    started = time.perf_counter()
+    pairs = bitext_data(args.bitext)
+    train, test = split_held_out(pairs, args.held_out, args.seed)
+    if args.quick:  # a smoke run of every step
+        train, test = train[::10], test[::18]
+    refs = [p.reply for p in test]
+    cached = bitext_baselines(args, train, test)
+    predicted, answers = cached["predicted"], cached["answers"]
+    scores = {name: np.array(values) for name, values in cached["scores"].items()}
+    result = {"data": str(args.bitext), "quick": args.quick, "n_train": len(train), "n_test": len(test), "seed": args.seed,
+              "held_out": args.held_out, "intent_accuracy_nearest": round(
+                  float(np.mean([i == p.intent for i, p in zip(predicted, test)])), 4)}
+    log(f"baselines in {time.perf_counter() - started:.0f} s: "
+        + ", ".join(f"{k} {v.mean():.4f}" for k, v in scores.items()))
+
+    rows = list(range(len(test)))
+    if args.eval_n and args.eval_n < len(test):
+        rows = sorted(random.Random(args.seed).sample(rows, args.eval_n))
+    if not args.no_responder:
+        if args.model:
+            path, result["training"] = Path(args.model), None
+        else:
+            path = Path(args.models_dir) / (f"bitext-e{args.examples}-u{args.encoder_layers}-s{args.seed}{args.tag}"
+                                            f"{'-quick' if args.quick else ''}")
+            config = ResponderTrainConfig(
+                base_path=args.base or default_base(), decoder_layers=args.decoder_layers, epochs=args.epochs,
+                batch_size=args.batch_size, lr=args.lr, fresh_lr_scale=args.fresh_lr_scale,
+                label_smoothing=args.label_smoothing, patience=args.patience, train_encoder=args.train_encoder,
+                train_encoder_layers=args.encoder_layers, examples=args.examples,
+                max_example_chars=args.example_chars, max_target_length=args.target_tokens,
+                max_source_length=args.source_tokens, max_train_steps=args.max_steps,
+                max_train_seconds=args.max_minutes * 60 if args.max_minutes else None,
+                eval_generate=False, seed=args.seed, threads=args.threads)
+            log(f"training on {len(train)} pairs into {path}")
+            metrics = train_responder(train, config, path, progress=True)
+            result["training"] = {k: metrics.get(k) for k in ("pairs", "epochs_run", "best_epoch", "steps",
+                                                              "val_loss", "train_seconds", "history")}
+            result["training"]["config"] = {k: metrics["config"][k] for k in (
+                "decoder_layers", "batch_size", "lr", "examples", "max_example_chars", "max_target_length",
+                "train_encoder", "train_encoder_layers", "label_smoothing", "max_train_steps")}
+        result["model"] = str(path)
+        responder = Responder.load(path, device="auto", micro_batch=False)  # CUDA when lent one
+        settings = GenerationSettings(max_new_tokens=args.new_tokens, no_repeat_ngram_size=args.no_repeat)
+        result["generation"] = {"max_new_tokens": settings.max_new_tokens,
+                                "no_repeat_ngram_size": settings.no_repeat_ngram_size}
+        generated, decode_started = [], time.perf_counter()
+        for start in range(0, len(rows), 32):
+            chunk = rows[start:start + 32]
+            generated += [r.text for r in responder.reply_batch(
+                [([("visitor", test[i].message)], predicted[i], []) for i in chunk], settings)]
+            log(f"  generated {len(generated)}/{len(rows)}")
+        result["decode_seconds"] = round(time.perf_counter() - decode_started, 1)
+        ours = np.array([rouge_l(g, refs[i]) for g, i in zip(generated, rows)])
+        result["responder"] = bootstrap(ours)
+        result["responder"]["n"] = len(rows)
+        result["responder"]["mean_words"] = round(float(np.mean([len(g.split()) for g in generated])), 1)
+        gain = ours - scores["retrieval"][rows]
+        result["responder_minus_retrieval"] = bootstrap(gain)
+        from inference.responder_gate import replies_compare
+
+        verdict = replies_compare(generated, [{"text": test[i].message, "reply": refs[i]} for i in rows],
+                                  [answers["retrieval"][i] for i in rows], ["\n".join(p.reply for p in train)])
+        result["gate"] = {k: verdict[k] for k in ("serving", "reason")} | {
+            "invented_share": verdict["responder"]["invented_share"]}
+        for i, g in list(zip(rows, generated))[:: max(1, len(rows) // 4)]:
+            log(f"  > {test[i].message}\n    responder: {g}\n    retrieval: {answers['retrieval'][i]}")
+    for name, values in scores.items():
+        result[name] = bootstrap(values) | {"n": len(values)}
+        if len(rows) < len(test):
+            result[name]["on_responder_rows"] = round(float(values[rows].mean()), 4)
+    result["mean_words_reference"] = round(float(np.mean([len(r.split()) for r in refs])), 1)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(result))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: few pairs, few steps, few timings")
@@ -209,9 +348,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40, help="timed single replies for the latency percentiles")
     parser.add_argument("--naive-runs", type=int, default=3, help="timed replies of plain generate (0: skip)")
     parser.add_argument("--seed", type=int, default=13)
+    bitext = parser.add_argument_group("--bitext")
+    bitext.add_argument("--bitext", nargs="?", const=str(BITEXT), help="score on the Bitext file (default: ../shared)")
+    bitext.add_argument("--no-responder", action="store_true", help="only the baselines")
+    bitext.add_argument("--encoder-layers", type=int, default=0, help="fine-tune the encoder's top N layers")
+    bitext.add_argument("--example-chars", type=int, default=1200, help="an example reply is clipped to this")
+    bitext.add_argument("--target-tokens", type=int, default=192, help="training replies are cut at this")
+    bitext.add_argument("--source-tokens", type=int, default=320)
+    bitext.add_argument("--new-tokens", type=int, default=192, help="longest generated reply")
+    bitext.add_argument("--no-repeat", type=int, default=0, help="no_repeat_ngram_size of decoding")
+    bitext.add_argument("--batch-size", type=int, default=16)
+    bitext.add_argument("--max-minutes", type=float, default=15.0, help="training time cap")
+    bitext.add_argument("--eval-n", type=int, default=0, help="score the responder on N held-out rows (0: all)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.bitext:
+        return bitext_main(args)
     if args.quick:
         args.epochs, args.runs, args.naive_runs = 2, 8, 1
         args.max_steps = args.max_steps or 6

@@ -5,8 +5,8 @@ from django.contrib import admin
 
 from . import access
 from .models import (
-    AgentMembership, AssistSuggestion, CannedReply, Conversation, ConversationTransition, Feedback, KnowledgeEntry,
-    Message, ModelVersion, SentimentExample, Tenant, TrainingExample, Visitor,
+    AgentMembership, AssistSuggestion, CannedReply, Conversation, ConversationTransition, EvalExample, Feedback,
+    KnowledgeEntry, Message, ModelVersion, SentimentExample, Tenant, TrainingExample, TrainingRun, Visitor,
 )
 
 
@@ -138,9 +138,32 @@ class SentimentExampleAdmin(admin.ModelAdmin):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(TenantScoped):
-    list_display = ["kind", "tenant", "version", "is_active", "created_at", "path"]
-    list_filter = ["kind", BY_STORE, "is_active"]
-    readonly_fields = ["created_at"]
+    list_display = ["kind", "tenant", "version", "status", "serving", "created_at", "promoted_at", "path"]
+    list_filter = ["kind", BY_STORE, "status"]
+    readonly_fields = ["created_at", "promoted_at"]
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(ReadOnly):
+    """Retrains from request to the gate's verdict; the console's models page starts and follows them."""
+
+    list_display = ["id", "kind", "tenant", "trigger", "status", "stage", "percent", "requested_by", "created_at",
+                    "finished_at"]
+    list_filter = ["kind", "status", "trigger", BY_STORE]
+    search_fields = ["stage", "detail"]
+
+    @admin.display(description="progress")
+    def percent(self, run: TrainingRun) -> str:
+        return f"{round((run.progress or 0) * 100)} %"
+
+
+@admin.register(EvalExample)
+class EvalExampleAdmin(ReadOnly):
+    """The held-out sets the gate judges candidates on: written by the learning loop only."""
+
+    list_display = ["text", "kind", "split", "label", "tenant", "created_at"]
+    list_filter = ["kind", "split", BY_STORE]
+    search_fields = ["text", "label"]
 
 
 @admin.register(AgentMembership)

@@ -5,17 +5,21 @@ protocol") and the README. Every conversation and message is reached through cha
 so another tenant's ids answer `not_found` exactly like missing ones.
 """
 import asyncio
+import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from . import access, assist, ownership, presence, realtime, selectors, services
-from .consumers import FrameRefused, frame_parse
+from . import access, assist, delivery, ownership, presence, realtime, selectors, services
+from .consumers import DirectDispatch, FrameRefused, frame_parse
 from .errors import ServiceError
+from .outages import LiveFeedGuard
 from .payloads import agent_message_payload, conversation_payload
 
 CLOSE_UNAUTHENTICATED = 4401
+
+log = logging.getLogger(__name__)
 
 
 def _inbox(user, tab: str, query: str) -> dict:
@@ -35,13 +39,35 @@ def _open(user, conversation_id) -> dict:
     }
 
 
+def _resync(user, tab: str, query: str, conversation_id: int | None) -> list[dict]:
+    """What the console shows, read afresh after live updates were interrupted: the `all` inbox (as at
+    connect, marked `resync`), the tab it shows if another, and the open conversation's transcript
+    (without marking it read: the agent may not be looking)."""
+    frames = [{**_inbox(user, "all", ""), "resync": True}]
+    if tab != "all" or query:
+        frames.append({**_inbox(user, tab, query), "resync": True})
+    if conversation_id is not None:
+        try:
+            conversation = access.access_conversation(user, conversation_id)
+        except ServiceError:
+            return frames
+        frames.append({"type": "transcript", "conversation": conversation_payload(conversation),
+                       "messages": [agent_message_payload(m) for m in selectors.transcript(conversation.id)],
+                       "suggestions": assist.suggestions_latest(conversation)})
+    return frames
+
+
 def _tenant_ids(user) -> list[int]:
     return access.tenant_ids_of(user)
 
 
-class AgentConsumer(AsyncJsonWebsocketConsumer):
+class AgentConsumer(LiveFeedGuard, DirectDispatch, AsyncJsonWebsocketConsumer):
+    """Stays up through a Redis outage (LiveFeedGuard): the agent is told, and the inbox is sent afresh
+    when live updates are back; a database outage refuses frames with `unavailable` (OutageGuard)."""
+
     user = None
     tenant_ids: list[int] = []
+    tab, query, open_conversation = "all", "", None  # what the console shows: resent after an outage
 
     async def connect(self) -> None:
         realtime.remember_server_loop()
@@ -54,31 +80,58 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user = user
-        for tenant_id in self.tenant_ids:
-            await self.channel_layer.group_add(realtime.tenant_group(tenant_id), self.channel_name)
+        await self.feed_join()  # with Redis away the socket opens all the same, and says so below
         await database_sync_to_async(presence.presence_join)(user, self.channel_name)
         self._heartbeat = asyncio.ensure_future(self._keep_present())
         await self._announce_presence()
         await self.send_json(await database_sync_to_async(_inbox)(user, "all", ""))
+        if self.feed_down:
+            await self.feed_lost()
+
+    def feed_groups(self) -> list[str]:
+        return [realtime.tenant_group(tenant_id) for tenant_id in self.tenant_ids]
+
+    async def feed_lost(self, event: dict | None = None) -> None:
+        if self.user is not None:
+            await super().feed_lost(event)
+
+    async def feed_restored(self, event: dict) -> None:
+        """Live again: resend what the console shows (events published meanwhile are gone)."""
+        await super().feed_restored(event)
+        if self.user is None:
+            return
+        await self._announce_presence()
+        for frame in await database_sync_to_async(_resync)(self.user, self.tab, self.query, self.open_conversation):
+            await self.send_json(frame)
 
     async def disconnect(self, code: int) -> None:
         if self.user is None:
             return
         self._heartbeat.cancel()
-        for tenant_id in self.tenant_ids:
-            await self.channel_layer.group_discard(realtime.tenant_group(tenant_id), self.channel_name)
+        try:
+            for group in self.feed_groups():
+                await self.channel_layer.group_discard(group, self.channel_name)
+        except delivery.TRANSIENT_ERRORS:
+            pass  # Redis is away: its group entries expire (channels' group_expiry)
         await database_sync_to_async(presence.presence_leave)(self.channel_name)
         await self._announce_presence()
 
     async def _announce_presence(self) -> None:
-        """Visitors waiting in these stores learn that a person came online (or that the last one left)."""
-        for tenant_id in self.tenant_ids:
-            await self.channel_layer.group_send(realtime.visitors_group(tenant_id), realtime.PRESENCE_EVENT)
+        """Visitors waiting in these stores learn that a person came online (or that the last one left);
+        best effort: with Redis away nobody would hear it, and their sockets reconnect anyway."""
+        try:
+            for tenant_id in self.tenant_ids:
+                await self.channel_layer.group_send(realtime.visitors_group(tenant_id), realtime.PRESENCE_EVENT)
+        except delivery.TRANSIENT_ERRORS as exc:
+            log.info("could not announce presence: %r", exc)
 
     async def _keep_present(self) -> None:
         while True:
             await asyncio.sleep(max(1, settings.AGENT_PRESENCE_TTL // 3))
-            await database_sync_to_async(presence.presence_touch)(self.channel_name)
+            try:
+                await database_sync_to_async(presence.presence_touch)(self.channel_name)
+            except delivery.TRANSIENT_ERRORS as exc:  # the database is away: beat again next time
+                log.warning("presence heartbeat failed: %r", exc)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.user is None:
@@ -108,10 +161,13 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         query = frame.get("q", "")
         if not isinstance(query, str):
             raise ServiceError("`q` must be a string.", "invalid_query")
+        self.tab, self.query = tab, query
         await self.send_json(await database_sync_to_async(_inbox)(self.user, tab, query))
 
     async def _on_open(self, frame: dict) -> None:
-        await self.send_json(await database_sync_to_async(_open)(self.user, frame.get("conversation")))
+        transcript = await database_sync_to_async(_open)(self.user, frame.get("conversation"))
+        self.open_conversation = transcript["conversation"]["id"]
+        await self.send_json(transcript)
 
     async def _on_read(self, frame: dict) -> None:
         """The agent has seen the open conversation's new messages (no answer frame)."""
@@ -132,13 +188,7 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "conversation", "conversation": conversation_payload(conversation)})
 
     async def _on_message(self, frame: dict, private: bool = False) -> None:
-        message, _ = await database_sync_to_async(services.agent_message_send)(
-            self.user, frame.get("conversation"), frame.get("text"), frame.get("client_id"),
-            private=private, suggestion=frame.get("suggestion"),
-        )
-        await self.send_json({"type": "ack", "client_id": message.client_id,
-                              "conversation": message.conversation_id,
-                              "message": await database_sync_to_async(_amsg)(message)})
+        await self.send_json(await database_sync_to_async(_agent_send)(self.user, frame, private))
 
     async def _on_note(self, frame: dict) -> None:
         await self._on_message(frame, private=True)
@@ -197,8 +247,14 @@ FRAME_TYPES = ("inbox", "open", "read", "take_over", "hand_back", "resolve", "re
                "typing")
 
 
-def _amsg(message) -> dict:
-    return agent_message_payload(message)
+def _agent_send(user, frame: dict, private: bool) -> dict:
+    """Store the reply or note and build its ack in one trip to the database thread (the hot path of
+    agents' replies: one hop instead of two)."""
+    message, _ = services.agent_message_send(user, frame.get("conversation"), frame.get("text"),
+                                             frame.get("client_id"), private=private,
+                                             suggestion=frame.get("suggestion"))
+    return {"type": "ack", "client_id": message.client_id, "conversation": message.conversation_id,
+            "message": agent_message_payload(message)}
 
 
 def _agent_typing(user, conversation_id, on: bool) -> None:

@@ -7,6 +7,8 @@ class ChatbotConfig(AppConfig):
     verbose_name = "Chatbot"
 
     def ready(self) -> None:
-        from . import checks, realtime  # noqa: F401  (checks registers the production-settings checks)
+        from . import checks, evalsets, events, realtime  # noqa: F401  (checks registers settings checks)
 
         realtime.subscribe_all()
+        # Every agent correction joins the corrections evaluation set a candidate model must fix.
+        events.subscribe(events.FEEDBACK_RECORDED, evalsets.on_feedback_recorded)

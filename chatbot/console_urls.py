@@ -1,7 +1,7 @@
 """The agent console's pages, mounted at /console/."""
 from django.urls import path
 
-from . import console_views, insights_views, manager_views
+from . import console_views, insights_views, manager_views, models_views
 
 app_name = "console"
 
@@ -18,4 +18,8 @@ urlpatterns = [
     path("review/queue/", manager_views.review_queue, name="review-queue"),
     path("review/queue/<int:message_id>/label/", manager_views.review_label, name="review-label"),
     path("export/", manager_views.export, name="export"),
+    path("models/", models_views.models_page, name="models"),
+    path("models/runs.json", models_views.runs_json, name="models-runs"),
+    path("models/retrain/", models_views.retrain, name="models-retrain"),
+    path("models/rollback/", models_views.rollback, name="models-rollback"),
 ]

@@ -87,6 +87,18 @@ def _managed(request: HttpRequest) -> list[Tenant]:
     return [t for t in request.console_tenants if roles[t.id] == AgentMembership.Role.MANAGER]
 
 
+def managed_tenant(request: HttpRequest, params, refusal: str) -> Tenant:
+    """The store a manager's page is about: the `tenant` slug of `params`, else the first she manages;
+    `refusal` is the 403's text for someone who manages none."""
+    slug = params.get("tenant", "")
+    if not slug:
+        managed = _managed(request)
+        if not managed:
+            raise PermissionDenied(refusal)
+        slug = managed[0].slug
+    return access.access_tenant(request.user, slug, manager=True)
+
+
 def _save(request: HttpRequest, form: CannedReplyForm, reply_id: int | None = None) -> CannedReply | None:
     """Hand a valid form to the service; its refusals of the input land on the form's fields."""
     if not form.is_valid():

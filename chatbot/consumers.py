@@ -5,6 +5,7 @@ import re
 import time
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -91,6 +92,12 @@ def frame_parse(text_data: str | None, bytes_data: bytes | None) -> dict:
     return frame
 
 
+def frame_client_id(frame: dict) -> str | None:
+    """The `client_id` a frame carried, for the error that answers it (None when it had no usable one)."""
+    client_id = frame.get("client_id")
+    return client_id if isinstance(client_id, str) and 0 < len(client_id) <= 200 else None
+
+
 def _pending_group(visitor_key: str) -> str:
     """The sockets of one visitor not stored yet (tabs sharing her token, devices sharing her verified id):
     the first message, sent from any of them, starts the conversation for them all."""
@@ -107,7 +114,23 @@ def _holder(conversation) -> dict:
     return extras
 
 
-class WidgetConsumer(OutageGuard, AsyncJsonWebsocketConsumer):
+class DirectDispatch:
+    """Dispatch events to handlers without channels' `aclose_old_connections()` before each one.
+
+    That call hops to the one database thread for every event of every socket (a relayed message:
+    the widget's chat.message, the agents' message and conversation events), queueing behind the
+    database work of all sockets; and it is redundant here: every handler reaches the database through
+    database_sync_to_async, which closes old connections before and after each call itself.
+    """
+
+    async def dispatch(self, message: dict) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+
+class WidgetConsumer(OutageGuard, DirectDispatch, AsyncJsonWebsocketConsumer):
     tenant = None  # set once the connect is accepted
     pending_group = ""  # while the visitor has no conversation: see _pending_group
     conversation_id: int | None = None  # None until the visitor's first message (or a known conversation)
@@ -207,9 +230,9 @@ class WidgetConsumer(OutageGuard, AsyncJsonWebsocketConsumer):
             await self._limit(frame["type"])
             await handler(frame)
         except ServiceError as exc:
-            # An error answering a message names it, so the client knows which one was refused.
-            client_id = frame.get("client_id") if frame["type"] == "message" else None
-            await self._error(exc.code, exc.detail, client_id if isinstance(client_id, str) else None,
+            # An error names the frame's client_id when it carried one (a message's), so the client
+            # knows which message was refused; errors about other frames name none.
+            await self._error(exc.code, exc.detail, frame_client_id(frame),
                               retry_after=getattr(exc, "retry_after", None))
 
     async def _limit(self, frame_type: str) -> None:

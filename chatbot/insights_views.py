@@ -9,9 +9,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from . import access, fixes, insights
-from .console_views import _managed, _page, console_view
-from .errors import PermissionDenied
+from . import fixes, insights
+from .console_views import _managed, _page, console_view, managed_tenant
 from .models import Tenant
 
 NOT_A_MANAGER = "Only a store's managers may see its insights."
@@ -24,13 +23,7 @@ TIMES = (
 
 def _scope(request: HttpRequest, params) -> tuple[Tenant, insights.Period]:
     """The store (one the user manages: `tenant` slug, else her first) and the period of the request."""
-    slug = params.get("tenant", "")
-    if not slug:
-        managed = _managed(request)
-        if not managed:
-            raise PermissionDenied(NOT_A_MANAGER)
-        slug = managed[0].slug
-    tenant = access.access_tenant(request.user, slug, manager=True)
+    tenant = managed_tenant(request, params, NOT_A_MANAGER)
     return tenant, insights.period_parse(params.get("from"), params.get("to"))
 
 

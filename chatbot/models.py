@@ -404,28 +404,122 @@ class SentimentExample(models.Model):
 
 
 class ModelVersion(models.Model):
-    """A trained model on disk: one folder per version under MODELS_DIR."""
+    """A trained model on disk (one folder per version under MODELS_DIR) and where it stands.
+
+    A retrain registers a candidate; the gate (inference.gate) promotes it to active or rejects it,
+    storing both sets of scores in `evaluations` and why in `decision`. Promotion retires the
+    version it replaces; a rollback makes the previous one active again.
+    """
 
     class Kind(models.TextChoices):
         INTENT = "intent"
         SENTIMENT = "sentiment"
         RESPONDER = "responder"
 
+    class Status(models.TextChoices):
+        CANDIDATE = "candidate"
+        ACTIVE = "active"
+        RETIRED = "retired"
+        REJECTED = "rejected"
+
+    class Serving(models.TextChoices):
+        """Responders only: whom the active version's replies reach."""
+
+        VISITORS = "visitors"  # it beat the retrieval / intent-reply answer on the frozen set
+        ASSIST = "assist"  # it did not: its replies only feed agents' suggestions
+
     kind = models.CharField(max_length=20, choices=Kind.choices)
     tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="model_versions")
     version = models.CharField(max_length=100)
     path = models.CharField(max_length=500)
-    metrics = models.JSONField(default=dict, blank=True)
-    is_active = models.BooleanField(default=False)
+    metrics = models.JSONField(default=dict, blank=True)  # training's own (validation) figures
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CANDIDATE, db_index=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
+                               help_text="The active version when this one was trained.")
+    data_hash = models.CharField(max_length=64, blank=True, default="", help_text="sha256 of the training data.")
+    evaluations = models.JSONField(default=dict, blank=True, help_text="Scores keyed by evaluation set.")
+    decision = models.JSONField(default=dict, blank=True, help_text="The gate's verdict and its reasons.")
+    serving = models.CharField(max_length=10, choices=Serving.choices, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["kind", "tenant"], condition=Q(is_active=True), name="one_active_model_per_kind"
+                fields=["kind", "tenant"], condition=Q(status="active"), name="one_active_model_per_kind_status"
             )
         ]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.version}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class EvalExample(models.Model):
+    """A held-out example a candidate model is judged on, never trained on.
+
+    `frozen`: drawn once per tenant and kind (stratified) from its data. `corrections`: grows with every
+    agent correction; a candidate must fix most of them.
+    """
+
+    class Split(models.TextChoices):
+        FROZEN = "frozen"
+        CORRECTIONS = "corrections"
+
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="eval_examples")
+    kind = models.CharField(max_length=20, choices=ModelVersion.Kind.choices)
+    split = models.CharField(max_length=12, choices=Split.choices)
+    text = models.TextField()
+    label = models.CharField(max_length=100, blank=True, default="")  # intent or sentiment
+    reply = models.TextField(blank=True, default="")  # responders: the reference reply
+    feedback = models.ForeignKey(Feedback, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "kind", "split"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.split}: [{self.label}] {self.text[:60]}"
+
+
+class TrainingRun(models.Model):
+    """One retrain of a tenant's model kind, from request to the gate's verdict; what the console shows."""
+
+    class Trigger(models.TextChoices):
+        COMMAND = "command"
+        CONSOLE = "console"
+        SCHEDULE = "schedule"  # Celery beat: enough new corrections
+        DEMO = "demo"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        PROMOTED = "promoted"
+        REFUSED = "refused"  # the gate kept the active version
+        FAILED = "failed"
+
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="training_runs")
+    kind = models.CharField(max_length=20, choices=ModelVersion.Kind.choices)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    stage = models.CharField(max_length=200, blank=True, default="")  # "training 120/300 steps"
+    progress = models.FloatField(default=0.0)  # 0..1
+    detail = models.TextField(blank=True, default="")  # the error, or the gate's reason
+    candidate = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    corrections_seen = models.PositiveIntegerField(default=0)  # the tenant's correction count when it started
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} retrain #{self.pk} ({self.status})"

@@ -7,6 +7,7 @@ later with the same client_id. When the socket itself cannot go on (the channel 
 gone, so no live updates; or the connect could not read the session) it says the same and closes
 with 4503 (try again later): the client reconnects with back-off and resumes where it left off.
 """
+import asyncio
 import json
 import logging
 
@@ -20,16 +21,19 @@ UNAVAILABLE = "unavailable"
 CLOSE_TRY_AGAIN = 4503
 NOT_STORED = "The chat can't take messages right now. Yours is kept and sent again in a moment."
 RECONNECT = "The chat is briefly unavailable. Reconnecting; nothing you send is lost."
+FEED_LOST = ("Live updates are interrupted (the server lost its connection to Redis). Replies you send still "
+             "go out; this page catches up by itself when live updates are back.")
+FEED_RETRY_SECONDS = (0.5, 5.0)  # first and longest wait between two tries to rejoin the groups
 
 
-def _message_client_id(text: object) -> str | None:
-    """The client_id of a `message` frame, if `text` is one (it was parsed once already: it is bounded)."""
+def _frame_client_id(text: object) -> str | None:
+    """The client_id of the frame in `text`, if it had one (it was parsed once already: it is bounded)."""
     try:
         frame = json.loads(text) if isinstance(text, str) else None
     except (ValueError, RecursionError):
         return None
-    client_id = frame.get("client_id") if isinstance(frame, dict) and frame.get("type") == "message" else None
-    return client_id if isinstance(client_id, str) and len(client_id) <= 200 else None
+    client_id = frame.get("client_id") if isinstance(frame, dict) else None
+    return client_id if isinstance(client_id, str) and 0 < len(client_id) <= 200 else None
 
 
 class OutageGuard:
@@ -54,7 +58,7 @@ class OutageGuard:
         except delivery.TRANSIENT_ERRORS as exc:
             log.warning("%s: frame refused for an outage: %r", type(self).__name__, exc)
             frame = {"type": "error", "code": UNAVAILABLE, "detail": NOT_STORED}
-            client_id = _message_client_id(message.get("text"))
+            client_id = _frame_client_id(message.get("text"))
             if client_id:
                 frame["client_id"] = client_id
             await self.send_json(frame)
@@ -67,3 +71,68 @@ class OutageGuard:
             await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
         except Exception:  # noqa: BLE001 - the socket goes anyway; say why it went the hard way
             log.warning("could not close a socket cleanly for an outage", exc_info=True)
+
+
+class LiveFeedGuard(OutageGuard):
+    """Mix into a consumer whose socket stays up while the channel layer's Redis is away (the agent
+    console: its frames are database work that goes on without live updates).
+
+    When receiving from the channel layer fails, the consumer gets a `feed.lost` event instead of the
+    error (`feed_lost` tells the client once), then tries to rejoin `feed_groups()` with back-off; once
+    it can, it gets `feed.restored` (`feed_restored` resends what the client shows: events published
+    meanwhile are lost, and a restarted Redis forgot the group memberships). The property below wraps
+    the receive function channels' AsyncConsumer.__call__ assigns, so its dispatch loop stays as is.
+    """
+
+    feed_down = False
+    _feed_told = False
+
+    @property
+    def channel_receive(self):
+        return self._feed_receive
+
+    @channel_receive.setter
+    def channel_receive(self, receive) -> None:
+        self._raw_channel_receive = receive
+
+    def feed_groups(self) -> list[str]:
+        """The groups the socket listens to (rejoined after an outage)."""
+        return []
+
+    async def feed_join(self) -> bool:
+        """Join `feed_groups()`; False (and the feed marked down, to be rejoined) when Redis is away."""
+        try:
+            for group in self.feed_groups():
+                await self.channel_layer.group_add(group, self.channel_name)
+        except delivery.TRANSIENT_ERRORS as exc:
+            log.warning("%s: live feed unavailable: %r", type(self).__name__, exc)
+            self.feed_down = True
+            return False
+        return True
+
+    async def _feed_receive(self) -> dict:
+        if self.feed_down:
+            delay = FEED_RETRY_SECONDS[0]
+            while True:
+                await asyncio.sleep(delay)
+                if await self.feed_join():
+                    break
+                delay = min(delay * 2, FEED_RETRY_SECONDS[1])
+            self.feed_down = False
+            log.info("%s: live feed back", type(self).__name__)
+            return {"type": "feed.restored"}
+        try:
+            return await self._raw_channel_receive()
+        except delivery.TRANSIENT_ERRORS as exc:
+            log.warning("%s: live feed lost: %r", type(self).__name__, exc)
+            self.feed_down = True
+            return {"type": "feed.lost"}
+
+    async def feed_lost(self, event: dict | None = None) -> None:
+        """Tell the client once per outage (an `unavailable` error naming no message)."""
+        if self._outage_accepted and not self._feed_told:
+            self._feed_told = True
+            await self.send_json({"type": "error", "code": UNAVAILABLE, "detail": FEED_LOST})
+
+    async def feed_restored(self, event: dict) -> None:
+        self._feed_told = False

@@ -211,13 +211,43 @@ NLU_OOS_MIN_RECALL = env.float("NLU_OOS_MIN_RECALL", default=0.8)
 # Seed ensembles: more members, better labels, one more encoder pass (~5 ms on 2 CPU cores) per message each.
 NLU_INTENT_MEMBERS = env.int("NLU_INTENT_MEMBERS", default=1)
 NLU_SENTIMENT_MEMBERS = env.int("NLU_SENTIMENT_MEMBERS", default=1)
+# Training options per task over the platform's recipe (nlu.train.RECIPES), e.g.
+# NLU_TRAIN_OPTIONS='{"intent": {"epochs": 5, "base_encoder": "/models/my-encoder"}}'.
+NLU_TRAIN_OPTIONS = env.json("NLU_TRAIN_OPTIONS", default={})
 
 CONVERSATION_IDLE_HOURS = env.int("CONVERSATION_IDLE_HOURS", default=24)
+
+# The learning loop (inference.retraining; README "Learning loop"). Retrains run on their own queue so
+# answering never waits behind training: a worker started with `-Q training` takes them.
+TRAINING_QUEUE = env("TRAINING_QUEUE", default="training")
+CELERY_TASK_ROUTES = {"inference.retrain": {"queue": TRAINING_QUEUE}}
+# The gate: a candidate may lose at most this much accuracy on the frozen set (0.01 = 1 point) and
+# must fix more than this share of the corrections set.
+RETRAIN_TOLERANCE = env.float("RETRAIN_TOLERANCE", default=0.01)
+RETRAIN_MIN_FIXED = env.float("RETRAIN_MIN_FIXED", default=0.5)
+# Celery beat starts a retrain once a tenant has this many corrections its active model has not seen
+# (0: never on its own); checked every RETRAIN_CHECK_SECONDS.
+RETRAIN_AFTER_CORRECTIONS = env.int("RETRAIN_AFTER_CORRECTIONS", default=20)
+RETRAIN_CHECK_SECONDS = env.int("RETRAIN_CHECK_SECONDS", default=300)
+RETRAIN_TIME_LIMIT = env.int("RETRAIN_TIME_LIMIT", default=3 * 3600)
+# The frozen evaluation set: this share of a tenant's labelled examples (at most EVAL_FROZEN_MAX), drawn
+# once per intent and never trained on.
+EVAL_FROZEN_FRACTION = env.float("EVAL_FROZEN_FRACTION", default=0.15)
+EVAL_FROZEN_MAX = env.int("EVAL_FROZEN_MAX", default=400)
+# Workers learn of a promotion by a broadcast; they also re-read the active versions this often.
+MODEL_POLL_SECONDS = env.float("MODEL_POLL_SECONDS", default=30)
+# Loaded models a worker keeps (least recently used go first), by their size in memory.
+MODEL_CACHE_MB = env.int("MODEL_CACHE_MB", default=2048)
+# Corrections count at once: a visitor message this close (cosine, MiniLM) to a corrected one gets the
+# correction (intent and reply) before any retraining.
+CORRECTION_MEMORY_MIN_SCORE = env.float("CORRECTION_MEMORY_MIN_SCORE", default=0.8)
 CELERY_BEAT_SCHEDULE = {
     "resolve-idle-conversations": {"task": "chatbot.resolve_idle_conversations", "schedule": 15 * 60},
     # Expires: runs that waited behind a backlog (or dead workers) are dropped, not piled up.
     "sweep-unanswered": {"task": "chatbot.sweep_unanswered", "schedule": ANSWER_SWEEP_SECONDS,
                          "options": {"expires": max(ANSWER_SWEEP_SECONDS * 6, 30)}},
+    "retrain-due": {"task": "inference.retrain_due", "schedule": RETRAIN_CHECK_SECONDS,
+                    "options": {"expires": RETRAIN_CHECK_SECONDS}},
 }
 
 # Widget protocol limits.

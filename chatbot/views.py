@@ -1,11 +1,11 @@
 """Pages: the demo store and a health check."""
 from django.conf import settings
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
 
 from . import selectors
+from .health import health_check
 
 DEMO_SLUG = "demo"
 
@@ -25,7 +25,7 @@ def demo_store(request: HttpRequest, slug: str = DEMO_SLUG) -> HttpResponse:
     return render(request, "demo_store.html", {"tenant": tenant, "widget_src": widget_src(request)})
 
 
-def health(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
+async def health(request: HttpRequest) -> JsonResponse:
+    """200 when the database and Redis answer; 503 naming the failing part when one does not (fast)."""
+    report = await health_check()
+    return JsonResponse(report, status=503 if report["failing"] else 200)

@@ -1,19 +1,21 @@
 """The answer pipeline a worker runs for one visitor message: label, decide, reply, publish."""
 import logging
 import time
+from dataclasses import replace
 
 from django.conf import settings
 from django.db import close_old_connections
 
 from chatbot import delivery, ownership, selectors, services
-from chatbot.models import Conversation, Message
+from chatbot.models import Conversation, Message, ModelVersion
 from nlu.runtime import message_labels
 
-from . import policy
+from . import corrections, policy
 from .intent_replies import VERSION as INTENT_REPLY_VERSION
-from .intent_replies import IntentReply, intent_reply
+from .intent_replies import IntentReply, intent_reply, training_replies
 from .language import message_language
-from .responder_services import responder_active
+from .responder_gate import reply_grounded
+from .responder_services import responder_lease
 from .retrieval import knowledge_search
 
 log = logging.getLogger(__name__)
@@ -85,10 +87,19 @@ def _release(message_id: int) -> None:
 
 
 def _answer(message: Message, tenant) -> str:
-    """Label, retrieve, decide, then reply, fall back or hand off."""
+    """Label, retrieve, decide, then reply, fall back or hand off.
+
+    An agent's correction of this question (or a close paraphrase) comes first: its intent replaces the
+    classifier's, and its reply answers before the knowledge base, the responder and the intents' replies.
+    """
     conversation_id = message.conversation_id
     started = time.perf_counter()
     labels = message_labels(tenant.id, message.text)
+    remembered = corrections.correction_match(tenant.id, message.text)
+    if remembered is not None and remembered.intent:
+        labels = replace(labels, intent=remembered.intent, intent_confidence=round(remembered.score, 4),
+                         intent_version=corrections.VERSION)
+    corrected = remembered if remembered is not None and remembered.reply else None
     language = message_language(tenant, message.text)
     services.message_labels_store(message.id, labels, language=language)
     foreign = policy.unserved_language(tenant, language)  # goes to people: no reply to compute
@@ -99,10 +110,10 @@ def _answer(message: Message, tenant) -> str:
     )[::-1]
     # A strong complaint is answered by the rule whatever the models would write: skip them.
     complaint = policy.strong_complaint(tenant, labels, policy.negative_streak(labels.sentiment, earlier))
-    generated = None if complaint or foreign else _generate(tenant, message, labels.intent, hits)
+    generated = None if complaint or foreign or corrected else _generate(tenant, message, labels.intent, hits)
     retrieval_score = hits[0].score if hits else None
-    own = None if generated or complaint or foreign else _intent_reply(tenant, message.text, labels.intent,
-                                                                        retrieval_score)
+    own = None if generated or complaint or foreign or corrected else _intent_reply(
+        tenant, message.text, labels.intent, retrieval_score)
     decision = policy.decide(
         tenant, message.text, labels, retrieval_score, earlier,
         responder_score=generated[0].score if generated else None,
@@ -110,6 +121,7 @@ def _answer(message: Message, tenant) -> str:
         fallbacks_before=fallbacks_in_a_row(message, tenant.fallbacks_to_handoff - 1),
         language=language,
     )
+    decision = corrections.decision_with(decision, corrected)
     if decision.hands_off:
         ownership.conversation_hand_off(conversation_id, decision.reason, reply_to_id=message.id)
         return "handed_off"
@@ -117,6 +129,9 @@ def _answer(message: Message, tenant) -> str:
     source = decision.details.get("source")
     if source == "complaint":
         text, model_version, score, grounding = _complaint_reply(tenant, labels, decision, hits)
+    elif source == "correction":
+        text, model_version, score = corrected.reply, corrections.VERSION, round(corrected.score, 4)
+        grounding.insert(0, corrected.as_grounding())
     elif generated:
         reply, version = generated
         text, model_version, score = reply.text, f"responder:{version.version}", reply.score
@@ -180,12 +195,22 @@ def _intent_reply(tenant, text: str, intent: str, retrieval_score: float | None)
 
 
 def _generate(tenant, message: Message, intent: str, hits: list):
-    """The tenant's responder's reply to `message`, grounded in `hits`, and its version; None when untrained."""
-    found = responder_active(tenant.id)
-    if found is None:
+    """The tenant's responder's reply to `message`, grounded in `hits`, and its version; None when there is
+    none for visitors: no responder, one that serves agent assist only (the gate found it no better than
+    retrieval), or a reply that writes a value (number, e-mail, link, order number) found neither in the
+    message, nor in the retrieved entries, nor in the tenant's training replies."""
+    with responder_lease(tenant.id) as found:
+        if found is None:
+            return None
+        responder, version = found
+        if version.serving == ModelVersion.Serving.ASSIST:
+            return None
+        turns = selectors.conversation_recent_turns(message.conversation_id, message.seq, HISTORY_TURNS)
+        history = [(m.sender, m.text) for m in turns]
+        knowledge = [h.answer for h in hits]
+        reply = responder.reply(history, intent, knowledge, settings=tenant.generation)
+    if not reply_grounded(reply.text, [message.text, *knowledge, training_replies(tenant.id)]):
+        log.info("responder %s wrote a value from nowhere for message %s; answering by retrieval",
+                 version.version, message.id)
         return None
-    responder, version = found
-    turns = selectors.conversation_recent_turns(message.conversation_id, message.seq, HISTORY_TURNS)
-    history = [(m.sender, m.text) for m in turns]
-    reply = responder.reply(history, intent, [h.answer for h in hits], settings=tenant.generation)
     return reply, version

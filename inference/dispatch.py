@@ -10,11 +10,14 @@ log = logging.getLogger(__name__)
 
 ANSWER_TASK = "inference.answer_message"
 SUGGEST_TASK = "inference.suggest_replies"
+RETRAIN_TASK = "inference.retrain"  # routed to settings.TRAINING_QUEUE (CELERY_TASK_ROUTES)
 # Who has the conversation when agents, not the bot, reply: they get suggestions.
 HUMAN_STATUSES = ("waiting", "human")
 
 # One thread: models load once and answers come in order, as from one worker.
 _executor: ThreadPoolExecutor | None = None
+# One-process mode trains on a thread of its own: answering never waits behind a retrain.
+_trainer: ThreadPoolExecutor | None = None
 
 
 def _in_process() -> ThreadPoolExecutor:
@@ -65,6 +68,19 @@ def on_web_process_started(**_) -> None:
     warm_up_soon()
 
 
+def on_retrain_requested(sender=None, *, run_id: int, **_) -> None:
+    """chatbot.learning queued a retrain: a worker on the training queue (or a training thread) runs it."""
+    global _trainer
+    if settings.ANSWER_IN_PROCESS:
+        if _trainer is None:
+            _trainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trainer")
+        _trainer.submit(_retrain_here, run_id)
+    else:
+        from chatbot.celery import app
+
+        app.send_task(RETRAIN_TASK, args=(run_id,))
+
+
 def answer_later(conversation_id: int, message_id: int) -> None:
     if settings.ANSWER_IN_PROCESS:
         _in_process().submit(_answer_here, conversation_id, message_id)
@@ -110,6 +126,17 @@ def _suggest_here(conversation_id: int, message_id: int) -> None:
         suggest_replies(conversation_id, message_id)
     except Exception:  # noqa: BLE001 - logged; agents write their own reply
         log.exception("suggesting replies to message %s failed", message_id)
+    finally:
+        connection.close()
+
+
+def _retrain_here(run_id: int) -> None:
+    from .retraining import retrain_run
+
+    try:
+        retrain_run(run_id)
+    except Exception:  # noqa: BLE001 - the run records its failure; the active model keeps serving
+        log.exception("retrain run %s failed", run_id)
     finally:
         connection.close()
 

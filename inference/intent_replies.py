@@ -86,3 +86,14 @@ def intent_reply_index(tenant_id: int) -> IntentReplyIndex:
 
 def intent_reply(tenant_id: int, intent: str, text: str) -> IntentReply | None:
     return intent_reply_index(tenant_id).best(intent, text)
+
+
+def training_replies(tenant_id: int) -> str:
+    """Every reply of the tenant's examples (TrainingExample.response), one text: what a generated reply's
+    values may come from (inference.responder_gate). Cached until the examples change."""
+    from chatbot.models import TrainingExample
+
+    return registry.get_versioned(
+        "training_replies", tenant_id, selectors.intent_replies_version(tenant_id),
+        lambda: "\n".join(TrainingExample.objects.filter(tenant_id=tenant_id).exclude(response="")
+                          .order_by("id").values_list("response", flat=True)))

@@ -94,14 +94,18 @@ def responder_config(**overrides) -> ResponderTrainConfig:
 
 
 def responder_train(tenant: Tenant | str, config: ResponderTrainConfig | None = None, activate: bool = True,
-                    progress: bool = True) -> ModelVersion:
-    """Fine-tune a responder on the tenant's pairs, each grounded in its retrieved knowledge,
-    and register it (with its metrics) as a new version."""
+                    progress: bool = True, *, pairs: list[TrainPair] | None = None,
+                    data_hash: str = "") -> ModelVersion:
+    """Fine-tune a responder on the tenant's pairs (or on `pairs` a retrain built), each grounded in
+    its retrieved knowledge, and register it (with its metrics) as a new version (activate=False: a
+    candidate for the gate)."""
     tenant = tenant_resolve(tenant)
     config = config or responder_config()
     if not config.base_path:
         config = replace(config, base_path=str(settings.RESPONDER_BASE_PATH))
-    pairs = responder_pairs(tenant)
+    if pairs is None:
+        pairs = responder_pairs(tenant)
+    pairs = [p for p in pairs if p.message.strip() and p.reply.strip()]
     if len(pairs) < 2:
         raise ResponderError(
             f"tenant {tenant.slug!r} has {len(pairs)} (message, reply) pairs; add knowledge entries or import "
@@ -110,7 +114,7 @@ def responder_train(tenant: Tenant | str, config: ResponderTrainConfig | None = 
     pairs = [replace(p, knowledge=responder_grounding(tenant, p.message)) for p in pairs]
     version, path = model_version_dir(KIND, tenant)
     metrics = train_responder(pairs, config, path, progress=progress)
-    return model_version_register(KIND, tenant, version, path, metrics, activate=activate)
+    return model_version_register(KIND, tenant, version, path, metrics, activate=activate, data_hash=data_hash)
 
 
 def responder_evaluate(tenant: Tenant | str, path: str | Path, text_col: str, response_col: str,
@@ -159,6 +163,17 @@ def _intent(tenant: Tenant, text: str) -> str:
     return found[0].label if found else ""
 
 
+def responder_load(version: ModelVersion) -> Responder:
+    return Responder.load(version.path, device=inference_device())
+
+
 def responder_active(tenant_id: int) -> tuple[Responder, ModelVersion] | None:
-    """The tenant's active responder, loaded once per process, and its version; None when none is trained."""
-    return registry.active_model(KIND, tenant_id, lambda version: Responder.load(version.path, device=inference_device()))
+    """The tenant's active responder, loaded once per process, and its version; None when none is trained.
+    Not leased: serving code takes `responder_lease`, so a promotion never closes a responder in use."""
+    return registry.active_model(KIND, tenant_id, responder_load)
+
+
+def responder_lease(tenant_id: int):
+    """`with responder_lease(tenant_id) as found:` the active (Responder, ModelVersion) or None, held
+    (not closed by a promotion or the cache's bound) until the block ends."""
+    return registry.lease(KIND, tenant_id, responder_load)

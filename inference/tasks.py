@@ -10,7 +10,7 @@ from chatbot import delivery
 from .answer import answer_message
 from .assist import suggest_replies
 from .clusters import unanswered_clusters_task  # noqa: F401 - registers the managers' "what to fix" task
-from .dispatch import ANSWER_TASK, SUGGEST_TASK
+from .dispatch import ANSWER_TASK, RETRAIN_TASK, SUGGEST_TASK
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,50 @@ def answer_message_task(self, conversation_id: int, message_id: int) -> str:
 def suggest_replies_task(conversation_id: int, message_id: int) -> list[str]:
     """Reply suggestions for agents; a second run finds them stored."""
     return suggest_replies(conversation_id, message_id)
+
+
+class RetrainTask(Task):
+    """A retrain whose task died for good (the hard time limit, retries used up) is recorded as failed."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        from .retraining import run_fail
+
+        run_id = args[0] if args else kwargs.get("run_id")
+        log.error("retrain task for run %s failed for good: %r", run_id, exc)
+        try:
+            run_fail(run_id, f"{type(exc).__name__}: {exc}"[:500])
+        except delivery.TRANSIENT_ERRORS:
+            log.warning("could not record the failure of retrain run %s", run_id)
+
+
+@shared_task(
+    base=RetrainTask,
+    bind=True,
+    name=RETRAIN_TASK,  # routed to settings.TRAINING_QUEUE
+    acks_late=True,
+    reject_on_worker_lost=True,  # a killed worker's run goes back to the queue and is taken over
+    autoretry_for=delivery.TRANSIENT_ERRORS,  # the database, not the training, failed: try again
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=5,
+    soft_time_limit=settings.RETRAIN_TIME_LIMIT,
+    time_limit=settings.RETRAIN_TIME_LIMIT + 120,
+)
+def retrain_task(self, run_id: int) -> str:
+    """One queued retrain (chatbot.learning.retrain_request) to its outcome; a second run skips it."""
+    from .retraining import retrain_run
+
+    take_over = bool(self.request.retries or (self.request.delivery_info or {}).get("redelivered"))
+    run = retrain_run(run_id, take_over=take_over)
+    return run.status if run else "skipped: no such run"
+
+
+@shared_task(name="inference.retrain_due", ignore_result=True, soft_time_limit=120, time_limit=180)
+def retrain_due_task() -> int:
+    """Celery beat: retrain tenants with enough new corrections (RETRAIN_AFTER_CORRECTIONS)."""
+    from .retraining import retrain_due
+
+    return len(retrain_due())
 
 
 @worker_process_init.connect

@@ -5,6 +5,8 @@ import time
 from chatbot.models import ModelVersion, Tenant
 from nlu.runtime import classifier_active
 
+from . import model_watch
+from .corrections import correction_memory
 from .intent_replies import intent_reply_index
 from .responder_services import responder_active
 from .retrieval import knowledge_index, sentence_encoder
@@ -19,6 +21,7 @@ def warm_up(max_tenants: int = 50) -> None:
     """Never raises: what fails to warm loads on the first message instead (and one broken
     model does not keep the others cold)."""
     started = time.perf_counter()
+    _warm("the promotion listener", model_watch.ensure_listening)  # in the process that holds the models
     if not _warm("the sentence encoder", lambda: sentence_encoder().query(_PROBE)):
         return  # every index needs it
     _warm("the sentiment classifier", _classify, ModelVersion.Kind.SENTIMENT, None)
@@ -46,6 +49,7 @@ def _warm_tenant(tenant_id: int) -> None:
     """What labelling and answering a tenant's first message load: its indexes and active models."""
     knowledge_index(tenant_id)
     intent_reply_index(tenant_id)
+    correction_memory(tenant_id)
     _classify(ModelVersion.Kind.INTENT, tenant_id)
     responder_active(tenant_id)
 

@@ -2,10 +2,13 @@
 
     labels = message_labels(tenant_id, text)  # MessageLabels(intent, intent_confidence, sentiment, ...)
 
-Each call asks the registry which version is active (one small query) and loads a model only
-when that version is new to this process, so promoting a version needs no worker restart.
+Which version is active is cached per process (inference.registry: forgotten on a promotion's
+broadcast, re-read after MODEL_POLL_SECONDS), so labelling a message asks the database nothing about
+models; a model loads only when its version is new to this process, so promoting a version needs no
+worker restart, and a swap closes the old model only once the messages using it are done (a lease).
 NLU_QUANTIZE (default true; CPU only) runs the encoders in int8: faster, at almost the same accuracy.
 """
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -36,9 +39,15 @@ def classifier_active(kind: str, tenant_id: int | None = None) -> tuple[Classifi
     return registry.active_model(kind, tenant_id, _load)
 
 
+def classifier_lease(kind: str, tenant_id: int | None = None) -> AbstractContextManager:
+    """`with classifier_lease(kind, tenant_id) as found:` the active (Classifier, ModelVersion) or None,
+    not closed by a promotion until the block ends."""
+    return registry.lease(kind, tenant_id, _load)
+
+
 def predict_active(kind: str, tenant_id: int | None, text: str) -> tuple[Prediction, ModelVersion] | None:
-    found = classifier_active(kind, tenant_id)
-    return (found[0].predict_one(text), found[1]) if found else None
+    with classifier_lease(kind, tenant_id) as found:
+        return (found[0].predict_one(text), found[1]) if found else None
 
 
 def message_labels(tenant_id: int, text: str) -> MessageLabels:

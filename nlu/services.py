@@ -1,7 +1,9 @@
 """Django side of the NLU: importing examples, training and evaluating the registered model versions."""
+import dataclasses
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from tqdm.auto import tqdm
 
@@ -17,17 +19,22 @@ from . import OUT_OF_SCOPE, SENTIMENT_LABELS
 from .data import DataFileError, examples_read
 from .ensemble import ensemble_train
 from .evaluate import classification_metrics, oos_metrics
-from .predict import Classifier
-from .train import TrainConfig
+from .predict import Classifier, Labeller, Prediction
+from .train import TrainConfig, recipe
 
 MIN_EXAMPLES_PER_INTENT = 2
 
 
-def config_default(**overrides) -> TrainConfig:
-    """Training settings of the platform: base encoder and threads from the settings."""
+def config_default(task: str = "intent", **overrides) -> TrainConfig:
+    """Training settings of the platform for `task` (intent or sentiment): the base encoder and threads
+    from the settings, the task's recipe (nlu.train.RECIPES), then `overrides`."""
     values = {"base_encoder": str(settings.BASE_ENCODER_PATH), "threads": settings.TORCH_THREADS,
-              "min_train_steps": 300, "oos_min_recall": settings.NLU_OOS_MIN_RECALL}
-    return TrainConfig(**(values | overrides))
+              "oos_min_recall": settings.NLU_OOS_MIN_RECALL}
+    options = (settings.NLU_TRAIN_OPTIONS or {}).get(task, {})
+    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise ImproperlyConfigured(f"NLU_TRAIN_OPTIONS[{task!r}] names unknown training options: {', '.join(unknown)}")
+    return TrainConfig(**(values | recipe(task) | options | overrides))
 
 
 def examples_import(tenant: Tenant | str, path: str | Path, text_col: str, intent_col: str,
@@ -46,28 +53,38 @@ def examples_import(tenant: Tenant | str, path: str | Path, text_col: str, inten
     return len(rows)
 
 
-def intent_model_train(tenant: Tenant | str, config: TrainConfig | None = None, activate: bool = True,
-                       progress: bool = True, members: int | None = None) -> ModelVersion:
-    """Fine-tune a new intent model (a seed ensemble of `members`, default NLU_INTENT_MEMBERS) on the
-    tenant's examples, save it as a version and register it."""
-    tenant = tenant_require(tenant)
-    rows = list(TrainingExample.objects.filter(tenant=tenant).exclude(intent="").values_list("text", "intent"))
+def intent_rows_usable(rows: list[tuple[str, str]], who: str) -> list[tuple[str, str]]:
+    """(text, intent) rows of the intents with enough examples to learn (and the out-of-scope ones);
+    a clear error when fewer than two intents are left."""
     counts: dict[str, int] = {}
     for _, intent in rows:
         counts[intent] = counts.get(intent, 0) + 1
     usable = [i for i, n in counts.items() if i != OUT_OF_SCOPE and n >= MIN_EXAMPLES_PER_INTENT]
     if len(usable) < 2:
         raise ValueError(
-            f"tenant {tenant.slug!r} has {len(rows)} labelled examples; training needs at least two intents "
+            f"{who} has {len(rows)} labelled examples; training needs at least two intents "
             f"with {MIN_EXAMPLES_PER_INTENT}+ examples each (import some with import_examples)"
         )
-    rows = [(t, i) for t, i in rows if i in usable or i == OUT_OF_SCOPE]
+    return [(t, i) for t, i in rows if i in usable or i == OUT_OF_SCOPE]
+
+
+def intent_model_train(tenant: Tenant | str, config: TrainConfig | None = None, activate: bool = True,
+                       progress: bool = True, members: int | None = None, *,
+                       rows: list[tuple[str, str]] | None = None, data_hash: str = "") -> ModelVersion:
+    """Fine-tune a new intent model (a seed ensemble of `members`, default NLU_INTENT_MEMBERS) on the
+    tenant's examples (or on `rows`, (text, intent) pairs a retrain built), save it as a version and
+    register it (activate=False: a candidate for the gate)."""
+    tenant = tenant_require(tenant)
+    if rows is None:
+        rows = list(TrainingExample.objects.filter(tenant=tenant).exclude(intent="").values_list("text", "intent"))
+    rows = intent_rows_usable([(t, i) for t, i in rows if i], f"tenant {tenant.slug!r}")
     config = config or config_default()
     config.oos = True
     version, out_dir = model_version_dir(ModelVersion.Kind.INTENT, tenant)
     metrics = ensemble_train([t for t, _ in rows], [i for _, i in rows], config, out_dir, task="intent",
                              progress=progress, members=members or settings.NLU_INTENT_MEMBERS)
-    return model_version_register(ModelVersion.Kind.INTENT, tenant, version, out_dir, metrics, activate=activate)
+    return model_version_register(ModelVersion.Kind.INTENT, tenant, version, out_dir, metrics, activate=activate,
+                                  data_hash=data_hash)
 
 
 def sentiment_examples(path: str | Path | None = None, text_col: str | None = None,
@@ -88,17 +105,45 @@ def sentiment_examples(path: str | Path | None = None, text_col: str | None = No
 
 def sentiment_model_train(path: str | Path | None = None, text_col: str | None = None, label_col: str | None = None,
                           config: TrainConfig | None = None, activate: bool = True,
-                          progress: bool = True, members: int | None = None) -> ModelVersion:
-    """Fine-tune the global sentiment model (from a file, or from all SentimentExample rows; a seed
-    ensemble of `members`, default NLU_SENTIMENT_MEMBERS) and register it."""
-    texts, labels = sentiment_examples(path, text_col, label_col)
+                          progress: bool = True, members: int | None = None, *,
+                          rows: list[tuple[str, str]] | None = None, data_hash: str = "") -> ModelVersion:
+    """Fine-tune the global sentiment model (from `rows` a retrain built, a file, or all SentimentExample
+    rows; a seed ensemble of `members`, default NLU_SENTIMENT_MEMBERS) and register it."""
+    if rows is not None:
+        texts, labels = [t for t, _ in rows], [y for _, y in rows]
+    else:
+        texts, labels = sentiment_examples(path, text_col, label_col)
     if len(set(labels)) < 2:
         raise ValueError(f"sentiment training needs at least two labels, got {sorted(set(labels))}")
-    config = config or config_default(max_length=128, lr=5e-5, epochs=3, linear_probe_init=False)
+    config = config or config_default("sentiment")
     version, out_dir = model_version_dir(ModelVersion.Kind.SENTIMENT, None)
     metrics = ensemble_train(texts, labels, config, out_dir, task="sentiment", progress=progress,
                              members=members or settings.NLU_SENTIMENT_MEMBERS)
-    return model_version_register(ModelVersion.Kind.SENTIMENT, None, version, out_dir, metrics, activate=activate)
+    return model_version_register(ModelVersion.Kind.SENTIMENT, None, version, out_dir, metrics, activate=activate,
+                                  data_hash=data_hash)
+
+
+def classifier_serving(path: str | Path) -> Labeller:
+    """A saved classifier loaded exactly as the workers load it (nlu.runtime): same device, int8 where
+    NLU_QUANTIZE serves int8, and then the int8 out-of-scope threshold."""
+    from inference.device import inference_device
+
+    return Classifier.load(path, device=inference_device(), quantize=settings.NLU_QUANTIZE)
+
+
+def serving_precision() -> str:
+    """How the workers run the classifiers: "int8" (CPU with NLU_QUANTIZE), else the device's fp32."""
+    from inference.device import inference_device
+
+    device = inference_device()
+    return "int8" if device.type == "cpu" and settings.NLU_QUANTIZE else f"fp32 ({device.type})"
+
+
+def labels_serving(classifier: Labeller, texts: list[str], progress: bool = False) -> list[Prediction]:
+    """Each text labelled one at a time, as a worker labels a message (dynamic int8 quantizes each
+    batch's activations together, so a padded batch could answer otherwise)."""
+    return [classifier.predict_one(t) for t in tqdm(texts, desc="predicting", unit="ex", disable=not progress,
+                                                        leave=False)]
 
 
 def _evaluate(kind: str, tenant: Tenant | None, path, text_col: str, label_col: str, progress: bool) -> dict:
@@ -109,13 +154,14 @@ def _evaluate(kind: str, tenant: Tenant | None, path, text_col: str, label_col: 
         raise ValueError(f"{whose} has no active {kind} model; train one first ({command})")
     examples = examples_read(path, text_col, label_col)
     truth = [e.label.lower() if kind == ModelVersion.Kind.SENTIMENT else e.label for e in examples]
-    classifier = Classifier.load(active.path, threads=settings.TORCH_THREADS or None)
-    predicted = [p.label for p in classifier.predict([e.text for e in examples], progress=progress)]
+    classifier = classifier_serving(active.path)
+    texts = [e.text for e in examples]
+    predicted = [p.label for p in labels_serving(classifier, texts, progress=progress)]
     report = classification_metrics(truth, predicted)
     if kind == ModelVersion.Kind.INTENT:
         report |= oos_metrics(truth, predicted)
         report["unknown_labels"] = sorted(set(truth) - set(classifier.labels) - {OUT_OF_SCOPE})
-    return {"model_version": active.version, **report}
+    return {"model_version": active.version, "loaded_as": serving_precision(), **report}
 
 
 def intent_model_evaluate(tenant: Tenant | str, path: str | Path, text_col: str, intent_col: str,

@@ -15,8 +15,9 @@ export PUBLIC_URL=${PUBLIC_URL:-http://localhost:$PORT}
 mkdir -p var
 train_pid=""
 if [ "${TRAIN_DEMO_MODELS:-1}" = 1 ] && ! "$PY" manage.py models demo --check intent sentiment >/dev/null; then
-  echo "Training the demo store's models in the background (progress: tail -f var/train.log)."
+  echo "Training the demo store's models in the background, about two minutes (progress: tail -f var/train.log)."
   echo "Until they are ready the bot answers from the knowledge base alone."
+  # the intent model first: it picks the answers; the sentiment model (a probe, seconds) follows
   ( "$PY" manage.py train_nlu demo && "$PY" manage.py train_sentiment ) > var/train.log 2>&1 &
   train_pid=$!
 fi
@@ -25,7 +26,7 @@ pids=()
 trap 'kill "${pids[@]}" $train_pid 2>/dev/null || true' EXIT INT TERM
 if [ -n "${REDIS_URL:-}" ]; then
   echo "REDIS_URL is set: starting a Celery worker beside the web server"
-  "$PY" -m celery -A chatbot worker -P solo -l info &
+  "$PY" -m celery -A chatbot worker -P prefork -c 1 -Q "${CELERY_QUEUE:-answers},${TRAINING_QUEUE:-training}" -B -s var/celerybeat-schedule -l info &
   pids+=($!)
 else
   echo "No REDIS_URL: one process; the web server answers visitors itself"
@@ -35,6 +36,6 @@ echo "  Demo store:     $PUBLIC_URL/demo/"
 echo "  Agent console:  $PUBLIC_URL/console/  (the demo agent's login is printed above)"
 echo "  Admin:          $PUBLIC_URL/admin/  (python manage.py createsuperuser)"
 echo
-"$PY" -m daphne -b "$HOST" -p "$PORT" chatbot.asgi:application &
+"$PY" -m daphne -b "$HOST" -p "$PORT" --websocket-max-message-size $(( ${SOCKET_MAX_FRAME_SIZE:-16384} * 4 + 1024 )) chatbot.asgi:application &
 pids+=($!)
 wait -n "${pids[@]}"

@@ -14,7 +14,7 @@ export DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test
 export REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 # A queue and channel prefix of this run's own, so parallel runs never take each other's work.
 run_id="test-$$-$(date +%s)"
-export CELERY_QUEUE="answers-$run_id" CHANNELS_PREFIX="asgi-$run_id"
+export CELERY_QUEUE="answers-$run_id" TRAINING_QUEUE="training-$run_id" CHANNELS_PREFIX="asgi-$run_id"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export MODELS_DIR=${MODELS_DIR:-$(mktemp -d)}
 export DJANGO_SETTINGS_MODULE=chatbot.settings

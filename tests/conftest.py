@@ -40,6 +40,16 @@ def fresh_channel_layer():
     channel_layers.backends.clear()
 
 
+@pytest.fixture(autouse=True)
+def fresh_active_versions():
+    """Workers cache which model versions are active (inference.registry); a test's database is its own."""
+    from inference import corrections, registry
+
+    registry.versions_forget()
+    corrections.memory_forget()
+    yield
+
+
 @pytest.fixture
 def tenant(db):
     return TenantFactory(allowed_origins=["https://shop.example"])
@@ -66,6 +76,7 @@ def process_env(test_database_url) -> dict:
         DATABASE_URL=test_database_url,
         REDIS_URL=settings.REDIS_URL,
         CELERY_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
+        TRAINING_QUEUE=settings.TRAINING_QUEUE,
         CHANNELS_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
         MODELS_DIR=str(settings.MODELS_DIR),
         ANSWER_IN_PROCESS="0",

@@ -135,9 +135,12 @@ class Daphne(Process):
 
 
 class Worker(Process):
-    def __init__(self, env: dict, log_dir: Path, pool: str = "solo", name: str = "worker"):
+    def __init__(self, env: dict, log_dir: Path, pool: str = "solo", name: str = "worker",
+                 queues: tuple[str, ...] = ("CELERY_QUEUE",)):
+        """`queues` names the environment variables that hold the queues it takes (answers by default)."""
         self.hostname = f"{name}-{uuid.uuid4().hex[:6]}@%h"
-        args = [sys.executable, "-m", "celery", "-A", "chatbot", "worker", "-P", pool, "-Q", env["CELERY_QUEUE"],
+        args = [sys.executable, "-m", "celery", "-A", "chatbot", "worker", "-P", pool,
+                "-Q", ",".join(env[q] for q in queues),
                 "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat",
                 "--hostname", self.hostname]
         if pool == "prefork":

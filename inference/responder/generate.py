@@ -22,7 +22,7 @@ import torch
 
 from . import fast
 from .device import pick_device, pick_dtype
-from .inputs import MAX_KNOWLEDGE, MAX_TURNS, build_source, split_history
+from .inputs import MAX_EXAMPLE_CHARS, MAX_KNOWLEDGE, MAX_TURNS, build_source, split_history
 from .memory import ReplyMemory, sentence_vectors
 from .model import model_load
 from .placeholders import Masker
@@ -91,6 +91,7 @@ class Responder:
         self.max_knowledge = meta.get("max_knowledge", MAX_KNOWLEDGE)
         self.memory: ReplyMemory | None = None
         self.examples = meta.get("examples", 0)
+        self.max_example_chars = meta.get("max_example_chars", MAX_EXAMPLE_CHARS)
         self.fast = None
         if fast.supports(model):
             vocab = meta.get("decoder_vocab") if trim_vocab else None
@@ -120,7 +121,8 @@ class Responder:
     def source(self, history: History, intent: str, knowledge: Sequence[str],
                examples: Sequence[str] = ()) -> tuple[str, Masker]:
         masker = Masker(self.placeholders)
-        text = build_source(history, intent or "", knowledge or (), self.max_turns, self.max_knowledge, examples)
+        text = build_source(history, intent or "", knowledge or (), self.max_turns, self.max_knowledge, examples,
+                            self.max_example_chars)
         return masker.mask_source(text), masker
 
     def examples_for(self, messages: list[str]) -> list[list[str]]:

@@ -7,6 +7,7 @@ MAX_TURN_CHARS = 300
 MAX_KNOWLEDGE = 2
 MAX_KNOWLEDGE_CHARS = 400
 MAX_EXAMPLES = 2  # replies the tenant gave to the most similar earlier messages
+MAX_EXAMPLE_CHARS = MAX_KNOWLEDGE_CHARS  # models saved before this was a setting clip examples here
 VISITOR = "visitor"
 
 
@@ -33,16 +34,18 @@ def build_source(
     max_turns: int = MAX_TURNS,
     max_knowledge: int = MAX_KNOWLEDGE,
     examples: Sequence[str] = (),
+    max_example_chars: int = MAX_EXAMPLE_CHARS,
 ) -> str:
     """One line for the encoder; `history` is (sender, text) turns, oldest first, ending with
-    the visitor message to answer; `examples` are replies to similar earlier messages.
+    the visitor message to answer; `examples` are replies to similar earlier messages, clipped
+to `max_example_chars` (long replies are copied whole only when the whole reply is shown).
     The message comes first so length truncation drops old context before the question."""
     message, earlier = split_history(history)
     parts = [f"message: {_clip(message, MAX_TURN_CHARS)}"]
     if intent:
         parts.append(f"intent: {intent.replace('_', ' ')}")
     for i, example in enumerate(list(examples)[:MAX_EXAMPLES], start=1):
-        parts.append(f"example {i}: {_clip(example, MAX_KNOWLEDGE_CHARS)}")
+        parts.append(f"example {i}: {_clip(example, max_example_chars)}")
     for i, answer in enumerate(list(knowledge)[:max_knowledge], start=1):
         parts.append(f"fact {i}: {_clip(answer, MAX_KNOWLEDGE_CHARS)}")
     if max_turns > 0 and earlier:

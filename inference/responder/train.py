@@ -17,7 +17,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from . import fast
 from .device import pick_device
-from .inputs import MAX_KNOWLEDGE, MAX_TURNS, VISITOR, build_source
+from .inputs import MAX_EXAMPLE_CHARS, MAX_KNOWLEDGE, MAX_TURNS, VISITOR, build_source
 from .memory import ReplyMemory, masked_reply, sentence_vectors
 from .metrics import reply_metrics
 from .model import model_build, tokenizer_prepare
@@ -42,9 +42,11 @@ class TrainPair:
     history: Sequence[tuple[str, str]] = ()
     examples: Sequence[str] = ()  # filled in training from the reply memory
 
-    def source(self, max_turns: int = MAX_TURNS, max_knowledge: int = MAX_KNOWLEDGE) -> str:
+    def source(self, max_turns: int = MAX_TURNS, max_knowledge: int = MAX_KNOWLEDGE,
+               max_example_chars: int = MAX_EXAMPLE_CHARS) -> str:
         return build_source([*self.history, (VISITOR, self.message)], self.intent, self.knowledge,
-                            max_turns=max_turns, max_knowledge=max_knowledge, examples=self.examples)
+                            max_turns=max_turns, max_knowledge=max_knowledge, examples=self.examples,
+                            max_example_chars=max_example_chars)
 
 
 @dataclass
@@ -63,10 +65,13 @@ class ResponderTrainConfig:
     max_turns: int = MAX_TURNS
     max_knowledge: int = MAX_KNOWLEDGE
     examples: int = 0  # replies of the most similar other training messages shown in the source (0: none)
+    max_example_chars: int = MAX_EXAMPLE_CHARS  # an example reply is clipped to this many characters
     val_fraction: float = 0.1
     patience: int = 5  # epochs without a better validation loss before stopping
     max_train_steps: int | None = None  # a hard cap (smoke runs, tests)
     train_encoder: bool = False  # fine-tune the encoder too (about 3x the compute of a step)
+    train_encoder_layers: int = 0  # with a frozen encoder: fine-tune only its top N layers (0: none)
+    max_train_seconds: float | None = None  # stop training after this long (the epoch ends, is validated)
     trim_vocab: bool = True  # output layer restricted to the tokens of replies and knowledge
     eval_generate: bool = True  # also generate the validation replies for ROUGE-L/BLEU
     device: str = "auto"  # auto: CUDA when present
@@ -122,7 +127,7 @@ def encode_pairs(pairs: Sequence[TrainPair], tokenizer, placeholders: list[str],
     rows = []
     for pair in pairs:
         masker = Masker(placeholders)
-        source = masker.mask_source(pair.source(config.max_turns, config.max_knowledge))
+        source = masker.mask_source(pair.source(config.max_turns, config.max_knowledge, config.max_example_chars))
         target = masker.mask_target(pair.reply)
         src = tokenizer(source, truncation=True, max_length=config.max_source_length)["input_ids"]
         tgt = tokenizer(target, add_special_tokens=False, truncation=True,
@@ -152,14 +157,18 @@ class _Objective:
     replies use, as serving does, which also makes each step several times cheaper.
     """
 
-    def __init__(self, model, vocab_ids: list[int] | None, freeze_encoder: bool, label_smoothing: float):
+    def __init__(self, model, vocab_ids: list[int] | None, freeze_encoder: bool, label_smoothing: float,
+                 encoder_top: int = 0):
         self.model, self.smoothing = model, label_smoothing
         self.start = model.generation_config.decoder_start_token_id
         self.pad = model.config.pad_token_id
-        self.freeze_encoder = freeze_encoder
         self.trimmed = vocab_ids is not None and fast.supports(model)
         if freeze_encoder:
             model.get_encoder().requires_grad_(False)
+        layers = _encoder_layers(model) if freeze_encoder and encoder_top > 0 else []
+        for layer in layers[-encoder_top:] if layers else []:
+            layer.requires_grad_(True)  # only the top layers learn; the encoder runs every step
+        self.freeze_encoder = freeze_encoder and not layers
         if self.trimmed:
             device = model.device
             self.index = torch.tensor(vocab_ids, dtype=torch.long, device=device)
@@ -197,6 +206,12 @@ class _Objective:
             logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100,
             label_smoothing=self.smoothing if smoothing is None else smoothing,
         )
+
+
+def _encoder_layers(model) -> list:
+    """The encoder's transformer layers (BERT-like encoders; empty when the layout is unknown)."""
+    stack = getattr(getattr(model.get_encoder(), "encoder", None), "layer", None)
+    return list(stack) if stack is not None else []
 
 
 def _batches(rows: list, batch_size: int, pad_id: int, device: torch.device, objective: "_Objective",
@@ -262,7 +277,7 @@ def train_responder(
     pad_id = tokenizer.pad_token_id
     vocab_ids = decoder_vocabulary(train_rows + val_rows, pairs, tokenizer, placeholders)
     objective = _Objective(model, vocab_ids if config.trim_vocab else None, not config.train_encoder,
-                           config.label_smoothing)
+                           config.label_smoothing, config.train_encoder_layers)
 
     steps_per_epoch = math.ceil(len(train_rows) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -277,6 +292,9 @@ def train_responder(
         lr=config.lr, weight_decay=config.weight_decay,
     )
     scheduler = get_linear_schedule_with_warmup(optimizer, int(total_steps * config.warmup_ratio), total_steps)
+
+    def out_of_time() -> bool:
+        return bool(config.max_train_seconds) and time.perf_counter() - started > config.max_train_seconds
 
     rng = random.Random(config.seed)
     # With a frozen encoder, every source is encoded once here, not once per epoch.
@@ -304,7 +322,7 @@ def train_responder(
             step += 1
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
-            if step >= total_steps:
+            if step >= total_steps or out_of_time():
                 break
         train_loss /= max(seen, 1)
         val_loss = _eval_loss(model, val_batches, objective) if val_batches else train_loss
@@ -315,7 +333,7 @@ def train_responder(
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             stale += 1
-        if stale >= config.patience or step >= total_steps:
+        if stale >= config.patience or step >= total_steps or out_of_time():
             break
     bar.close()
     if best_state is not None:
@@ -332,6 +350,7 @@ def train_responder(
         "max_turns": config.max_turns,
         "max_knowledge": config.max_knowledge,
         "examples": config.examples,
+        "max_example_chars": config.max_example_chars,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     if config.examples:

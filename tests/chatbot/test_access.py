@@ -256,12 +256,14 @@ CONSOLE_PAGES: list[str] = ["/console/", "/console/canned/"]
 # Pages for a store's managers only, with the query parameter that picks the store: an agent gets 403, a
 # manager sees her store and nothing of B, and one aimed at store B answers exactly like a missing store.
 MANAGER_PAGES: list[tuple[str, str]] = [("/console/insights/", "tenant"), ("/console/insights/fix/", "tenant"),
-                                        ("/console/review/", "store"), ("/console/review/queue/", "store")]
+                                        ("/console/review/", "store"), ("/console/review/queue/", "store"),
+                                        ("/console/models/", "tenant"), ("/console/models/runs.json", "tenant")]
 # Their downloads (streamed): the same refusals, and no row of B in what a manager gets.
 MANAGER_DOWNLOADS: list[tuple[str, str]] = [("/console/export/?format=csv&rows=conversation", "store"),
                                             ("/console/export/?format=jsonl&rows=message", "store")]
 # Their POSTs, with the store in the form: for B refused like a missing store, changing and writing nothing.
-MANAGER_POSTS: list[tuple[str, str]] = [("/console/insights/fix/recompute/", "tenant")]
+MANAGER_POSTS: list[tuple[str, str]] = [("/console/insights/fix/recompute/", "tenant"),
+                                        ("/console/models/retrain/", "tenant"), ("/console/models/rollback/", "tenant")]
 CONSOLE_POST_DATA = {"tenant": "bravo", "shortcut": "hacked", "text": "hacked", "conversation": "", "message": ""}
 
 

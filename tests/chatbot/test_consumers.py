@@ -446,3 +446,26 @@ async def test_typing_without_a_boolean_is_refused(tenant_, frame):
     error = await comm.receive_json_from(timeout=5)
     assert error["type"] == "error" and error["code"] == "invalid_typing" and error["detail"]
     await comm.disconnect()
+
+
+async def test_errors_name_the_client_id_of_the_frame_they_answer_and_only_that(tenant_, settings):
+    """A rate-limited resume or typing frame is not a message: its error names no message (the widget
+    would take it for the first one in flight), unless the frame itself carried a client_id."""
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "visitor_resumes": [1, 60], "visitor_frames": [1, 60],
+                            "visitor_messages": [1, 60]}
+    comm, _ = await open_session(tenant_)
+    await comm.send_json_to({"type": "resume", "after_seq": 0})
+    await comm.send_json_to({"type": "resume", "after_seq": 0})
+    refused = await comm.receive_json_from(timeout=5)
+    assert refused["code"] == "rate_limited" and "client_id" not in refused
+    await comm.send_json_to({"type": "typing", "on": True})
+    await comm.send_json_to({"type": "typing", "on": False, "client_id": "t-1"})
+    refused = await comm.receive_json_from(timeout=5)
+    assert (refused["code"], refused["client_id"]) == ("rate_limited", "t-1")
+    await comm.send_json_to({"type": "message", "text": "one", "client_id": "m-1"})
+    assert (await comm.receive_json_from(timeout=5))["type"] == "ack"
+    await comm.send_json_to({"type": "message", "text": "two", "client_id": "m-2"})
+    refused = await comm.receive_json_from(timeout=5)
+    assert (refused["code"], refused["client_id"]) == ("rate_limited", "m-2")
+    assert await comm.receive_nothing(timeout=0.3)
+    await comm.disconnect()

@@ -96,7 +96,7 @@ def test_train_nlu_registers_an_active_version_and_eval_nlu_prints_json_last(ten
     TrainingExample.objects.bulk_create(TrainingExample(tenant=tenant, text=t, intent="out_of_scope")
                                         for t in TINY_OOS)
     lines = run("train_nlu", tenant.slug, "--epochs", "25", "--lr", "1e-3", "--batch-size", "8")
-    version = ModelVersion.objects.get(kind="intent", tenant=tenant, is_active=True)
+    version = ModelVersion.objects.get(kind="intent", tenant=tenant, status="active")
     assert lines[0].startswith(f"Trained intent model {version.version} (active)")
     assert version.path.startswith(str(tiny_settings.MODELS_DIR))
     assert version.metrics["oos"]["method"] and version.metrics["n_oos_val"] == len(TINY_OOS)
@@ -115,7 +115,7 @@ def test_train_nlu_registers_an_active_version_and_eval_nlu_prints_json_last(ten
 def test_train_nlu_members_registers_a_seed_ensemble_that_labels_messages(tenant, examples_csv, tiny_settings):
     run("import_examples", tenant.slug, str(examples_csv), "--text", "message", "--intent", "label")
     lines = run("train_nlu", tenant.slug, "--members", "2", "--max-steps", "20", "--lr", "1e-3")
-    version = ModelVersion.objects.get(kind="intent", tenant=tenant, is_active=True)
+    version = ModelVersion.objects.get(kind="intent", tenant=tenant, status="active")
     assert json.loads(lines[1])["members"] == 2 and version.metrics["members"] == 2
     assert {"ensemble.json", "member-0", "member-1"} <= {p.name for p in Path(version.path).iterdir()}
     labels = message_labels(tenant.id, "where is my order")
@@ -135,12 +135,12 @@ def test_train_and_eval_sentiment_from_a_file_and_from_stored_examples(tmp_path,
             ("my order number is 12", "neutral"), ("what time is it", "neutral"), ("send the invoice", "neutral")]
     path.write_text("".join(json.dumps({"t": t, "y": y}) + "\n" for t, y in rows))
     lines = run("train_sentiment", "--data", str(path), "--text", "t", "--label", "y", "--max-steps", "5")
-    first = ModelVersion.objects.get(kind="sentiment", tenant=None, is_active=True)
+    first = ModelVersion.objects.get(kind="sentiment", tenant=None, status="active")
     assert lines[0].startswith(f"Trained sentiment model {first.version}")
 
     SentimentExample.objects.bulk_create(SentimentExample(text=t, label=y) for t, y in rows)
     run("train_sentiment", "--max-steps", "5")
-    active = ModelVersion.objects.get(kind="sentiment", tenant=None, is_active=True)
+    active = ModelVersion.objects.get(kind="sentiment", tenant=None, status="active")
     assert active.pk != first.pk
 
     metrics = json.loads(run("eval_sentiment", str(path), "--text", "t", "--label", "y")[-1])

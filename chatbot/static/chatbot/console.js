@@ -296,6 +296,7 @@
 
   function onInbox(frame) {
     var q = frame.q || "";
+    if (frame.resync) { setConn("online", "Live"); hideAlert(); } // live updates are back
     var convs = frame.conversations || [];
     if (frame.tab === "all" && !q) {
       state.open = new Map();
@@ -754,6 +755,8 @@
 
   function onError(frame) {
     var detail = frame.detail || "Something went wrong.";
+    // The server lost its live feed (Redis): the socket stays up, and a `resync` inbox follows it.
+    if (frame.code === "unavailable" && !frame.client_id) setConn("offline", "Live updates interrupted");
     if (frame.client_id && state.outbox.has(frame.client_id)) {
       var entry = state.outbox.get(frame.client_id);
       entry.failed = true;

@@ -1097,7 +1097,6 @@
   // other error naming a message refuses it for good: shown as not sent, with the reason, and never
   // sent again (re-sending a message the server cannot take made the widget reconnect in a loop).
   var TRANSIENT = { rate_limited: 1, unavailable: 1 };
-  var REFUSED_TEXT = { text_too_long: 1, empty_text: 1, invalid_text: 1, invalid_client_id: 1 };
   var REFUSED_REASON = {
     text_too_long: "too long", empty_text: "empty", invalid_text: "the text can't be sent",
     invalid_client_id: "it can't be sent", conversation_closed: "this conversation is closed"
@@ -1111,11 +1110,10 @@
       refuse(code === "invalid_key" ? CLOSE_BAD_KEY : CLOSE_BAD_ORIGIN);
       return;
     }
-    // The server names the message it refuses by its client_id; without one (older servers, a
-    // client_id it could not read) it answers each message frame in order, with an ack or an error.
-    var head = null;
-    if (typeof f.client_id === "string") head = outboxItem(f.client_id);
-    else if ((TRANSIENT[code] || REFUSED_TEXT[code]) && inflight.length) head = outboxItem(inflight[0]);
+    // The server names the message it refuses by its client_id. An error naming none is about another
+    // frame (a rate-limited resume or typing frame) and marks no message: one whose frame the server
+    // could not read goes unacked, and the ack timer sends it again (MAX_DROPS times at most).
+    var head = typeof f.client_id === "string" ? outboxItem(f.client_id) : null;
     if (head) {
       if (inflight.indexOf(head.client_id) >= 0) inflight.splice(inflight.indexOf(head.client_id), 1);
       clearTimeout(ackTimers[head.client_id]);

@@ -20,12 +20,23 @@ class Command(BaseCommand):
         parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
         parser.add_argument("--decoder-layers", type=int, help="decoder depth of a warm start (fewer is faster)")
         parser.add_argument("--seed", type=int)
+        parser.add_argument("--examples", type=int,
+                            help="retrieve-and-refine: replies of the N most similar training messages in the input")
+        parser.add_argument("--example-chars", type=int, help="an example reply is clipped to this many characters")
+        parser.add_argument("--encoder-layers", type=int, help="also fine-tune the encoder's top N layers")
+        parser.add_argument("--max-target-tokens", type=int, help="training replies are cut at this many tokens")
+        parser.add_argument("--max-minutes", type=float, help="stop training after this long")
         parser.add_argument("--no-activate", action="store_true", help="register the version without activating it")
 
     def handle(self, *args, tenant, **options):
         names = {"epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "max_steps": "max_train_steps",
-                 "decoder_layers": "decoder_layers", "seed": "seed"}
-        config = responder_config(**{f: options[o] for o, f in names.items() if options.get(o) is not None})
+                 "decoder_layers": "decoder_layers", "seed": "seed", "examples": "examples",
+                 "example_chars": "max_example_chars", "encoder_layers": "train_encoder_layers",
+                 "max_target_tokens": "max_target_length"}
+        values = {f: options[o] for o, f in names.items() if options.get(o) is not None}
+        if options.get("max_minutes"):
+            values["max_train_seconds"] = options["max_minutes"] * 60
+        config = responder_config(**values)
         try:
             version = responder_train(tenant, config, activate=not options["no_activate"],
                                       progress=options["verbosity"] > 0)

@@ -14,7 +14,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, tenant, **options):
         with command_errors():
-            config = config_default(**training_overrides(options))
+            overrides = training_overrides(options)
+            if "epochs" in overrides:  # as many epochs as asked: no early stop
+                overrides.setdefault("patience", 0)
+            config = config_default("intent", **overrides)
             version = intent_model_train(tenant, config, activate=not options["no_activate"],
                                          members=options["members"],
                                          progress=options["verbosity"] > 0)

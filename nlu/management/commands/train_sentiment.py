@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from nlu.services import config_default, sentiment_model_train
+from nlu.train import recipe
 
 from ._common import command_errors, training_options, training_overrides, version_summary
 
@@ -16,8 +17,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, data, text, label, **options):
         with command_errors():
-            config = config_default(max_length=128, lr=5e-5, epochs=3, linear_probe_init=False,
-                                    **training_overrides(options))
+            overrides = training_overrides(options)
+            # the recipe probes the pretrained encoder; asking for epochs or steps fine-tunes it
+            fine_tune = bool(overrides.get("epochs") or overrides.get("max_train_steps"))
+            config = config_default("sentiment", **(recipe("sentiment", fine_tune) | overrides))
             version = sentiment_model_train(data, text, label, config, activate=not options["no_activate"],
                                             members=options["members"],
                                             progress=options["verbosity"] > 0)
