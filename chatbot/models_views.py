@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import access, learning, learning_selectors, registry
 from .console_views import _managed, _page, console_view, managed_tenant
-from .errors import PermissionDenied, ServiceError
+from .errors import PermissionDenied
 from .models import Tenant, TrainingRun
 
 NOT_A_MANAGER = "Only a store's managers may see its models."
@@ -29,11 +29,13 @@ def _tenant(request: HttpRequest, params) -> Tenant:
     return managed_tenant(request, params, NOT_A_MANAGER)
 
 
-def _kind(request: HttpRequest, tenant: Tenant) -> str:
-    """The one kind the form names, refused when the user may not change it (the platform's sentiment model)."""
+def _kind(request: HttpRequest, tenant: Tenant) -> str | None:
+    """The one kind the form names (None, with the error shown, when it names none we know); a 403 when
+    the user may not change it (the platform's sentiment model)."""
     kind = request.POST.get("kind", "")
     if kind not in learning.KINDS:
-        raise ServiceError(f"Unknown model kind {kind!r}; use one of {', '.join(learning.KINDS)}.", "invalid_kind")
+        messages.error(request, f"Unknown model kind {kind!r}; use one of {', '.join(learning.KINDS)}.")
+        return None
     if learning.run_owner(tenant, kind) is None and not access.sees_all_tenants(request.user):
         raise PermissionDenied(PLATFORM_ONLY)
     return kind
@@ -73,12 +75,8 @@ def runs_json(request: HttpRequest) -> HttpResponse:
 def retrain(request: HttpRequest) -> HttpResponse:
     """Queue a retrain of one kind; while one is queued or running, say so instead of queueing another."""
     tenant = _tenant(request, request.POST)
-    try:
-        kind = _kind(request, tenant)
-    except PermissionDenied:
-        raise  # a 403 page, from console_view
-    except ServiceError as exc:
-        messages.error(request, exc.detail)
+    kind = _kind(request, tenant)
+    if kind is None:
         return _back(tenant)
     asked = timezone.now()
     run = learning.retrain_request(tenant, kind, trigger=TrainingRun.Trigger.CONSOLE, user=request.user)[0]
@@ -97,12 +95,8 @@ def retrain(request: HttpRequest) -> HttpResponse:
 def rollback(request: HttpRequest) -> HttpResponse:
     """Restore the version active before the current one; the workers switch on their next message."""
     tenant = _tenant(request, request.POST)
-    try:
-        kind = _kind(request, tenant)
-    except PermissionDenied:
-        raise  # a 403 page, from console_view
-    except ServiceError as exc:
-        messages.error(request, exc.detail)
+    kind = _kind(request, tenant)
+    if kind is None:
         return _back(tenant)
     name = learning_selectors.KIND_NAMES.get(kind, kind).lower()
     try:

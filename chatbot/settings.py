@@ -177,9 +177,13 @@ ANSWER_SWEEP_BATCH = env.int("ANSWER_SWEEP_BATCH", default=200)
 ANSWER_DEBUG_DELAY = env.float("ANSWER_DEBUG_DELAY", default=0)
 # The broker hands an unacked task to another worker after this long. It must exceed the longest a live
 # worker holds one (a task up to its hard limit, a retry waiting out its countdown; the clusters task's
-# 360 s is the longest), or a slow task would run twice. Recovering a dead worker's answers does not wait
-# for it: the sweep does that within ANSWER_STUCK_SECONDS + ANSWER_SWEEP_SECONDS.
-TASK_LONGEST_HOLD = max(ANSWER_TIME_LIMIT + ANSWER_RETRY_BACKOFF_MAX, 360)
+# 360 s and a retrain's RETRAIN_TIME_LIMIT are the longest), or a slow task would run twice. Recovering a
+# dead worker's answers does not wait for it: the sweep does that within ANSWER_STUCK_SECONDS +
+# ANSWER_SWEEP_SECONDS. A dead trainer's retrain comes back after this timeout.
+RETRAIN_TIME_LIMIT = env.int("RETRAIN_TIME_LIMIT", default=3600)  # soft; the hard limit is 120 s later
+RETRAIN_RETRY_BACKOFF_MAX = 300
+TASK_LONGEST_HOLD = max(ANSWER_TIME_LIMIT + ANSWER_RETRY_BACKOFF_MAX, 360,
+                        RETRAIN_TIME_LIMIT + 120 + RETRAIN_RETRY_BACKOFF_MAX)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=TASK_LONGEST_HOLD + 60),
     "socket_connect_timeout": 5,
@@ -229,7 +233,6 @@ RETRAIN_MIN_FIXED = env.float("RETRAIN_MIN_FIXED", default=0.5)
 # (0: never on its own); checked every RETRAIN_CHECK_SECONDS.
 RETRAIN_AFTER_CORRECTIONS = env.int("RETRAIN_AFTER_CORRECTIONS", default=20)
 RETRAIN_CHECK_SECONDS = env.int("RETRAIN_CHECK_SECONDS", default=300)
-RETRAIN_TIME_LIMIT = env.int("RETRAIN_TIME_LIMIT", default=3 * 3600)
 # The frozen evaluation set: this share of a tenant's labelled examples (at most EVAL_FROZEN_MAX), drawn
 # once per intent and never trained on.
 EVAL_FROZEN_FRACTION = env.float("EVAL_FROZEN_FRACTION", default=0.15)

@@ -84,7 +84,7 @@ class RetrainTask(Task):
     reject_on_worker_lost=True,  # a killed worker's run goes back to the queue and is taken over
     autoretry_for=delivery.TRANSIENT_ERRORS,  # the database, not the training, failed: try again
     retry_backoff=True,
-    retry_backoff_max=300,
+    retry_backoff_max=settings.RETRAIN_RETRY_BACKOFF_MAX,
     max_retries=5,
     soft_time_limit=settings.RETRAIN_TIME_LIMIT,
     time_limit=settings.RETRAIN_TIME_LIMIT + 120,
