@@ -130,10 +130,19 @@ def version_scores(version: ModelVersion, frozen: Sequence[EvalExample],
 # --- the decision ---------------------------------------------------------------------------
 
 
+def standard_error(score: float, n: int) -> float:
+    """The sampling error of a share measured on n examples."""
+    return (max(0.0, score * (1 - score)) / n) ** 0.5 if n else 0.0
+
+
 def gate_decide(kind: str, candidate: Scores, active: Scores | None, *, tolerance: float | None = None,
-                min_fixed: float | None = None) -> tuple[bool, str, dict]:
+                min_fixed: float | None = None, baseline: float | None = None) -> tuple[bool, str, dict]:
     """(promote?, why, deltas): no more than `tolerance` lost on the frozen set's main figure and more
-    than `min_fixed` of the corrections fixed; a first model is promoted when it could be scored."""
+    than `min_fixed` of the corrections fixed; a first model is promoted when it could be scored.
+
+    `baseline` is for an active version trained on the frozen set itself (before the set was drawn):
+    its frozen score flatters it, so its own validation figure stands in, and the candidate may fall
+    short of it by the tolerance plus two standard errors of the candidate's frozen score (another set)."""
     tolerance = settings.RETRAIN_TOLERANCE if tolerance is None else tolerance
     min_fixed = settings.RETRAIN_MIN_FIXED if min_fixed is None else min_fixed
     metric = main_metric(kind)
@@ -147,7 +156,14 @@ def gate_decide(kind: str, candidate: Scores, active: Scores | None, *, toleranc
     deltas = {}
     reasons, refusals = [], []
     before = active.frozen.get(metric)
-    if n_frozen and score is not None and before is not None:
+    if n_frozen and score is not None and baseline is not None:
+        margin = tolerance + 2 * standard_error(score, n_frozen)
+        deltas[f"frozen_{metric}_vs_validation"] = round(score - baseline, 4)
+        text = (f"{metric} {score:.3f} on {n_frozen} frozen examples vs the active version's validation "
+                f"{baseline:.3f}, as the active version was trained on the frozen set (allowed "
+                f"{margin:.3f}: tolerance and two standard errors)")
+        (reasons if score >= baseline - margin - EPSILON else refusals).append(text)
+    elif n_frozen and score is not None and before is not None:
         deltas[f"frozen_{metric}"] = round(score - before, 4)
         if "macro_f1" in candidate.frozen and active.frozen.get("macro_f1") is not None:
             deltas["frozen_macro_f1"] = round(candidate.frozen["macro_f1"] - active.frozen["macro_f1"], 4)
@@ -190,6 +206,15 @@ def _responder_device() -> str:
     return inference_device().type
 
 
+def _baseline(active: ModelVersion | None) -> float | None:
+    """The active version's own validation figure when it may have been trained on the frozen set: a
+    version the builder did not train (no data hash: `train_nlu`, an import) saw all the examples."""
+    if active is None or active.data_hash or active.kind == Kind.RESPONDER:
+        return None
+    value = (active.metrics or {}).get(f"val_{main_metric(active.kind)}")
+    return float(value) if isinstance(value, int | float) else None
+
+
 def gate_evaluate(candidate_id: int, *, progress: Callable[[float, str], None] | None = None
                   ) -> tuple[ModelVersion, Verdict]:
     """Score a candidate and the active version, then promote the candidate or reject it, storing
@@ -212,7 +237,7 @@ def gate_evaluate(candidate_id: int, *, progress: Callable[[float, str], None] |
         except Exception as exc:  # noqa: BLE001 - a broken active model is no reason to keep it
             log.exception("could not score the active %s model %s", kind, active_version.version)
             active_error = f"{type(exc).__name__}: {exc}"
-    promoted, reason, deltas = gate_decide(kind, scores, active)
+    promoted, reason, deltas = gate_decide(kind, scores, active, baseline=_baseline(active_version))
     if active_error:
         promoted, reason = scores.frozen.get(main_metric(kind)) is not None or not frozen, (
             f"the active version could not be scored ({active_error}); the candidate replaces it")

@@ -31,12 +31,13 @@ def tenant(settings, tmp_path):
 
 
 def train(tenant, config, shuffle: bool = False, activate: bool = False) -> ModelVersion:
-    rows = [(r.text, r.label) for r in training_data(tenant, INTENT).rows]
+    data = training_data(tenant, INTENT)  # the builder's rows: the frozen set left out, as retrain does
+    rows = [(r.text, r.label) for r in data.rows]
     if shuffle:  # the issue's deliberately worse candidate
         labels = [label for _, label in rows]
         random.Random(3).shuffle(labels)
         rows = [(text, label) for (text, _), label in zip(rows, labels)]
-    return intent_model_train(tenant, config, activate=activate, progress=False, rows=rows)
+    return intent_model_train(tenant, config, activate=activate, progress=False, rows=rows, data_hash=data.sha256)
 
 
 def test_first_model_is_promoted_with_its_scores_stored_as_it_serves(tenant, tiny_config):
@@ -92,3 +93,29 @@ def test_the_decision_rule():
     assert not promoted and "fixes 50% of 10 corrections" in reason and deltas["corrections_fixed"] == 0.4
     assert verdict(0.95, None, n_fixed=0)[0]  # no corrections yet: nothing to fix
     assert gate_decide(INTENT, Scores(frozen={"n": 0}, corrections={"n": 0}), None)[0]  # first model
+
+
+def test_an_active_version_trained_on_the_frozen_set_is_judged_by_its_own_validation_figure():
+    """A version trained before the frozen set was drawn scores near 1.0 on it; the candidate, which never
+    saw it, is compared with the active version's validation accuracy, within the frozen set's noise."""
+    flattered = Scores(frozen={"n": 136, "accuracy": 0.978}, corrections={"n": 0})
+
+    def verdict(accuracy, baseline=0.899):
+        return gate_decide(INTENT, Scores(frozen={"n": 136, "accuracy": accuracy}, corrections={"n": 0}),
+                           flattered, tolerance=0.01, baseline=baseline)
+
+    assert not verdict(0.853, baseline=None)[0]  # against the flattered score: refused
+    promoted, reason, deltas = verdict(0.853)  # 0.899 - 0.01 - 2 * 0.030 = 0.828
+    assert promoted and "trained on the frozen set" in reason and deltas == {"frozen_accuracy_vs_validation": -0.046}
+    assert not verdict(0.80)[0]  # beyond the noise: refused
+    assert not verdict(0.018)[0]  # a shuffled-label candidate
+
+
+@pytest.mark.django_db
+def test_the_baseline_is_used_only_for_versions_the_builder_did_not_train(tenant):
+    from inference.gate import _baseline
+
+    outside = ModelVersion(kind="intent", tenant=tenant, metrics={"val_accuracy": 0.9}, data_hash="")
+    built = ModelVersion(kind="intent", tenant=tenant, metrics={"val_accuracy": 0.9}, data_hash="ab" * 32)
+    assert _baseline(outside) == 0.9 and _baseline(built) is None and _baseline(None) is None
+    assert _baseline(ModelVersion(kind="intent", tenant=tenant, metrics={}, data_hash="")) is None
