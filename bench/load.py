@@ -186,7 +186,16 @@ def store_ensure() -> Tenant:
 
 
 def cleanup(tenant: Tenant) -> None:
-    """The bench store's visitors go (their conversations and messages with them); it is the bench's own."""
+    """The bench store's visitors go (their conversations and messages with them); it is the bench's own.
+    After a saturated phase the web process may still be writing replies: try again until it is done."""
+    from django.db import IntegrityError
+
+    for _ in range(30):
+        try:
+            Visitor.objects.filter(tenant=tenant).delete()
+            return
+        except IntegrityError:
+            time.sleep(2)
     Visitor.objects.filter(tenant=tenant).delete()
 
 
