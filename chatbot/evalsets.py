@@ -10,6 +10,7 @@ Sentiment is one global model: its sets have tenant None.
 """
 import logging
 import random
+import unicodedata
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -35,8 +36,11 @@ class Labelled:
 
 
 def text_key(text: str) -> str:
-    """How texts are compared when the frozen set is kept out of training: case and spacing ignored."""
-    return " ".join(text.lower().split())
+    """How texts are compared, here and by the training data builder that keeps the frozen set out of
+    training: Unicode compatibility forms, case, spacing and the punctuation around the text ignored
+    ("Where's my order?" = "where's my order")."""
+    text = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return text.strip(" .,;:!?¡¿…\"'()")
 
 
 def _owner_id(tenant: Tenant | int | None) -> int | None:

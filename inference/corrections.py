@@ -57,8 +57,13 @@ class CorrectionMatch:
                 "score": round(self.score, 4)}
 
 
+def _exact_key(text: str) -> str:
+    """A message as typed, but for case and spacing: what counts as the corrected message itself."""
+    return " ".join(text.split()).casefold()
+
+
 def same_text(a: str, b: str) -> bool:
-    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+    return _exact_key(a) == _exact_key(b)
 
 
 class CorrectionMemory:
@@ -67,7 +72,7 @@ class CorrectionMemory:
     def __init__(self, corrections: list[Correction], encoder: SentenceEncoder):
         newest: dict[str, Correction] = {}
         for correction in corrections:  # oldest first: a newer one replaces it
-            newest[" ".join(correction.text.split()).casefold()] = correction
+            newest[_exact_key(correction.text)] = correction
         self.items = list(newest.values())
         self.encoder = encoder
         self.vectors = encoder.encode([retrieval_text(c.text) for c in self.items]) if self.items else None

@@ -17,7 +17,6 @@ it learnt.
 """
 import hashlib
 import json
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from datetime import datetime
 
 from django.db.models import F, Q
 
+from chatbot.evalsets import text_key
 from chatbot.models import (
     AssistSuggestion,
     EvalExample,
@@ -91,13 +91,6 @@ class TrainingData:
     # Rows left out: "frozen" (in the evaluation set), "rated_down" (a target someone rated down),
     # "overridden" (an older label a correction replaced), "duplicate".
     excluded: dict[str, int] = field(default_factory=dict)
-
-
-def text_norm(text: str) -> str:
-    """How texts are compared for deduplication and for the frozen set: Unicode compatibility forms,
-    case, spacing and the punctuation around the text ignored ("Where's my order?" = "where's my order")."""
-    text = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-    return text.strip(" .,;:!?¡¿…\"'()")
 
 
 def rows_hash(rows: Iterable[Row]) -> str:
@@ -285,9 +278,9 @@ def training_data(tenant: Tenant | str | None, kind: str) -> TrainingData:
         return scrubbed[text]
 
     # A frozen text is kept out as written and as scrubbed ("where is NW-1" rules out "where is [order]").
-    frozen = {text_norm(t) for t in frozen_texts} | {text_norm(scrub(t)) for t in frozen_texts}
-    down_keys = {(text_norm(t), text_norm(r)) for t, r in rated_down}
-    down_keys |= {(text_norm(scrub(t)), text_norm(scrub(r))) for t, r in rated_down}
+    frozen = {text_key(t) for t in frozen_texts} | {text_key(scrub(t)) for t in frozen_texts}
+    down_keys = {(text_key(t), text_key(r)) for t, r in rated_down}
+    down_keys |= {(text_key(scrub(t)), text_key(scrub(r))) for t, r in rated_down}
     excluded: Counter = Counter()
     rows: list[tuple[_Candidate, Row]] = []
     for c in candidates:
@@ -299,11 +292,11 @@ def training_data(tenant: Tenant | str | None, kind: str) -> TrainingData:
                   tuple((sender, scrub(t)) for sender, t in c.history if t.strip()))
         if not _usable(kind, row):
             continue
-        if text_norm(c.text) in frozen or text_norm(text) in frozen:
+        if text_key(c.text) in frozen or text_key(text) in frozen:
             excluded["frozen"] += 1
             continue
-        if down_keys and ((text_norm(c.text), text_norm(c.reply)) in down_keys
-                          or (text_norm(text), text_norm(reply)) in down_keys):
+        if down_keys and ((text_key(c.text), text_key(c.reply)) in down_keys
+                          or (text_key(text), text_key(reply)) in down_keys):
             excluded["rated_down"] += 1
             continue
         rows.append((c, row))
@@ -313,7 +306,7 @@ def training_data(tenant: Tenant | str | None, kind: str) -> TrainingData:
 
 
 def _target(kind: str, row: Row) -> str:
-    return text_norm(row.reply) if kind == Kind.RESPONDER else row.label
+    return text_key(row.reply) if kind == Kind.RESPONDER else row.label
 
 
 def _deduplicate(kind: str, rows: list[tuple[_Candidate, Row]], excluded: Counter) -> list[Row]:
@@ -322,14 +315,14 @@ def _deduplicate(kind: str, rows: list[tuple[_Candidate, Row]], excluded: Counte
     newest_fix: dict[str, tuple[_Candidate, Row]] = {}
     for c, row in rows:
         if c.source in CORRECTIONS:
-            key = text_norm(row.text)
+            key = text_key(row.text)
             best = newest_fix.get(key)
             if best is None or _later(c.at, best[0].at):
                 newest_fix[key] = (c, row)
     rank = {source: i for i, source in enumerate(PRIORITY)}
     chosen: dict[tuple[str, str], Row] = {}
     for c, row in rows:
-        key = text_norm(row.text)
+        key = text_key(row.text)
         fix = newest_fix.get(key)
         if fix is not None and _target(kind, row) != _target(kind, fix[1]) and not _later(c.at, fix[0].at):
             excluded["overridden"] += 1
@@ -345,7 +338,7 @@ def _deduplicate(kind: str, rows: list[tuple[_Candidate, Row]], excluded: Counte
         # The row that names the pair keeps the larger weight and the longer context of the two.
         chosen[dedup_key] = Row(held.text, held.label or row.label, held.reply, held.source,
                                 max(held.weight, row.weight), held.history or row.history)
-    return sorted(chosen.values(), key=lambda r: (text_norm(r.text), r.label, r.reply, r.source))
+    return sorted(chosen.values(), key=lambda r: (text_key(r.text), r.label, r.reply, r.source))
 
 
 def _later(a: datetime | None, b: datetime | None) -> bool:
