@@ -301,7 +301,7 @@ class Chaos:
         import django
 
         django.setup()
-        from chatbot import services
+        from chatbot.conversations import services
         from chatbot.models import KnowledgeEntry
 
         tenant = services.tenant_create(f"Chaos {self.tag}", [ORIGIN])
@@ -449,7 +449,7 @@ class Chaos:
     def _count(self, visitors: list[Visitor], sending_s: float) -> dict:
         from django.db.models import Count
 
-        from chatbot.delivery import UNAVAILABLE_TEXT
+        from chatbot.conversations.delivery import UNAVAILABLE_TEXT
         from chatbot.models import Message
 
         asked = Message.objects.filter(conversation__tenant_id=self.tenant_id, sender="visitor")

@@ -48,12 +48,14 @@ from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from chatbot import selectors  # noqa: E402
-from chatbot.agent_consumer import _inbox, _open  # noqa: E402
-from chatbot.models import AgentMembership, Conversation, Message, Tenant, Visitor  # noqa: E402
+from chatbot.conversations import selectors  # noqa: E402
+from chatbot.sockets.agent import _inbox, _open  # noqa: E402
+from chatbot.models import AgentMembership, Conversation, HandoffReason, Message, Tenant, Visitor  # noqa: E402
 
 S = Conversation.Status
 ORIGIN = "http://bench.example"
+REASONS = {"asked for a person": HandoffReason.ASKED_FOR_PERSON, "low confidence": HandoffReason.LOW_CONFIDENCE,
+           "negative sentiment": HandoffReason.NEGATIVE_SENTIMENT}  # a hand-off's detail and its code
 TOPICS = [
     "Where is my order {n}?", "I want a refund for order {n}", "Do you ship to {city}?",
     "My parcel {n} arrived damaged", "How do I change my delivery address?", "Can I pay with PayPal?",
@@ -152,8 +154,8 @@ def dataset_create(tenant: Tenant, agents: list, conversations: int, messages: i
                 tenant=tenant, visitor=visitor, status=status,
                 assigned_agent=(agents[0] if i == 0 or rng.random() < 0.4 else rng.choice(agents))
                 if status == S.HUMAN else None,
-                handoff_reason=rng.choice(["asked for a person", "low confidence", "negative sentiment"])
-                if status != S.BOT else "",
+                handoff_reason=(reason := rng.choice(list(REASONS)) if status != S.BOT else ""),
+                handoff_code=REASONS.get(reason, ""),
                 last_seq=len(plan), last_message_text=last[1][:200], last_message_sender=last[0],
                 last_message_at=last[4],
                 last_sentiment=rng.choices(["neutral", "positive", "negative", ""], weights=[55, 20, 15, 10])[0],

@@ -35,9 +35,10 @@ from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from chatbot import fixes, insights  # noqa: E402
+from chatbot.review import fixes, insights  # noqa: E402
 from chatbot.models import (  # noqa: E402
-    AgentMembership, Conversation, ConversationTransition, Feedback, KnowledgeEntry, Message, Tenant, Visitor,
+    AgentMembership, Conversation, ConversationTransition, Feedback, HandoffReason, KnowledgeEntry, Message, Tenant,
+    Visitor,
 )
 
 S = Conversation.Status
@@ -59,6 +60,14 @@ INTENTS = {  # intent: (weight, how visitors ask)
 }
 REASONS = [("visitor asked for a person", 25), ("negative sentiment for 2 turns", 20), ("out-of-scope request", 15),
            ("low intent confidence (0.{d})", 25), ("2 fallbacks in a row", 10), ("language: {lang}", 5)]
+CODES = {  # each reason's code (chatbot.models.HandoffReason)
+    "visitor asked for a person": HandoffReason.ASKED_FOR_PERSON,
+    "negative sentiment for 2 turns": HandoffReason.NEGATIVE_SENTIMENT,
+    "out-of-scope request": HandoffReason.OUT_OF_SCOPE,
+    "low intent confidence (0.{d})": HandoffReason.LOW_CONFIDENCE,
+    "2 fallbacks in a row": HandoffReason.REPEATED_FALLBACK,
+    "language: {lang}": HandoffReason.LANGUAGE,
+}
 LANGUAGES = [("en", 85), ("es", 7), ("de", 4), ("fr", 3), ("", 1)]
 SENTIMENTS = [("neutral", 60), ("positive", 18), ("negative", 18), ("", 4)]
 KNOWLEDGE = 40
@@ -104,8 +113,9 @@ def dataset_create(tenant: Tenant, agent, conversations: int, messages: int, day
                 began = now - timedelta(days=rng.random() * days)
                 handed = rng.random() < 0.25
                 resolved = rng.random() < (0.8 if handed else 0.5)
+                template = pick(rng, REASONS) if handed else ""
                 plans.append({"began": began, "handed": handed, "resolved": resolved,
-                              "reason": fill(pick(rng, REASONS), rng) if handed else "",
+                              "reason": fill(template, rng), "code": CODES.get(template, ""),
                               "size": max(2, round(rng.gauss(per, per / 4))),
                               "csat": rng.choice([None, None, 1, 2, 3, 4, 5, 5]) if handed else None,
                               "back": bool(returning) and resolved and rng.random() < 0.15})
@@ -119,7 +129,8 @@ def dataset_create(tenant: Tenant, agent, conversations: int, messages: int, day
                     returning = returning[-2000:]
                 convs.append(Conversation(
                     tenant=tenant, visitor=visitor, status=S.RESOLVED if plan["resolved"] else
-                    (S.HUMAN if plan["handed"] else S.BOT), handoff_reason=plan["reason"], csat=plan["csat"],
+                    (S.HUMAN if plan["handed"] else S.BOT), handoff_reason=plan["reason"], handoff_code=plan["code"],
+                    csat=plan["csat"],
                     assigned_agent=agent if plan["handed"] and not plan["resolved"] else None))
             convs = Conversation.objects.bulk_create(convs)
             rows, transitions = [], []
@@ -141,7 +152,7 @@ def dataset_create(tenant: Tenant, agent, conversations: int, messages: int, day
                     seq += 1
                     if handed_at is not None and seq >= handed_at:
                         rows.append(Message(conversation=conv, seq=seq, sender="system", text="Handing you over.",
-                                            handoff_reason=plan["reason"]))
+                                            handoff_reason=plan["reason"], handoff_code=plan["code"]))
                         transitions.append(ConversationTransition(conversation=conv, from_status=S.BOT,
                                                                   to_status=S.WAITING, reason=plan["reason"]))
                         while seq < plan["size"]:
@@ -159,6 +170,7 @@ def dataset_create(tenant: Tenant, agent, conversations: int, messages: int, day
                     rows.append(Message(
                         conversation=conv, seq=seq, sender="bot", text="Sorry?" if fallback else entry.answer,
                         handoff_reason="no knowledge entry close enough" if fallback else "",
+                        handoff_code=HandoffReason.FALLBACK if fallback else "",
                         model_version="retrieval-minilm", score=round(rng.uniform(0.2, 0.9), 3),
                         grounding=[{"entry": entry.id, "question": entry.question, "score": 0.6}]))
                     if rng.random() < 0.3:

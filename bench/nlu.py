@@ -25,7 +25,8 @@ from nlu import OUT_OF_SCOPE  # noqa: E402
 from nlu.data import examples_read  # noqa: E402
 from nlu.ensemble import ensemble_train  # noqa: E402
 from nlu.evaluate import classification_metrics, oos_metrics  # noqa: E402
-from nlu.predict import Classifier, latency_measure, model_saved  # noqa: E402
+from nlu.loading import labeller_load  # noqa: E402
+from nlu.predict import Labeller, latency_measure, model_saved  # noqa: E402
 from nlu.train import TrainConfig, split_stratified  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ def summary(report: dict) -> dict:
     return {k: report[k] for k in ("n", "accuracy", "macro_f1")}
 
 
-def trained(name, args, train, config, members=1, **kwargs) -> tuple[Classifier, dict]:
+def trained(name, args, train, config, members=1, **kwargs) -> tuple[Labeller, dict]:
     """Train (or with --reuse load) a model, or a seed ensemble of `members`, under the bench's models folder."""
     out = Path(args.models_dir) / name
     if args.reuse and model_saved(out):
@@ -63,7 +64,7 @@ def trained(name, args, train, config, members=1, **kwargs) -> tuple[Classifier,
         log(f"[{name}] training {members} model(s) on {len(train[0])} examples, {config.epochs} epochs")
         metrics = ensemble_train(train[0], train[1], config, out, progress=not args.no_progress, members=members,
                                  **kwargs)
-    return Classifier.load(out), metrics
+    return labeller_load(out), metrics
 
 
 def config_for(args, epochs, **kw) -> TrainConfig:
@@ -116,7 +117,7 @@ def bench_clinc150(args) -> dict:
         kept = [y == p.top_label and p.oos_score >= cut for y, p in zip(test_labels, preds) if y != OUT_OF_SCOPE]
         result["diagnostic_in_scope_accuracy_at_oos_recall_0.80"] = round(sum(kept) / len(kept), 4)
     # as the workers serve it by default (NLU_QUANTIZE): int8, with the threshold chosen for int8
-    int8 = Classifier.load(Path(args.models_dir) / "clinc150", quantize=True).predict(test_texts)
+    int8 = labeller_load(Path(args.models_dir) / "clinc150", quantize=True).predict(test_texts)
     result["int8"] = oos_metrics(test_labels, [p.label for p in int8])
     oos = metrics["oos"] or {}
     return {"test": result, "n_test_in_scope": len(in_scope), "n_test_oos": len(test) - len(in_scope),
@@ -171,12 +172,12 @@ def bench_latency(args) -> dict:
     texts = [e.text for e in test][:: max(1, len(test) // args.latency_messages)][: args.latency_messages]
     result = {"intent_model": intent_dir.name, "messages": len(texts), "threads": torch.get_num_threads()}
     for quantize in (False, True):
-        models = [Classifier.load(intent_dir, quantize=quantize), Classifier.load(sentiment_dir, quantize=quantize)]
+        models = [labeller_load(intent_dir, quantize=quantize), labeller_load(sentiment_dir, quantize=quantize)]
         result["int8" if quantize else "fp32"] = latency_measure(models, texts)
     if intent_dir.name == "banking77" and not args.quick:  # does int8 keep the accuracy?
         labelled = [(e.text, e.label) for e in test]
         for quantize in (False, True):
-            clf = Classifier.load(intent_dir, quantize=quantize)
+            clf = labeller_load(intent_dir, quantize=quantize)
             preds = clf.predict([t for t, _ in labelled])
             acc = sum(p.label == y for p, (_, y) in zip(preds, labelled)) / len(labelled)
             result["int8" if quantize else "fp32"]["banking77_accuracy"] = round(acc, 4)

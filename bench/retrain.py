@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 SECTIONS = ("retrain_time", "demo_first_bot", "corrections")
 SPLIT_SEED = 42
-# The recipe `make run` used before training got fast (nlu.services.config_default then, and the sentiment
+# The recipe `make run` used before training got fast (inference.nlu_services.config_default then, and the sentiment
 # command's overrides): 300 steps at least, every out-of-scope method; sentiment fine-tuned at length 128.
 BASELINE = {
     "intent": {"min_train_steps": 300},
@@ -70,8 +70,8 @@ def standard_error(p: float | None, n: int) -> float | None:
 
 
 def platform_config(task: str, **overrides):
-    """The TrainConfig the platform trains `task` with (nlu.services.config_default and the task's recipe)."""
-    from nlu.services import config_default
+    """The TrainConfig the platform trains `task` with (inference.nlu_services.config_default and the task's recipe)."""
+    from inference.nlu_services import config_default
 
     config = config_default(task, **overrides)
     config.oos = task == "intent"
@@ -151,7 +151,7 @@ def public_intents(data_dir: Path, name: str):
 def section_retrain_time(args) -> dict:
     """An intent model on 1,000 and 5,000 examples: seconds (wall, CPU), validation and test accuracy."""
     from nlu.evaluate import classification_metrics
-    from nlu.predict import Classifier
+    from nlu.loading import labeller_load
 
     data = public_intents(Path(args.data_dir), args.dataset)
     if data is None:
@@ -164,7 +164,7 @@ def section_retrain_time(args) -> dict:
         log(f"[retrain_time] {args.dataset}: {size} examples, {len(set(sample[1]))} intents")
         metrics, timing = timed_train(*sample, platform_config("intent"), "intent")
         figures = model_summary(metrics, timing)
-        clf = Classifier.load(metrics["path"], quantize=True)  # as the workers serve it (NLU_QUANTIZE)
+        clf = labeller_load(metrics["path"], quantize=True)  # as the workers serve it (NLU_QUANTIZE)
         predicted = [p.top_label for p in clf.predict(test_texts)]
         acc = classification_metrics(test_labels, predicted)["accuracy"]
         figures |= {"intents": len(set(sample[1])), "test_accuracy_int8": acc,
@@ -217,7 +217,7 @@ def section_corrections(args) -> dict:
     from inference.gate import classifier_scores, gate_decide
     from inference.retrieval import sentence_encoder
     from inference.training_data import CORRECTION_WEIGHT
-    from nlu.predict import Classifier
+    from nlu.loading import labeller_load
 
     data = public_intents(Path(args.data_dir), "banking77")
     if data is None:
@@ -270,7 +270,7 @@ def section_corrections(args) -> dict:
     random.Random(3).shuffle(shuffled)
     _, worse = trained("a candidate on shuffled labels", train_texts + corrected * weight, shuffled)
 
-    model = Classifier.load(after_path, quantize=True)
+    model = labeller_load(after_path, quantize=True)
     by_model = [p.label == failure for p in model.predict(held_out)]
     served = [bool(m and m.intent == failure) or (m is None and hit) for m, hit in zip(memory_hits, by_model)]
     for name, figures in (("retrained", sum(by_model) / len(held_out)), ("served", sum(served) / len(held_out))):

@@ -42,9 +42,9 @@ from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench.inbox import CITIES, ITEMS, REPLIES, agents_ensure, fill, log, summary_ms, timed  # noqa: E402
-from chatbot import review  # noqa: E402
+from chatbot.review import queries as review  # noqa: E402
 from chatbot.models import (  # noqa: E402
-    AgentMembership, Conversation, Feedback, Message, Tenant, TrainingExample, Visitor,
+    AgentMembership, Conversation, Feedback, HandoffReason, Message, Tenant, TrainingExample, Visitor,
 )
 
 S = Conversation.Status
@@ -59,8 +59,11 @@ INTENTS = {  # intent: visitor messages
 }
 FOREIGN = [("es", "¿Hacen envíos a {city}?"), ("es", "Quiero devolver el pedido {n}"),
            ("de", "Wo ist meine Bestellung {n}?"), ("fr", "Où est ma commande {n} ?")]
-REASONS = ["visitor asked for a person", "negative sentiment for 2 turns", "out-of-scope request",
-           "low intent confidence (0.31)", "2 fallbacks in a row"]
+REASONS = {"visitor asked for a person": HandoffReason.ASKED_FOR_PERSON,
+           "negative sentiment for 2 turns": HandoffReason.NEGATIVE_SENTIMENT,
+           "out-of-scope request": HandoffReason.OUT_OF_SCOPE,
+           "low intent confidence (0.31)": HandoffReason.LOW_CONFIDENCE,
+           "2 fallbacks in a row": HandoffReason.REPEATED_FALLBACK}
 MODELS = ["retrieval-minilm", "intent-reply-v1", "responder:bench-r1"]
 FALLBACK = "Sorry, I didn't quite get that. Could you put it another way?"
 
@@ -116,9 +119,9 @@ def dataset_create(tenant: Tenant, agents: list, conversations: int, messages: i
                     plan.append(("visitor", asked["text"], at, {k2: v for k2, v in asked.items() if k2 != "text"}))
                 elif handoff_at is not None and k > handoff_at:
                     if not reason:
-                        reason = rng.choice(REASONS)
+                        reason = rng.choice(list(REASONS))
                         plan.append(("system", "I'm handing you over to a member of our team.", at,
-                                     {"reply_to": k - 1, "handoff_reason": reason}))
+                                     {"reply_to": k - 1, "handoff_reason": reason, "handoff_code": REASONS[reason]}))
                     else:
                         plan.append(("agent", fill(rng.choice(REPLIES), rng), at, {}))
                 else:
@@ -126,10 +129,12 @@ def dataset_create(tenant: Tenant, agents: list, conversations: int, messages: i
                     plan.append(("bot", FALLBACK if fallback else fill(rng.choice(REPLIES), rng), at, {
                         "reply_to": k - 1, "model_version": rng.choice(MODELS), "score": round(rng.uniform(0.3, 0.95), 3),
                         "grounding": [{"entry": rng.randint(1, 40), "score": round(rng.uniform(0.3, 0.9), 3)}],
-                        "handoff_reason": "no knowledge entry close enough" if fallback else ""}))
+                        "handoff_reason": "no knowledge entry close enough" if fallback else "",
+                        "handoff_code": HandoffReason.FALLBACK if fallback else ""}))
             last = plan[-1]
             convs.append(Conversation(
                 tenant=tenant, visitor=visitor, status=status, handoff_reason=reason,
+                handoff_code=REASONS[reason] if reason else "",
                 assigned_agent=rng.choice(agents) if status == S.HUMAN else None,
                 last_seq=len(plan), last_message_text=last[1][:200], last_message_sender=last[0],
                 last_message_at=last[2], last_sentiment=asked["sentiment"],
@@ -224,7 +229,7 @@ def bench_pages(tenant: Tenant, manager, runs: int, show_plans: bool) -> dict:
     cases = {
         "review_list": "",
         "review_status_sentiment": "status=resolved&sentiment=negative",
-        "review_handoff_reason": "handed_off=yes&reason=low+intent+confidence",
+        "review_handoff_reason": "handed_off=yes&reason=low_confidence",
         "review_intent": "intent=refund",
         "review_language": "language=es",
         "review_rating_down": "rating=down",

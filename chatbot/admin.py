@@ -3,8 +3,8 @@ only by the services (the console), so here they are read-only; non-superusers s
 tenants they belong to."""
 from django.contrib import admin
 
-from . import access
-from .models import (
+from chatbot.conversations import access
+from chatbot.models import (
     AgentMembership, AssistSuggestion, CannedReply, Conversation, ConversationTransition, EvalExample, Feedback,
     KnowledgeEntry, Message, ModelVersion, SentimentExample, Tenant, TrainingExample, TrainingRun, Visitor,
 )
@@ -71,7 +71,7 @@ class MessageInline(admin.TabularInline):
     model = Message
     extra = 0
     fields = ["seq", "sender", "author", "private", "text", "intent", "intent_confidence", "sentiment",
-              "model_version", "score", "handoff_reason", "created_at"]
+              "model_version", "score", "handoff_code", "handoff_reason", "created_at"]
     readonly_fields = fields
     can_delete = False
     ordering = ["seq"]
@@ -93,8 +93,9 @@ class TransitionInline(admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(ReadOnly):
-    list_display = ["id", "tenant", "visitor", "status", "assigned_agent", "handoff_reason", "csat", "updated_at"]
-    list_filter = [BY_STORE, "status"]
+    list_display = ["id", "tenant", "visitor", "status", "assigned_agent", "handoff_code", "handoff_reason", "csat",
+                    "updated_at"]
+    list_filter = [BY_STORE, "status", "handoff_code"]
     inlines = [MessageInline, TransitionInline]
 
 

@@ -7,7 +7,9 @@ class ChatbotConfig(AppConfig):
     verbose_name = "Chatbot"
 
     def ready(self) -> None:
-        from . import checks, evalsets, events, realtime  # noqa: F401  (checks registers settings checks)
+        from chatbot import checks, events
+        from chatbot.learning import evalsets
+        from chatbot.sockets import realtime  # noqa: F401  (checks registers settings checks)
 
         realtime.subscribe_all()
         # Every agent correction joins the corrections evaluation set a candidate model must fix.

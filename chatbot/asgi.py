@@ -8,8 +8,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
 
-from . import events  # noqa: E402
-from .routing import websocket_urlpatterns  # noqa: E402
+from chatbot import events  # noqa: E402
+from chatbot.sockets.routing import websocket_urlpatterns  # noqa: E402
 
 # The widget checks origins per tenant in its consumer, so no global origin validator here.
 application = ProtocolTypeRouter({
@@ -18,4 +18,5 @@ application = ProtocolTypeRouter({
 })
 
 # Models load now (in one-process mode), not when the first visitor is already waiting.
-events.web_process_started.send(sender=None)
+# Delivered at once, not on commit: the database need not answer for the server to start.
+events.deliver({"type": events.WEB_PROCESS_STARTED})

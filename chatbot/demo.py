@@ -9,8 +9,8 @@ from django.db import transaction
 
 from nlu import OUT_OF_SCOPE
 
-from .models import AgentMembership, KnowledgeEntry, SentimentExample, Tenant, TrainingExample
-from .services import agent_add
+from chatbot.models import AgentMembership, KnowledgeEntry, SentimentExample, Tenant, TrainingExample
+from chatbot.conversations.services import agent_add
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 DEMO_SLUG = "demo"

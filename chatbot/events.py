@@ -2,15 +2,15 @@
 
 `emit` delivers an event to its subscribers once the surrounding transaction commits, so
 nobody hears of a write that was rolled back. The realtime fan-out (widget and agent groups)
-subscribes in chatbot.apps; the answer trigger subscribes in inference.apps, so the core
-app never imports the worker side.
+subscribes in chatbot.apps; the worker side subscribes in inference.apps (answers, suggestions,
+retrains, grouping, warm-up). Events are the one road from the core to the workers: the core
+never imports the worker side, sends a task or calls one of its commands.
 """
 import logging
 from collections import defaultdict
 from collections.abc import Callable
 
 from django.db import transaction
-from django.dispatch import Signal
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +20,13 @@ TYPING = "typing"
 FEEDBACK_RECORDED = "feedback_recorded"
 MODEL_PROMOTED = "model_promoted"
 SUGGESTIONS_READY = "suggestions_ready"
-EVENT_TYPES = (MESSAGE_CREATED, CONVERSATION_CHANGED, TYPING, FEEDBACK_RECORDED, MODEL_PROMOTED, SUGGESTIONS_READY)
-
-# Sent once by the ASGI entry point; lets the worker side warm its models before the first visitor.
-web_process_started = Signal()
+# Work the core asks of the worker side, which subscribes to these in inference.apps.
+ANSWER_REQUESTED = "answer_requested"  # a stored visitor message queued again (sweep, re-send)
+RETRAIN_REQUESTED = "retrain_requested"  # a TrainingRun was queued
+CLUSTERS_REQUESTED = "clusters_requested"  # a manager asked for the unanswered questions to be grouped
+WEB_PROCESS_STARTED = "web_process_started"  # the ASGI entry point loaded: warm the models up
+EVENT_TYPES = (MESSAGE_CREATED, CONVERSATION_CHANGED, TYPING, FEEDBACK_RECORDED, MODEL_PROMOTED, SUGGESTIONS_READY,
+               ANSWER_REQUESTED, RETRAIN_REQUESTED, CLUSTERS_REQUESTED, WEB_PROCESS_STARTED)
 
 Subscriber = Callable[[dict], None]
 _subscribers: dict[str, list[Subscriber]] = defaultdict(list)
@@ -35,6 +38,12 @@ def subscribe(event_type: str, subscriber: Subscriber) -> None:
         raise ValueError(f"unknown event type {event_type!r}")
     if subscriber not in _subscribers[event_type]:
         _subscribers[event_type].append(subscriber)
+
+
+def unsubscribe(event_type: str, subscriber: Subscriber) -> None:
+    """Stop delivering `event_type` to `subscriber` (tests); unknown subscribers are ignored."""
+    if subscriber in _subscribers[event_type]:
+        _subscribers[event_type].remove(subscriber)
 
 
 def emit(event: dict) -> None:

@@ -115,8 +115,27 @@ class Visitor(models.Model):
         return self.token
 
 
+class HandoffReason(models.TextChoices):
+    """Why the bot gave a conversation to people (or, `fallback`, why a bot reply was its fallback text).
+
+    Stored as `handoff_code` beside the free-text `handoff_reason`, which keeps the detail ("language: es",
+    "low intent confidence (0.31)"): review, insights and fixes filter and group by the code."""
+
+    ASKED_FOR_PERSON = "asked_for_person", "Asked for a person"
+    NEGATIVE_SENTIMENT = "negative_sentiment", "Negative sentiment"
+    OUT_OF_SCOPE = "out_of_scope", "Out of scope"
+    LOW_CONFIDENCE = "low_confidence", "Low intent confidence"
+    LOW_RESPONDER_SCORE = "low_responder_score", "Low responder score"
+    REPEATED_FALLBACK = "repeated_fallback", "Repeated fallbacks"
+    LANGUAGE = "language", "Language"
+    BOT_UNAVAILABLE = "bot_unavailable", "The bot was unavailable"
+    ACTION_FAILED = "action_failed", "An action failed"
+    FALLBACK = "fallback", "Fallback reply"  # a bot reply, not a hand-off: nothing close enough to answer
+    OTHER = "other", "Other"  # a reason written before the codes that none of them fits
+
+
 class Conversation(models.Model):
-    """Who owns it is `status` (+ `assigned_agent`), changed only by chatbot.ownership."""
+    """Who owns it is `status` (+ `assigned_agent`), changed only by chatbot.conversations.ownership."""
 
     class Status(models.TextChoices):
         BOT = "bot"
@@ -130,6 +149,8 @@ class Conversation(models.Model):
     assigned_agent = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
     )
+    # The latest hand-off: its code, and its detail in words.
+    handoff_code = models.CharField(max_length=20, choices=HandoffReason.choices, blank=True, default="")
     handoff_reason = models.CharField(max_length=200, blank=True, default="")
     # Highest seq handed out; bumped under a row lock so seq grows by one.
     last_seq = models.PositiveIntegerField(default=0)
@@ -220,6 +241,8 @@ class Message(models.Model):
     latency_ms = models.FloatField(null=True, blank=True)
     score = models.FloatField(null=True, blank=True)
     grounding = models.JSONField(default=list, blank=True)
+    # A hand-off notice's reason, or a fallback reply's (code `fallback`): the code, and the detail in words.
+    handoff_code = models.CharField(max_length=20, choices=HandoffReason.choices, blank=True, default="")
     handoff_reason = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
@@ -243,7 +266,7 @@ class Message(models.Model):
 
 
 class ConversationTransition(models.Model):
-    """One change of hands of a conversation: who did it and why (written by chatbot.ownership)."""
+    """One change of hands of a conversation: who did it and why (written by chatbot.conversations.ownership)."""
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="transitions")
     from_status = models.CharField(max_length=10, choices=Conversation.Status.choices)

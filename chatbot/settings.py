@@ -69,7 +69,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "chatbot",
-    "nlu",
     "inference",
 ]
 
@@ -160,7 +159,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
-# Answer delivery (chatbot.delivery; README "Reliability"). Time limits need the prefork pool.
+# Answer delivery (chatbot.conversations.delivery; docs/reliability.md). Time limits need the prefork pool.
 ANSWER_SOFT_TIME_LIMIT = env.int("ANSWER_SOFT_TIME_LIMIT", default=60)  # then: fails for good, to people
 ANSWER_TIME_LIMIT = env.int("ANSWER_TIME_LIMIT", default=90)  # hard: the worker kills the task
 ANSWER_MAX_RETRIES = env.int("ANSWER_MAX_RETRIES", default=6)  # transient errors: back-off 1, 2, 4... s
@@ -221,10 +220,12 @@ NLU_TRAIN_OPTIONS = env.json("NLU_TRAIN_OPTIONS", default={})
 
 CONVERSATION_IDLE_HOURS = env.int("CONVERSATION_IDLE_HOURS", default=24)
 
-# The learning loop (inference.retraining; README "Learning loop"). Retrains run on their own queue so
+# The learning loop (inference.retraining; docs/learning-loop.md). Retrains run on their own queue so
 # answering never waits behind training: a worker started with `-Q training` takes them.
 TRAINING_QUEUE = env("TRAINING_QUEUE", default="training")
-CELERY_TASK_ROUTES = {"inference.retrain": {"queue": TRAINING_QUEUE}}
+# Long work goes to the training queue too: grouping the unanswered questions takes minutes.
+CELERY_TASK_ROUTES = {"inference.retrain": {"queue": TRAINING_QUEUE},
+                      "inference.unanswered_clusters": {"queue": TRAINING_QUEUE}}
 # The gate: a candidate may lose at most this much accuracy on the frozen set (0.01 = 1 point) and
 # must fix more than this share of the corrections set.
 RETRAIN_TOLERANCE = env.float("RETRAIN_TOLERANCE", default=0.01)
@@ -246,6 +247,7 @@ MODEL_CACHE_MB = env.int("MODEL_CACHE_MB", default=2048)
 CORRECTION_MEMORY_MIN_SCORE = env.float("CORRECTION_MEMORY_MIN_SCORE", default=0.8)
 CELERY_BEAT_SCHEDULE = {
     "resolve-idle-conversations": {"task": "chatbot.resolve_idle_conversations", "schedule": 15 * 60},
+    "sweep-presence": {"task": "chatbot.sweep_presence", "schedule": 15 * 60},
     # Expires: runs that waited behind a backlog (or dead workers) are dropped, not piled up.
     "sweep-unanswered": {"task": "chatbot.sweep_unanswered", "schedule": ANSWER_SWEEP_SECONDS,
                          "options": {"expires": max(ANSWER_SWEEP_SECONDS * 6, 30)}},
@@ -265,8 +267,12 @@ WIDGET_RATE_WINDOW = env.int("WIDGET_RATE_WINDOW", default=10)
 # Socket input: the longest frame (characters) and the deepest JSON nesting either socket accepts.
 SOCKET_MAX_FRAME_SIZE = env.int("SOCKET_MAX_FRAME_SIZE", default=16 * 1024)
 SOCKET_MAX_JSON_DEPTH = env.int("SOCKET_MAX_JSON_DEPTH", default=20)
+# Messages one widget `resume` answers (a page); a longer history follows in further pages.
+SOCKET_HISTORY_PAGE = env.int("SOCKET_HISTORY_PAGE", default=100)
+# History replays one socket may start per window: [count, seconds] (JSON); continuation pages are free, null: no limit.
+SOCKET_REPLAYS = env.json("SOCKET_REPLAYS", default=[5, 60])
 
-# Rate limits (chatbot.ratelimit): {rule: [requests, window seconds]}; null turns a rule off. Counted in
+# Rate limits (chatbot.sockets.ratelimit): {rule: [requests, window seconds]}; null turns a rule off. Counted in
 # Redis across web processes (in memory without REDIS_URL); RATE_LIMITS in the environment (JSON) and a
 # tenant's `rate_limits` override entries. One office behind one NAT address shares the ip_* rules.
 RATE_LIMITS = {

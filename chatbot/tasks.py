@@ -3,7 +3,8 @@ import logging
 
 from celery import shared_task
 
-from . import delivery, services
+from chatbot.conversations import delivery, presence, services
+from chatbot.errors import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,12 @@ def sweep_unanswered_task() -> dict:
     """Queue again the visitor messages whose answer is stuck; give up on those out of attempts."""
     try:
         return delivery.answers_sweep()
-    except delivery.TRANSIENT_ERRORS as exc:  # the next run, seconds from now, does it
+    except TRANSIENT_ERRORS as exc:  # the next run, seconds from now, does it
         log.warning("answer sweep skipped: %r", exc)
         return {}
+
+
+@shared_task(name="chatbot.sweep_presence", acks_late=True, soft_time_limit=60, time_limit=90)
+def sweep_presence_task() -> int:
+    """Forget console sockets of web processes that died without saying goodbye."""
+    return presence.presence_sweep()

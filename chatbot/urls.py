@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from . import views
+from chatbot import views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/demo/", permanent=False)),
@@ -14,5 +14,5 @@ urlpatterns = [
     # The agent console and its own login (the agent socket uses this session).
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("console/", include("chatbot.console_urls")),
+    path("console/", include("chatbot.console.urls")),
 ]

@@ -4,8 +4,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
 
-from . import selectors
-from .health import health_check
+from chatbot.conversations import selectors
+from chatbot.health import health_check
 
 DEMO_SLUG = "demo"
 

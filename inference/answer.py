@@ -6,17 +6,19 @@ from dataclasses import replace
 from django.conf import settings
 from django.db import close_old_connections
 
-from chatbot import delivery, ownership, selectors, services
-from chatbot.models import Conversation, Message, ModelVersion
-from nlu.runtime import message_labels
+from chatbot.conversations import delivery, ownership, selectors, services
+from chatbot.errors import TRANSIENT_ERRORS
+from chatbot.models import Conversation, HandoffReason, Message, ModelVersion
+from inference.labelling import message_labels
 
-from . import corrections, policy
-from .intent_replies import VERSION as INTENT_REPLY_VERSION
-from .intent_replies import IntentReply, intent_reply, training_replies
-from .language import message_language
-from .responder_gate import reply_grounded
-from .responder_services import responder_lease
-from .retrieval import knowledge_search
+from inference import corrections, policy
+from inference.intent_replies import VERSION as INTENT_REPLY_VERSION
+from inference.intent_replies import IntentReply, intent_reply, training_replies
+from inference.language import message_language
+from inference.responder_gate import reply_grounded
+from inference.responder_services import responder_lease
+from inference.retrieval import knowledge_search
+from nlu import OUT_OF_SCOPE
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ def answer_message(conversation_id: int, message_id: int, *, take_over: bool = F
     """Answer one visitor message; safe to run twice (the second run finds it answered).
 
     Returns what happened: "answered", "fallback", "handed_off" or why it was skipped. The message's
-    answer state (chatbot.delivery) says who answers it: a transient error queues it again and
+    answer state (chatbot.conversations.delivery) says who answers it: a transient error queues it again and
     propagates (the task retries); any other error fails it for good (the visitor is told, people get
     the conversation). `take_over`: this run continues an attempt that is over (a retry, a redelivery).
     """
@@ -64,7 +66,7 @@ def answer_message(conversation_id: int, message_id: int, *, take_over: bool = F
             if settings.ANSWER_DEBUG_DELAY and message.answer_attempts == 0:  # tests only: see settings
                 time.sleep(settings.ANSWER_DEBUG_DELAY)
             outcome = _answer(message, tenant)
-    except delivery.TRANSIENT_ERRORS:
+    except TRANSIENT_ERRORS:
         _release(message.id)
         raise
     except Exception as exc:  # noqa: BLE001 - a broken model must not leave the visitor waiting
@@ -82,7 +84,7 @@ def _release(message_id: int) -> None:
     """Queue the message again for the task's retry; with the database away, the retry takes it over."""
     try:
         delivery.answer_release(message_id)
-    except delivery.TRANSIENT_ERRORS:
+    except TRANSIENT_ERRORS:
         pass
 
 
@@ -123,7 +125,7 @@ def _answer(message: Message, tenant) -> str:
     )
     decision = corrections.decision_with(decision, corrected)
     if decision.hands_off:
-        ownership.conversation_hand_off(conversation_id, decision.reason, reply_to_id=message.id)
+        ownership.conversation_hand_off(conversation_id, decision.reason, reply_to_id=message.id, code=decision.code)
         return "handed_off"
     grounding = [h.as_grounding() for h in hits]
     source = decision.details.get("source")
@@ -147,7 +149,8 @@ def _answer(message: Message, tenant) -> str:
         model_version=model_version,
         score=score,
         latency_ms=round((time.perf_counter() - started) * 1000, 1),
-        # Non-empty on fallback replies only: fallbacks_in_a_row counts them by it.
+        # Set on fallback replies only (code `fallback`): fallbacks_in_a_row counts them by it.
+        handoff_code=decision.code if decision.action == "fallback" else "",
         handoff_reason=decision.reason if decision.action == "fallback" else "",
     )
     return "answered" if decision.action == "answer" else "fallback"
@@ -156,7 +159,7 @@ def _answer(message: Message, tenant) -> str:
 def fallbacks_in_a_row(message: Message, limit: int) -> int:
     """The bot's fallback replies in a row just before `message`, counted up to `limit`.
 
-    A fallback reply is a bot reply with a `handoff_reason` (no other bot reply stores one). Any other
+    A fallback reply is a bot reply with the `handoff_code` fallback (no other bot reply stores one). Any other
     bot reply, an agent's message or a notice (hand-off, hand-back, resolved) ends the run; the
     visitor's own turns do not.
     """
@@ -165,11 +168,11 @@ def fallbacks_in_a_row(message: Message, limit: int) -> int:
     recent = (
         Message.objects.filter(conversation_id=message.conversation_id, seq__lt=message.seq, private=False)
         .exclude(sender=Message.Sender.VISITOR)
-        .order_by("-seq").values_list("sender", "handoff_reason")[:limit]
+        .order_by("-seq").values_list("sender", "handoff_code")[:limit]
     )
     count = 0
-    for sender, reason in recent:
-        if sender != Message.Sender.BOT or not reason:
+    for sender, code in recent:
+        if sender != Message.Sender.BOT or code != HandoffReason.FALLBACK:
             break
         count += 1
     return count
@@ -189,7 +192,7 @@ def _complaint_reply(tenant, labels, decision: policy.Decision, hits: list) -> t
 
 def _intent_reply(tenant, text: str, intent: str, retrieval_score: float | None) -> IntentReply | None:
     """The closest example reply of the predicted intent, looked up only where no knowledge entry answers."""
-    if intent in ("", policy.OUT_OF_SCOPE) or policy.knowledge_answers(tenant, retrieval_score):
+    if intent in ("", OUT_OF_SCOPE) or policy.knowledge_answers(tenant, retrieval_score):
         return None
     return intent_reply(tenant.id, intent, text)
 

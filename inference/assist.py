@@ -11,16 +11,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chatbot import assist, selectors, services
-from chatbot.models import AssistSuggestion, Conversation, Message
-from nlu.runtime import message_labels
+from chatbot.console import assist
 
-from . import policy
-from .answer import HISTORY_TURNS
-from .intent_replies import intent_reply_index
-from .language import message_language
-from .responder_services import responder_active
-from .retrieval import knowledge_search
+from chatbot.conversations import selectors, services
+from chatbot.models import AssistSuggestion, Conversation, Message
+from inference.labelling import message_labels
+
+from inference.answer import HISTORY_TURNS
+from inference.intent_replies import intent_reply_index
+from inference.language import message_language
+from inference.responder_services import responder_active
+from inference.retrieval import knowledge_search
+from nlu import OUT_OF_SCOPE
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +110,7 @@ def _example_candidates(tenant, text: str, intent: str) -> list[Candidate]:
     """The example replies of the message's intent (of every intent when it is unknown), by how close
     the message is to their example."""
     index = intent_reply_index(tenant.id)
-    known = intent not in ("", policy.OUT_OF_SCOPE)
+    known = intent not in ("", OUT_OF_SCOPE)
     rows = [i for i, pair in enumerate(index.pairs) if not known or pair[1] == intent]
     if not rows:
         return []

@@ -1,22 +1,22 @@
 """Questions the bot could not answer, grouped by meaning for the managers' "what to fix first".
 
 The worker side owns the sentence encoder, so the grouping runs here (a Celery task, or the
-`unanswered_clusters` command) and stores its result with chatbot.fixes.clusters_store: a JSON file
+`unanswered_clusters` command) and stores its result with chatbot.review.fixes.clusters_store: a JSON file
 under MODELS_DIR that the web process reads. Embeddings are the knowledge base's own (the shared
 retrieval encoder, order numbers and the like stripped); clustering is agglomerative, average linkage
 on cosine distance, cut at a distance threshold, so the number of groups need not be known.
 """
 import logging
+from datetime import date
 
 import numpy as np
-from celery import shared_task
 from django.utils import timezone
 
-from chatbot import fixes
-from chatbot.insights import Period
+from chatbot.review import fixes
+from chatbot.review.insights import Period
 from chatbot.models import Tenant
 
-from .retrieval import retrieval_text, sentence_encoder
+from inference.retrieval import retrieval_text, sentence_encoder
 
 log = logging.getLogger(__name__)
 
@@ -81,20 +81,9 @@ def unanswered_clusters(tenant_id: int, period: Period, threshold: float = DISTA
     return result
 
 
-@shared_task(
-    name=fixes.CLUSTERS_TASK,
-    acks_late=True,
-    autoretry_for=(ConnectionError, TimeoutError),
-    retry_backoff=True,
-    max_retries=3,
-    soft_time_limit=300,
-    time_limit=360,
-)
-def unanswered_clusters_task(tenant_id: int, start: str, end: str) -> int:
+def unanswered_clusters_run(tenant_id: int, start: str, end: str) -> int:
     """Recompute a tenant's groups (running it twice only writes the same file twice); returns their count."""
     if not Tenant.objects.filter(pk=tenant_id).exists():
         return 0
-    from datetime import date
-
     period = Period(date.fromisoformat(start), date.fromisoformat(end))
     return len(unanswered_clusters(tenant_id, period)["clusters"])

@@ -22,11 +22,11 @@ import numpy as np
 from django.conf import settings
 from django.db.models import Count, Max, Q
 
+from chatbot.events import FEEDBACK_RECORDED
 from chatbot.models import Feedback, Message
-
-from . import policy, registry
-from .intent_replies import reply_is_generic
-from .retrieval import SentenceEncoder, retrieval_text, sentence_encoder
+from inference import model_watch, policy, registry
+from inference.intent_replies import reply_is_generic
+from inference.retrieval import SentenceEncoder, retrieval_text, sentence_encoder
 
 VERSION = "correction-memory"  # model_version of the replies it writes, label version of the intents it sets
 
@@ -146,7 +146,7 @@ def _version(tenant_id: int) -> tuple:
     now = time.monotonic()
     if entry is not None and now - entry[1] < settings.MODEL_POLL_SECONDS:
         return entry[0]
-    from . import model_watch
+    from inference import model_watch
 
     model_watch.ensure_listening()  # what forgets the stamp in this process when another one records
     generation = _generation
@@ -183,3 +183,7 @@ def decision_with(decision: policy.Decision, match: CorrectionMatch | None) -> p
         return decision
     return policy.Decision("answer", "an agent's correction of this question",
                            {"source": "correction", "score": round(match.score, 4)})
+
+
+model_watch.handle(FEEDBACK_RECORDED, lambda payload: memory_forget(payload.get("tenant")))
+model_watch.handle(model_watch.RESYNC, lambda payload: memory_forget())

@@ -5,7 +5,7 @@ from functools import lru_cache
 import torch
 from django.conf import settings
 
-from .responder.device import pick_device
+from inference.responder.device import pick_device
 
 
 @lru_cache(maxsize=1)

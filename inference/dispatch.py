@@ -1,7 +1,12 @@
-"""Hand a visitor message to whoever answers or suggests replies: a Celery worker, or (one-process
-mode) a thread here."""
+"""The worker side's end of the one road from the core: domain events in (subscribed in inference.apps),
+work out to a Celery worker or, in one-process mode, to a thread here.
+
+Whether work runs in a worker or in this process is decided in `run_later` and nowhere else.
+"""
+import importlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
@@ -11,27 +16,71 @@ log = logging.getLogger(__name__)
 ANSWER_TASK = "inference.answer_message"
 SUGGEST_TASK = "inference.suggest_replies"
 RETRAIN_TASK = "inference.retrain"  # routed to settings.TRAINING_QUEUE (CELERY_TASK_ROUTES)
+CLUSTERS_TASK = "inference.unanswered_clusters"
 # Who has the conversation when agents, not the bot, reply: they get suggestions.
 HUMAN_STATUSES = ("waiting", "human")
 
-# One thread: models load once and answers come in order, as from one worker.
-_executor: ThreadPoolExecutor | None = None
-# One-process mode trains on a thread of its own: answering never waits behind a retrain.
-_trainer: ThreadPoolExecutor | None = None
+
+@dataclass(frozen=True)
+class Job:
+    """A kind of work: the Celery task that runs it in a worker, the function that runs it here (by path,
+    so a web process never imports the models' code), and the thread that runs it here."""
+
+    task: str
+    function: str  # "module:function"
+    thread: str
 
 
-def _in_process() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="answerer")
-        _executor.submit(_warm_up_here)
-    return _executor
+ANSWERER, TRAINER = "answerer", "trainer"
+JOBS = {
+    "answer": Job(ANSWER_TASK, "inference.answer:answer_message", ANSWERER),
+    "suggest": Job(SUGGEST_TASK, "inference.assist:suggest_replies", ANSWERER),
+    "retrain": Job(RETRAIN_TASK, "inference.retraining:retrain_run", TRAINER),
+    "clusters": Job(CLUSTERS_TASK, "inference.clusters:unanswered_clusters_run", TRAINER),
+    "warm_up": Job("", "inference.warmup:warm_up", ANSWERER),  # workers warm up on their own (inference.tasks)
+}
+
+# One-process mode: one answering thread (models load once, answers come in order, as from one worker)
+# and one for long work (retrains, grouping), so answering never waits behind them.
+_threads: dict[str, ThreadPoolExecutor] = {}
 
 
-def warm_up_soon() -> None:
-    """In one-process mode, load the models in the background (once)."""
+def run_later(job: str, *args) -> None:
+    """Run `job` with `args` (ids and plain values) in a worker, or in one-process mode on a thread here."""
+    spec = JOBS[job]
     if settings.ANSWER_IN_PROCESS:
-        _in_process()
+        _thread(spec.thread).submit(_run_here, job, *args)
+    elif spec.task:
+        from chatbot.celery import app
+
+        app.send_task(spec.task, args=args)
+
+
+def _thread(name: str) -> ThreadPoolExecutor:
+    if name not in _threads:
+        _threads[name] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    return _threads[name]
+
+
+def _run_here(job: str, *args) -> None:
+    module, function = JOBS[job].function.split(":")
+    try:
+        getattr(importlib.import_module(module), function)(*args)
+    except Exception:  # noqa: BLE001 - logged; the work's own row says it failed, or a person steps in
+        log.exception("%s %s failed", job, args)
+    finally:
+        connection.close()
+
+
+def answer_later(conversation_id: int, message_id: int) -> None:
+    run_later("answer", conversation_id, message_id)
+
+
+def suggest_later(conversation_id: int, message_id: int) -> None:
+    run_later("suggest", conversation_id, message_id)
+
+
+# --- domain events ------------------------------------------------------------------------------------
 
 
 def on_message_created(event: dict) -> None:
@@ -46,9 +95,9 @@ def on_message_created(event: dict) -> None:
         suggest_later(event["conversation"], message["id"])
 
 
-def on_answer_requested(sender=None, *, conversation_id: int, message_id: int, **_) -> None:
-    """chatbot.delivery queued a stored message again (the sweep, or the visitor's re-send of a late one)."""
-    answer_later(conversation_id, message_id)
+def on_answer_requested(event: dict) -> None:
+    """The core queued a stored message again (the sweep, or the visitor's re-send of a late one)."""
+    answer_later(event["conversation"], event["message"])
 
 
 def on_conversation_changed(event: dict) -> None:
@@ -63,41 +112,19 @@ def on_conversation_changed(event: dict) -> None:
         suggest_later(conversation["id"], message_id)
 
 
-def on_web_process_started(**_) -> None:
+def on_retrain_requested(event: dict) -> None:
+    """A retrain was queued: a worker on the training queue (or the training thread) runs it."""
+    run_later("retrain", event["run"])
+
+
+def on_clusters_requested(event: dict) -> None:
+    """A manager asked for the unanswered questions to be grouped again."""
+    run_later("clusters", event["tenant"], event["from"], event["to"])
+
+
+def on_web_process_started(event: dict) -> None:
     """One-process mode: load the models as the server starts, not when the first visitor waits."""
-    warm_up_soon()
-
-
-def on_retrain_requested(sender=None, *, run_id: int, **_) -> None:
-    """chatbot.learning queued a retrain: a worker on the training queue (or a training thread) runs it."""
-    global _trainer
-    if settings.ANSWER_IN_PROCESS:
-        if _trainer is None:
-            _trainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trainer")
-        _trainer.submit(_retrain_here, run_id)
-    else:
-        from chatbot.celery import app
-
-        app.send_task(RETRAIN_TASK, args=(run_id,))
-
-
-def answer_later(conversation_id: int, message_id: int) -> None:
-    if settings.ANSWER_IN_PROCESS:
-        _in_process().submit(_answer_here, conversation_id, message_id)
-    else:
-        # By name: the web process never imports the models' code (torch) to enqueue.
-        from chatbot.celery import app
-
-        app.send_task(ANSWER_TASK, args=(conversation_id, message_id))
-
-
-def suggest_later(conversation_id: int, message_id: int) -> None:
-    if settings.ANSWER_IN_PROCESS:
-        _in_process().submit(_suggest_here, conversation_id, message_id)
-    else:
-        from chatbot.celery import app
-
-        app.send_task(SUGGEST_TASK, args=(conversation_id, message_id))
+    run_later("warm_up")
 
 
 def _newest_visitor_message_without_suggestions(conversation_id: int) -> int | None:
@@ -107,44 +134,3 @@ def _newest_visitor_message_without_suggestions(conversation_id: int) -> int | N
               .order_by("-seq").values_list("id", "suggestion").first())
     return newest[0] if newest and newest[1] is None else None
 
-
-def _answer_here(conversation_id: int, message_id: int) -> None:
-    from .answer import answer_message
-
-    try:
-        answer_message(conversation_id, message_id)
-    except Exception:  # noqa: BLE001 - logged; the visitor can resend or an agent can answer
-        log.exception("answering message %s failed", message_id)
-    finally:
-        connection.close()
-
-
-def _suggest_here(conversation_id: int, message_id: int) -> None:
-    from .assist import suggest_replies
-
-    try:
-        suggest_replies(conversation_id, message_id)
-    except Exception:  # noqa: BLE001 - logged; agents write their own reply
-        log.exception("suggesting replies to message %s failed", message_id)
-    finally:
-        connection.close()
-
-
-def _retrain_here(run_id: int) -> None:
-    from .retraining import retrain_run
-
-    try:
-        retrain_run(run_id)
-    except Exception:  # noqa: BLE001 - the run records its failure; the active model keeps serving
-        log.exception("retrain run %s failed", run_id)
-    finally:
-        connection.close()
-
-
-def _warm_up_here() -> None:
-    from .warmup import warm_up
-
-    try:
-        warm_up()
-    finally:
-        connection.close()

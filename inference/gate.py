@@ -1,8 +1,8 @@
 """The gate: a candidate model is promoted only if it serves at least as well as the active one.
 
-Both are scored the way they will serve (nlu.services.classifier_serving: the workers' loader, int8
+Both are scored the way they will serve (inference.nlu_services.classifier_serving: the workers' loader, int8
 where they run int8 and its threshold; one message at a time, as a worker labels) on the tenant's
-frozen evaluation set and on its corrections set (chatbot.evalsets). The candidate is promoted iff
+frozen evaluation set and on its corrections set (chatbot.learning.evalsets). The candidate is promoted iff
 it loses at most RETRAIN_TOLERANCE of the frozen set's main score and fixes more than
 RETRAIN_MIN_FIXED of the corrections (an empty set asks nothing); a first model is promoted when it
 could be scored. Both sets of scores and the verdict are stored on the version.
@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils import timezone
 
-from chatbot import evalsets, registry
+from chatbot.learning import evalsets, registry
 from chatbot.models import EvalExample, ModelVersion, Tenant
 from nlu import OUT_OF_SCOPE
 from nlu.evaluate import classification_metrics, oos_metrics
-from nlu.services import classifier_serving, labels_serving, serving_precision
+from inference.nlu_services import classifier_serving, labels_serving, serving_precision
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +87,13 @@ def responder_scores(path: str, tenant: Tenant, frozen: Sequence[EvalExample],
     """ROUGE-L / BLEU of the responder's replies on the frozen set and the share of corrections it now
     answers like the agent did, each reply generated as the worker generates it (its intent, the
     knowledge it retrieves, the tenant's generation settings)."""
-    from nlu.runtime import predict_active
+    from inference.labelling import predict_active
 
-    from .device import inference_device
-    from .responder import GenerationSettings, Responder
-    from .responder.inputs import VISITOR
-    from .responder.metrics import reply_metrics, rouge_l
-    from .responder_services import responder_grounding
+    from inference.device import inference_device
+    from inference.responder import GenerationSettings, Responder
+    from inference.responder.inputs import VISITOR
+    from inference.responder.metrics import reply_metrics, rouge_l
+    from inference.responder_services import responder_grounding
 
     responder = Responder.load(path, device=inference_device())
     generation = GenerationSettings.from_dict(tenant.generation)
@@ -192,7 +192,7 @@ def responder_serving(tenant: Tenant, frozen: Sequence[EvalExample], replies: li
     `responder_compare(tenant, frozen, replies) -> {"serving": "visitors"|"assist", ...figures}`; until it
     exists a responder serves agent assist only.
     """
-    from . import responder_gate
+    from inference import responder_gate
 
     compare = getattr(responder_gate, "responder_compare", None)
     if compare is None:
@@ -201,7 +201,7 @@ def responder_serving(tenant: Tenant, frozen: Sequence[EvalExample], replies: li
 
 
 def _responder_device() -> str:
-    from .device import inference_device
+    from inference.device import inference_device
 
     return inference_device().type
 

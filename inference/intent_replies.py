@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chatbot import selectors
+from chatbot.conversations import selectors
 
-from . import registry
-from .responder.placeholders import PATTERNS
-from .retrieval import SentenceEncoder, retrieval_text, sentence_encoder
+from inference import registry
+from inference.responder.placeholders import PATTERNS
+from inference.retrieval import SentenceEncoder, retrieval_text, sentence_encoder
 
 VERSION = "intent-reply-minilm"
 

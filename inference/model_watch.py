@@ -11,10 +11,11 @@ The slow poll (settings.MODEL_POLL_SECONDS) covers a publish that failed.
 import json
 import logging
 import os
-import sys
 import threading
 import time
 import uuid
+from collections import defaultdict
+from collections.abc import Callable
 
 from django.conf import settings
 
@@ -28,6 +29,16 @@ _subscribed = threading.Event()
 _client = None  # the publishing connection, with the pid it was made in
 _client_pid: int | None = None
 _origin = ""
+# What each kind of payload makes stale, registered by the modules that cache it (inference.registry,
+# inference.corrections) when they are imported: a module never imported here cached nothing.
+RESYNC = "resync"  # this process was not listening for a while: anything may have changed
+_handlers: dict[str, list[Callable[[dict], None]]] = defaultdict(list)
+
+
+def handle(payload_type: str, handler: Callable[[dict], None]) -> None:
+    """Call `handler(payload)` for every payload of `payload_type` heard here or emitted by this process."""
+    if handler not in _handlers[payload_type]:
+        _handlers[payload_type].append(handler)
 
 
 def channel() -> str:
@@ -62,16 +73,9 @@ def on_feedback_recorded(event: dict) -> None:
 
 
 def apply(payload: dict) -> None:
-    """Forget what the event makes stale in this process (a module never imported here cached nothing:
-    a web process does not import the models for this)."""
-    if payload.get("type") == events.MODEL_PROMOTED:
-        from . import registry
-
-        registry.on_model_promoted(payload)
-    elif payload.get("type") == events.FEEDBACK_RECORDED:
-        corrections = sys.modules.get("inference.corrections")
-        if corrections is not None:
-            corrections.memory_forget(payload.get("tenant"))
+    """Forget what the payload makes stale in this process, through the handlers registered for it."""
+    for handler in list(_handlers[payload.get("type")]):
+        handler(payload)
 
 
 def publish(payload: dict) -> bool:
@@ -156,10 +160,7 @@ def _listen(url: str, name: str) -> None:
 
 
 def _resubscribed() -> None:
-    from . import registry
-
-    registry.versions_forget()
-    apply({"type": events.FEEDBACK_RECORDED, "tenant": None})
+    apply({"type": RESYNC})
     _subscribed.set()
     log.info("listening for model promotions on %s (pid %s)", channel(), os.getpid())
 

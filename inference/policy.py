@@ -3,7 +3,9 @@ apology and the offer of a person, or hands the conversation to humans instead o
 import re
 from dataclasses import dataclass, field
 
-OUT_OF_SCOPE = "out_of_scope"
+from chatbot.models import HandoffReason
+from nlu import OUT_OF_SCOPE
+
 HUMAN_INTENT = "human_agent"
 COMPLAINT_INTENT = "complaint"
 # How sure the sentiment model must be that a message is negative for the complaint rule to apologise.
@@ -18,7 +20,7 @@ _HUMAN_REQUEST = re.compile(
 
 @dataclass
 class Labels:
-    """What the classifiers said (nlu.runtime.MessageLabels has the same fields)."""
+    """What the classifiers said (inference.labelling.MessageLabels has the same fields)."""
 
     intent: str = ""
     intent_confidence: float | None = None
@@ -31,6 +33,7 @@ class Decision:
     action: str  # "answer" | "fallback" | "hand_off"
     reason: str = ""
     details: dict = field(default_factory=dict)  # "source": "intent_reply" | "complaint" when not the usual answer
+    code: str = ""  # a HandoffReason for a hand-off or a fallback; `reason` is its detail in words
 
     @property
     def hands_off(self) -> bool:
@@ -98,18 +101,19 @@ def decide(
     goes to people (who may speak it) before anything else, since the labels of such a message mean little.
     """
     if unserved_language(tenant, language):
-        return Decision("hand_off", f"language: {language}", {"language": language})
+        return Decision("hand_off", f"language: {language}", {"language": language}, HandoffReason.LANGUAGE)
     if labels.intent == HUMAN_INTENT or asks_for_human(text):
-        return Decision("hand_off", "visitor asked for a person")
+        return Decision("hand_off", "visitor asked for a person", code=HandoffReason.ASKED_FOR_PERSON)
     streak = negative_streak(labels.sentiment, earlier_sentiments)
     if streak and streak >= max(1, tenant.negative_turns_to_handoff):
-        return Decision("hand_off", f"negative sentiment for {streak} turns", {"streak": streak})
+        return Decision("hand_off", f"negative sentiment for {streak} turns", {"streak": streak},
+                        HandoffReason.NEGATIVE_SENTIMENT)
     if labels.intent == OUT_OF_SCOPE:
-        return Decision("hand_off", "out-of-scope request")
+        return Decision("hand_off", "out-of-scope request", code=HandoffReason.OUT_OF_SCOPE)
     if labels.intent_confidence is not None and labels.intent_confidence < tenant.min_intent_confidence:
         return Decision(
             "hand_off", f"low intent confidence ({labels.intent_confidence:.2f})",
-            {"intent_confidence": labels.intent_confidence},
+            {"intent_confidence": labels.intent_confidence}, HandoffReason.LOW_CONFIDENCE,
         )
     if strong_complaint(tenant, labels, streak):
         return Decision(
@@ -117,7 +121,8 @@ def decide(
             {"source": "complaint", "streak": streak},
         )
     if responder_score is not None and responder_score < tenant.min_responder_score:
-        return Decision("hand_off", f"low responder score ({responder_score:.2f})", {"score": responder_score})
+        return Decision("hand_off", f"low responder score ({responder_score:.2f})", {"score": responder_score},
+                        HandoffReason.LOW_RESPONDER_SCORE)
     # Until a responder writes the reply, the retrieved answer is the reply, or else the intent's own reply.
     if responder_score is None and not knowledge_answers(tenant, retrieval_score):
         if intent_reply_score is not None and intent_reply_score >= tenant.min_intent_reply_score:
@@ -125,6 +130,6 @@ def decide(
         fallbacks = fallbacks_before + 1
         if fallbacks_hand_off(tenant.fallbacks_to_handoff, fallbacks):
             return Decision("hand_off", f"{fallbacks} fallback{'s' if fallbacks > 1 else ''} in a row",
-                            {"fallbacks": fallbacks})
-        return Decision("fallback", "no knowledge entry close enough")
+                            {"fallbacks": fallbacks}, HandoffReason.REPEATED_FALLBACK)
+        return Decision("fallback", "no knowledge entry close enough", code=HandoffReason.FALLBACK)
     return Decision("answer")

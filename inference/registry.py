@@ -23,6 +23,9 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from chatbot.events import MODEL_PROMOTED
+from inference import model_watch
+
 log = logging.getLogger(__name__)
 
 _lock = threading.RLock()  # a loader may get() what it builds on
@@ -89,7 +92,7 @@ def active_version(kind: str, tenant_id: int | None):
     now = time.monotonic()
     if entry is not None and now - entry[1] < _poll_seconds():
         return entry[0]
-    from chatbot.registry import model_version_active
+    from chatbot.learning.registry import model_version_active
 
     generation = _generation
     version = model_version_active(kind, tenant_id)
@@ -128,8 +131,6 @@ def _poll_seconds() -> float:
 def _listen() -> None:
     """Hear other processes' promotions: the listener runs in the process that holds the models (a
     prefork pool's child, not its parent), started on its first lookup."""
-    from . import model_watch
-
     model_watch.ensure_listening()
 
 
@@ -303,3 +304,7 @@ def model_nbytes(model: Any) -> int:
 
     visit(model, 0)
     return total
+
+
+model_watch.handle(MODEL_PROMOTED, on_model_promoted)
+model_watch.handle(model_watch.RESYNC, lambda payload: versions_forget())

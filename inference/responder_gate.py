@@ -18,8 +18,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from .responder.metrics import rouge_l
-from .responder.placeholders import PATTERNS
+from inference.responder.metrics import rouge_l
+from inference.responder.placeholders import PATTERNS
+from nlu import OUT_OF_SCOPE
 
 _NUMBER = re.compile(r"(?<![\w.,:])\d+(?:[.,:]\d+)*(?![\w])")
 _DIGITS = re.compile(r"\D+")
@@ -219,9 +220,9 @@ def tenant_baseline_replies(tenant, texts: Sequence[str],
     example with the text itself is left out: a frozen example answered by its own reply would make
     retrieval look perfect.
     """
-    from . import policy
-    from .intent_replies import intent_reply_index
-    from .retrieval import knowledge_search
+    from inference import policy
+    from inference.intent_replies import intent_reply_index
+    from inference.retrieval import knowledge_search
 
     index = intent_reply_index(tenant.id)
     answers, knowledge = [], []
@@ -231,7 +232,7 @@ def tenant_baseline_replies(tenant, texts: Sequence[str],
         if hits and policy.knowledge_answers(tenant, hits[0].score):
             answers.append(hits[0].answer)
             continue
-        own = _intent_reply_excluding(index, intent, text) if intent not in ("", policy.OUT_OF_SCOPE) else None
+        own = _intent_reply_excluding(index, intent, text) if intent not in ("", OUT_OF_SCOPE) else None
         answers.append(own[0] if own and own[1] >= tenant.min_intent_reply_score else tenant.fallback_text)
     return answers, knowledge
 
@@ -253,9 +254,9 @@ def responder_compare(tenant, frozen: Sequence, replies: Sequence) -> dict:
     without a responder; `replies_compare`'s figures and verdict ("serving": "visitors" | "assist").
     Values may come from the message, the retrieved entries and the tenant's training replies, as in
     `inference.answer`."""
-    from nlu.runtime import predict_active
+    from inference.labelling import predict_active
 
-    from .intent_replies import training_replies
+    from inference.intent_replies import training_replies
 
     if len(replies) != len(frozen):
         raise ValueError(f"{len(replies)} replies for {len(frozen)} frozen examples")

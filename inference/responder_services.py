@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from chatbot.errors import UnknownTenant
+from chatbot.errors import InvalidDataFile, NoActiveModel, NotEnoughData, ServiceError, UnknownTenant
 from chatbot.models import (
     Feedback,
     KnowledgeEntry,
@@ -20,20 +20,20 @@ from chatbot.models import (
     Tenant,
     TrainingExample,
 )
-from chatbot.registry import model_version_dir, model_version_register
-from chatbot.selectors import conversation_recent_turns, tenant_require
+from chatbot.learning.registry import model_version_dir, model_version_register
+from chatbot.conversations.selectors import conversation_recent_turns, tenant_require
 
-from . import registry
-from .device import inference_device
-from .responder import (
+from inference import registry
+from inference.device import inference_device
+from inference.responder import (
     GenerationSettings,
     Responder,
     ResponderTrainConfig,
     TrainPair,
     train_responder,
 )
-from .responder.inputs import MAX_TURNS, VISITOR
-from .responder.metrics import reply_metrics
+from inference.responder.inputs import MAX_TURNS, VISITOR
+from inference.responder.metrics import reply_metrics
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +41,23 @@ KIND = ModelVersion.Kind.RESPONDER
 GROUNDING_K = 3  # as many knowledge hits as the worker retrieves per message
 
 
-class ResponderError(ValueError):
-    """Something a user can fix: an unknown tenant, no data, no trained model, a bad file."""
+class ResponderError(ServiceError):
+    """Something a user can fix: an unknown tenant, no data, no trained model, a bad file (each raise carries
+    the code of that kind: unknown_tenant, not_enough_data, no_active_model, invalid_data_file)."""
+
+    code = "responder_refused"
 
 
 def tenant_resolve(tenant: Tenant | str) -> Tenant:
     try:
         return tenant_require(tenant)
     except UnknownTenant as exc:
-        raise ResponderError(str(exc)) from exc
+        raise ResponderError(exc.detail, exc.code) from exc
 
 
 def responder_grounding(tenant: Tenant, text: str, k: int = GROUNDING_K) -> list[str]:
     """The knowledge answers retrieved for a message, exactly as the worker retrieves them."""
-    from .retrieval import knowledge_search
+    from inference.retrieval import knowledge_search
 
     return [hit.answer for hit in knowledge_search(tenant.id, text, k=k)]
 
@@ -109,7 +112,7 @@ def responder_train(tenant: Tenant | str, config: ResponderTrainConfig | None = 
     if len(pairs) < 2:
         raise ResponderError(
             f"tenant {tenant.slug!r} has {len(pairs)} (message, reply) pairs; add knowledge entries or import "
-            "transcripts with `import_examples --response` first"
+            "transcripts with `import_examples --response` first", NotEnoughData.code,
         )
     pairs = [replace(p, knowledge=responder_grounding(tenant, p.message)) for p in pairs]
     version, path = model_version_dir(KIND, tenant)
@@ -127,17 +130,20 @@ def responder_evaluate(tenant: Tenant | str, path: str | Path, text_col: str, re
     try:
         columns, rows = rows_read(path)
     except DataFileError as exc:
-        raise ResponderError(str(exc)) from None
+        raise ResponderError(str(exc), InvalidDataFile.code) from None
     for col in (text_col, response_col):
         if col not in columns:
-            raise ResponderError(f"{path}: no column {col!r}; the file has {', '.join(map(repr, columns))}")
+            raise ResponderError(f"{path}: no column {col!r}; the file has {', '.join(map(repr, columns))}",
+                                 InvalidDataFile.code)
     rows = [(r[text_col].strip(), r[response_col].strip()) for r in rows if r.get(text_col, "").strip()
             and r.get(response_col, "").strip()]
     if not rows:
-        raise ResponderError(f"{path}: no rows with both {text_col!r} and {response_col!r} filled in")
+        raise ResponderError(f"{path}: no rows with both {text_col!r} and {response_col!r} filled in",
+                             InvalidDataFile.code)
     active = responder_active(tenant.id)
     if active is None:
-        raise ResponderError(f"tenant {tenant.slug!r} has no trained responder; run `train_responder {tenant.slug}`")
+        raise ResponderError(f"tenant {tenant.slug!r} has no trained responder; run `train_responder {tenant.slug}`",
+                             NoActiveModel.code)
     responder, version = active
     generation = GenerationSettings.from_dict(tenant.generation)
     requests = [([(VISITOR, text)], _intent(tenant, text), responder_grounding(tenant, text)) for text, _ in rows]
@@ -157,7 +163,7 @@ def responder_evaluate(tenant: Tenant | str, path: str | Path, text_col: str, re
 
 def _intent(tenant: Tenant, text: str) -> str:
     """The tenant's intent model's label when one is trained (as the worker would pass it)."""
-    from nlu.runtime import predict_active
+    from inference.labelling import predict_active
 
     found = predict_active(ModelVersion.Kind.INTENT, tenant.id, text)
     return found[0].label if found else ""

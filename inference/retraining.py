@@ -19,10 +19,11 @@ from django.db import transaction
 from django.utils import timezone
 from tqdm.auto import tqdm
 
-from chatbot import evalsets, learning
+from chatbot.errors import TRANSIENT_ERRORS, NotEnoughData, ServiceError
+from chatbot.learning import evalsets, services as learning
 from chatbot.models import Feedback, ModelVersion, Tenant, TrainingRun
 
-from .gate import gate_evaluate
+from inference.gate import gate_evaluate
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,8 @@ TRAIN_SHARE = STAGES["evaluating"] - STAGES["training"]
 UPDATE_EVERY = 1.0  # seconds between progress writes while training
 
 
-class RetrainError(ValueError):
-    """Something the user can fix before a retrain can run: no data, an unknown kind."""
+class RetrainError(NotEnoughData):
+    """Something the user can fix before a retrain can run: too little data to train on."""
 
 
 # --- progress -----------------------------------------------------------------------------
@@ -77,7 +78,7 @@ def _install() -> None:
             return
         import nlu.train
 
-        from .responder import train as responder_train
+        from inference.responder import train as responder_train
 
         nlu.train.tqdm = _ReportingTqdm
         responder_train.tqdm = _ReportingTqdm
@@ -148,7 +149,7 @@ def _claim(run_id: int, take_over: bool) -> TrainingRun | None:
 def training_data(owner: Tenant | None, kind: str):
     """The owner's training data of `kind` (inference.training_data: deduplicated, personal data
     replaced, the frozen set left out)."""
-    from .training_data import training_data as build
+    from inference.training_data import training_data as build
 
     return build(owner, kind)
 
@@ -163,17 +164,17 @@ def candidate_train(owner: Tenant | None, kind: str, rows: list, data_hash: str,
     """Train and register (not activate) a candidate of `kind` on the builder's rows."""
     rows = _weighted(rows)
     if kind == Kind.INTENT:
-        from nlu.services import intent_model_train
+        from inference.nlu_services import intent_model_train
 
         return intent_model_train(owner, config, activate=False, progress=progress,
                                   rows=[(r.text, r.label) for r in rows if r.label], data_hash=data_hash)
     if kind == Kind.SENTIMENT:
-        from nlu.services import sentiment_model_train
+        from inference.nlu_services import sentiment_model_train
 
         return sentiment_model_train(config=config, activate=False, progress=progress,
                                      rows=[(r.text, r.label) for r in rows if r.label], data_hash=data_hash)
-    from .responder import TrainPair
-    from .responder_services import responder_train
+    from inference.responder import TrainPair
+    from inference.responder_services import responder_train
 
     pairs = [TrainPair(r.text, r.reply, intent=r.label or "", history=list(getattr(r, "history", ())))
              for r in rows if r.reply]
@@ -209,12 +210,10 @@ def retrain_run(run_id: int, *, take_over: bool = False, config=None,
 
             version, verdict = gate_evaluate(candidate.pk, progress=evaluating)
     except Exception as exc:  # noqa: BLE001 - the run records why; the active model keeps serving
-        from chatbot.delivery import TRANSIENT_ERRORS
-
         if isinstance(exc, TRANSIENT_ERRORS):
             raise  # the database went away: the task retries and takes the run over
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if not isinstance(exc, (RetrainError, ValueError)):
+        if not isinstance(exc, (ServiceError, ValueError)):  # a refusal or a data problem: no traceback
             log.exception("retrain run %s failed", run_id)
             detail = f"{type(exc).__name__}: {detail}"
         learning.run_update(run_id, status=Status.FAILED, stage="failed", detail=detail[:2000])

@@ -5,12 +5,12 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 
-from chatbot import selectors
+from chatbot.conversations import selectors
 from nlu.encoder import encoder_load, sentence_vectors
 
-from . import registry
-from .device import inference_device
-from .responder.placeholders import values_strip
+from inference import registry
+from inference.device import inference_device
+from inference.responder.placeholders import values_strip
 
 
 def retrieval_text(text: str) -> str:

@@ -5,12 +5,13 @@ from celery import Task, shared_task
 from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 
-from chatbot import delivery
+from chatbot.conversations import delivery
+from chatbot.errors import TRANSIENT_ERRORS
 
-from .answer import answer_message
-from .assist import suggest_replies
-from .clusters import unanswered_clusters_task  # noqa: F401 - registers the managers' "what to fix" task
-from .dispatch import ANSWER_TASK, RETRAIN_TASK, SUGGEST_TASK
+from inference.answer import answer_message
+from inference.assist import suggest_replies
+from inference.clusters import unanswered_clusters_run
+from inference.dispatch import ANSWER_TASK, CLUSTERS_TASK, RETRAIN_TASK, SUGGEST_TASK
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ class AnswerTask(Task):
         log.error("answer task for message %s failed for good: %r", message_id, exc)
         try:
             delivery.answer_fail(message_id, type(exc).__name__)
-        except delivery.TRANSIENT_ERRORS:  # still away: the sweep fails it once the database is back
+        except TRANSIENT_ERRORS:  # still away: the sweep fails it once the database is back
             log.warning("could not record the failure of message %s", message_id)
 
 
@@ -33,7 +34,7 @@ class AnswerTask(Task):
     name=ANSWER_TASK,
     acks_late=True,
     reject_on_worker_lost=True,  # a killed child's task goes back to the queue at once
-    autoretry_for=delivery.TRANSIENT_ERRORS,
+    autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=True,
     retry_backoff_max=settings.ANSWER_RETRY_BACKOFF_MAX,
     retry_jitter=True,
@@ -50,7 +51,7 @@ def answer_message_task(self, conversation_id: int, message_id: int) -> str:
 @shared_task(
     name=SUGGEST_TASK,
     acks_late=True,
-    autoretry_for=delivery.TRANSIENT_ERRORS,
+    autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=True,
     retry_backoff_max=30,
     max_retries=3,
@@ -66,13 +67,13 @@ class RetrainTask(Task):
     """A retrain whose task died for good (the hard time limit, retries used up) is recorded as failed."""
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
-        from .retraining import run_fail
+        from inference.retraining import run_fail
 
         run_id = args[0] if args else kwargs.get("run_id")
         log.error("retrain task for run %s failed for good: %r", run_id, exc)
         try:
             run_fail(run_id, f"{type(exc).__name__}: {exc}"[:500])
-        except delivery.TRANSIENT_ERRORS:
+        except TRANSIENT_ERRORS:
             log.warning("could not record the failure of retrain run %s", run_id)
 
 
@@ -82,7 +83,7 @@ class RetrainTask(Task):
     name=RETRAIN_TASK,  # routed to settings.TRAINING_QUEUE
     acks_late=True,
     reject_on_worker_lost=True,  # a killed worker's run goes back to the queue and is taken over
-    autoretry_for=delivery.TRANSIENT_ERRORS,  # the database, not the training, failed: try again
+    autoretry_for=TRANSIENT_ERRORS,  # the database, not the training, failed: try again
     retry_backoff=True,
     retry_backoff_max=settings.RETRAIN_RETRY_BACKOFF_MAX,
     max_retries=5,
@@ -90,8 +91,8 @@ class RetrainTask(Task):
     time_limit=settings.RETRAIN_TIME_LIMIT + 120,
 )
 def retrain_task(self, run_id: int) -> str:
-    """One queued retrain (chatbot.learning.retrain_request) to its outcome; a second run skips it."""
-    from .retraining import retrain_run
+    """One queued retrain (chatbot.learning.services.retrain_request) to its outcome; a second run skips it."""
+    from inference.retraining import retrain_run
 
     take_over = bool(self.request.retries or (self.request.delivery_info or {}).get("redelivered"))
     run = retrain_run(run_id, take_over=take_over)
@@ -101,14 +102,28 @@ def retrain_task(self, run_id: int) -> str:
 @shared_task(name="inference.retrain_due", ignore_result=True, soft_time_limit=120, time_limit=180)
 def retrain_due_task() -> int:
     """Celery beat: retrain tenants with enough new corrections (RETRAIN_AFTER_CORRECTIONS)."""
-    from .retraining import retrain_due
+    from inference.retraining import retrain_due
 
     return len(retrain_due())
 
 
+@shared_task(
+    name=CLUSTERS_TASK,
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=300,
+    time_limit=360,
+)
+def unanswered_clusters_task(tenant_id: int, start: str, end: str) -> int:
+    """The managers' "what to fix first" groups of a tenant's unanswered questions, computed again."""
+    return unanswered_clusters_run(tenant_id, start, end)
+
+
 @worker_process_init.connect
 def _warm_child(**_) -> None:
-    from .warmup import warm_up
+    from inference.warmup import warm_up
 
     warm_up()
 

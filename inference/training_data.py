@@ -24,7 +24,7 @@ from datetime import datetime
 
 from django.db.models import F, Q
 
-from chatbot.evalsets import text_key
+from chatbot.learning.evalsets import text_key
 from chatbot.models import (
     AssistSuggestion,
     EvalExample,
@@ -36,11 +36,11 @@ from chatbot.models import (
     Tenant,
     TrainingExample,
 )
-from chatbot.selectors import tenant_require
+from chatbot.conversations.selectors import tenant_require
 from nlu import SENTIMENT_LABELS
 from nlu.pii import pii_scrub, pii_values
 
-from .responder.inputs import MAX_TURNS
+from inference.responder.inputs import MAX_TURNS
 
 Kind = ModelVersion.Kind
 SENDER = Message.Sender
@@ -138,7 +138,7 @@ def _feedback(tenant: Tenant | None) -> list[dict]:
         qs = qs.filter(message__conversation__tenant=tenant)
     return list(qs.order_by("id").values(
         "rating", "correction", "corrected_intent", "corrected_sentiment", "updated_at", "message_id",
-        "message__text", "message__handoff_reason", conversation_id=F("message__conversation_id"),
+        "message__text", "message__handoff_code", conversation_id=F("message__conversation_id"),
         asked_text=F("message__reply_to__text"),
         asked_intent=F("message__reply_to__intent"), asked_seq=F("message__reply_to__seq"),
     ))
@@ -173,7 +173,7 @@ def _conversation_messages(tenant: Tenant) -> dict[int, list[tuple]]:
 
 def _history(messages: list[tuple], seq: int) -> tuple[tuple[str, str], ...]:
     """The MAX_TURNS turns before `seq`, as the responder reads them at serving time
-    (chatbot.selectors.conversation_recent_turns)."""
+    (chatbot.conversations.selectors.conversation_recent_turns)."""
     earlier = [(sender, text) for s, sender, text, _ in messages if s < seq]
     return tuple(earlier[-MAX_TURNS:])
 
@@ -232,7 +232,7 @@ def _gather(tenant: Tenant | None, kind: str) -> tuple[list[_Candidate], set[tup
             found.append(_Candidate(f["asked_text"], f["corrected_intent"] or f["asked_intent"], f["correction"],
                                     CORRECTED_REPLY, f["updated_at"], history(f)))
         elif (f["rating"] == Feedback.Rating.UP and f["message_id"] not in down | corrected
-              and not f["message__handoff_reason"]):
+              and not f["message__handoff_code"]):
             found.append(_Candidate(f["asked_text"], f["asked_intent"], f["message__text"], RATED_UP,
                                     f["updated_at"], history(f)))
     return found, rated_down

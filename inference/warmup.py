@@ -3,13 +3,13 @@ import logging
 import time
 
 from chatbot.models import ModelVersion, Tenant
-from nlu.runtime import classifier_active
+from inference.labelling import classifier_active
 
-from . import model_watch
-from .corrections import correction_memory
-from .intent_replies import intent_reply_index
-from .responder_services import responder_active
-from .retrieval import knowledge_index, sentence_encoder
+from inference import model_watch
+from inference.corrections import correction_memory
+from inference.intent_replies import intent_reply_index
+from inference.responder_services import responder_active
+from inference.retrieval import knowledge_index, sentence_encoder
 
 log = logging.getLogger(__name__)
 

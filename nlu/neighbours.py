@@ -9,7 +9,7 @@ also an out-of-scope score (see `calibration.oos_scores`).
 import numpy as np
 import torch
 
-from .calibration import Outputs, softmax
+from nlu.calibration import Outputs, softmax
 
 KS = (5, 10, 20)
 TEMPERATURES = (0.02, 0.05, 0.1)

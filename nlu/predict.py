@@ -1,6 +1,5 @@
 """Prediction with a saved classifier: calibrated labels for a batch, and a fast path for one message."""
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,12 +7,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import OUT_OF_SCOPE
-from .calibration import Outputs, oos_scores
-from .classifier import classifier_load, model_device, model_infer
-from .data import text_normalize
-from .encoder import threads_set
-from .neighbours import outputs_mixed
+from nlu import OUT_OF_SCOPE
+from nlu.calibration import Outputs, oos_scores
+from nlu.classifier import classifier_load, model_device, model_infer, model_quantize
+from nlu.data import text_normalize
+from nlu.encoder import threads_set
+from nlu.neighbours import outputs_mixed
 
 ENSEMBLE_FILE = "ensemble.json"  # marks a seed ensemble's folder (nlu.ensemble)
 
@@ -27,22 +26,6 @@ class Prediction:
     top_label: str
     top_confidence: float
     oos_score: float | None = None
-
-
-def model_quantize(model):
-    """Dynamic int8 quantization of the encoder's linear layers (CPU), one scale per output channel.
-
-    Measured on BANKING77 (fp32 0.937): per-channel int8 0.933, per-tensor 0.929; quantizing the
-    head too dropped accuracy to chance, so it stays float.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
-        try:
-            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-        except ImportError:
-            return model
-        model.encoder = quantize_dynamic(model.encoder, {torch.nn.Linear: per_channel_dynamic_qconfig})
-        return model
 
 
 class Labeller:
@@ -77,12 +60,9 @@ class Classifier(Labeller):
 
     @classmethod
     def load(cls, path: str | Path, quantize: bool = False, threads: int | None = None,
-             device: str | torch.device = "cpu") -> Labeller:
-        """A saved classifier (or seed ensemble); `quantize` (CPU only) makes the encoder's linear layers int8."""
-        if (Path(path) / ENSEMBLE_FILE).is_file():
-            from .ensemble import Ensemble  # an ensemble's members are Classifiers
-
-            return Ensemble.load(path, quantize, threads, device)
+             device: str | torch.device = "cpu") -> "Classifier":
+        """A saved classifier (`nlu.loading.labeller_load` also opens seed ensembles); `quantize` (CPU only)
+        makes the encoder's linear layers int8."""
         threads_set(threads)
         model, tokenizer, meta, tables = classifier_load(path)
         device = torch.device(device)

@@ -13,8 +13,8 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from . import OUT_OF_SCOPE
-from .calibration import (
+from nlu import OUT_OF_SCOPE
+from nlu.calibration import (
     expected_calibration_error,
     mahalanobis_fit,
     oos_choose,
@@ -26,7 +26,7 @@ from .calibration import (
     temperature_fit,
     threshold_summary,
 )
-from .classifier import (
+from nlu.classifier import (
     LAST,
     ClassifierMeta,
     TextClassifier,
@@ -34,12 +34,12 @@ from .classifier import (
     classifier_save,
     layer_features,
     model_infer,
+    model_quantize,
 )
-from .data import text_normalize
-from .encoder import encoder_load, threads_set
-from .evaluate import classification_metrics
-from .neighbours import KS, neighbours_choose, neighbours_fit, outputs_mixed, probs_mix
-from .predict import model_quantize
+from nlu.data import text_normalize
+from nlu.encoder import encoder_load, threads_set
+from nlu.evaluate import classification_metrics
+from nlu.neighbours import KS, neighbours_choose, neighbours_fit, outputs_mixed, probs_mix
 
 
 @dataclass
@@ -80,7 +80,7 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
 
-# The platform's recipe per task: TrainConfig overrides that nlu.services.config_default applies.
+# The platform's recipe per task: TrainConfig overrides that inference.nlu_services.config_default applies.
 # Measured on the demo store (bench/retrain.py --section demo_first_bot --baseline), against the recipe
 # before (300 steps at least: 12 epochs of intents, 25 of sentiment; 631 s and 599 s on 2 cores):
 RECIPES: dict[str, dict] = {

@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from chatbot.models import Message
-from chatbot.outages import FEED_LOST
+from chatbot.sockets.outages import FEED_LOST
 from tests.conftest import needs_services
 from tests.factories import agent_of
 from tests.live_processes import Daphne, WidgetClient, in_db, shop, stack  # noqa: F401 - fixtures

@@ -2,7 +2,7 @@
 full-text search over message text (a GIN index on PostgreSQL; SQLite searches with LIKE)."""
 from django.db import migrations, models
 
-# The expression chatbot.review searches (SearchVector("text", config="simple")), so the planner uses it.
+# The expression chatbot.review.queries searches (SearchVector("text", config="simple")), so the planner uses it.
 SEARCH_INDEX = (
     "CREATE INDEX IF NOT EXISTS message_text_search ON chatbot_message "
     "USING gin (to_tsvector('simple'::regconfig, COALESCE(text, '')))"

@@ -9,10 +9,10 @@ a tenant's responder, evaluating it, the per-process loaded model) is
 
 `history` is (sender, text) turns, oldest first, ending with the visitor message to answer.
 """
-from .generate import GenerationSettings, MicroBatcher, Reply, Responder, pick_device
-from .inputs import build_source
-from .metrics import reply_metrics, rouge_l
-from .train import ResponderTrainConfig, TrainPair, train_responder
+from inference.responder.generate import GenerationSettings, MicroBatcher, Reply, Responder, pick_device
+from inference.responder.inputs import build_source
+from inference.responder.metrics import reply_metrics, rouge_l
+from inference.responder.train import ResponderTrainConfig, TrainPair, train_responder
 
 __all__ = [
     "GenerationSettings", "MicroBatcher", "Reply", "Responder", "ResponderTrainConfig", "TrainPair",

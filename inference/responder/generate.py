@@ -20,14 +20,13 @@ from pathlib import Path
 
 import torch
 
-from . import fast
-from .device import pick_device, pick_dtype
-from .inputs import MAX_EXAMPLE_CHARS, MAX_KNOWLEDGE, MAX_TURNS, build_source, split_history
-from .memory import ReplyMemory, sentence_vectors
-from .model import model_load
-from .placeholders import Masker
-from .text import detokenize, truecase
-from .train import META_FILE
+from inference.responder import fast
+from inference.responder.device import pick_device, pick_dtype
+from inference.responder.inputs import MAX_EXAMPLE_CHARS, MAX_KNOWLEDGE, MAX_TURNS, build_source, split_history
+from inference.responder.memory import ReplyMemory, sentence_vectors
+from inference.responder.model import META_FILE, model_load
+from inference.responder.placeholders import Masker
+from inference.responder.text import detokenize, truecase
 
 log = logging.getLogger(__name__)
 

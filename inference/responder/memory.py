@@ -14,7 +14,7 @@ import numpy as np
 
 from nlu.encoder import sentence_vectors as encoder_vectors
 
-from .placeholders import Masker
+from inference.responder.placeholders import Masker
 
 MEMORY_FILE = "memory.json"
 VECTORS_FILE = "memory.npy"

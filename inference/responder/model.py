@@ -21,7 +21,9 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from .placeholders import placeholder_tokens
+from inference.responder.placeholders import placeholder_tokens
+
+META_FILE = "responder.json"  # beside the weights: the responder's settings and training figures
 
 log = logging.getLogger(__name__)
 

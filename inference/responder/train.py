@@ -15,18 +15,17 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 from transformers.modeling_outputs import BaseModelOutput
 
-from . import fast
-from .device import pick_device
-from .inputs import MAX_EXAMPLE_CHARS, MAX_KNOWLEDGE, MAX_TURNS, VISITOR, build_source
-from .memory import ReplyMemory, masked_reply, sentence_vectors
-from .metrics import reply_metrics
-from .model import model_build, tokenizer_prepare
-from .placeholders import Masker
-from .text import truecase_table
+from inference.responder import fast
+from inference.responder.device import pick_device
+from inference.responder.inputs import MAX_EXAMPLE_CHARS, MAX_KNOWLEDGE, MAX_TURNS, VISITOR, build_source
+from inference.responder.memory import ReplyMemory, masked_reply, sentence_vectors
+from inference.responder.metrics import reply_metrics
+from inference.responder.model import META_FILE, model_build, tokenizer_prepare
+from inference.responder.placeholders import Masker
+from inference.responder.text import truecase_table
 
 log = logging.getLogger(__name__)
 
-META_FILE = "responder.json"
 METRICS_FILE = "metrics.json"
 
 
@@ -377,7 +376,7 @@ def train_responder(
         "history": history,
     }
     if val_pairs and config.eval_generate:
-        from .generate import Responder
+        from inference.responder.generate import Responder
 
         responder = Responder.load(out_dir, device="cpu")
         replies = responder.reply_batch([(list(p.history) + [(VISITOR, p.message)], p.intent, list(p.knowledge))

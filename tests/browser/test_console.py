@@ -10,7 +10,9 @@ import threading
 import pytest
 from django.db import connection
 
-from chatbot import assist, ownership, services
+from chatbot.console import assist
+
+from chatbot.conversations import ownership, services
 from chatbot.models import AssistSuggestion, CannedReply, Conversation, Feedback, Message
 from tests.browser import test_widget
 from tests.browser.test_widget import ANSWER_TIMEOUT_MS, SHIPPING, SOCKET_SPY, open_chat, screenshot, send, wait_until
@@ -299,7 +301,7 @@ def test_inbox_keeps_the_servers_order_as_conversations_change(pages, demo_store
         conversations.append((session.conversation.id, asked))
     oldest, unhappy, waiting = conversations
     services.message_label(unhappy[1].id, sentiment="negative", sentiment_confidence=0.9)
-    ownership.conversation_hand_off(waiting[0], "visitor asked for a person")
+    ownership.conversation_hand_off(waiting[0], "visitor asked for a person", code="asked_for_person")
     console = pages()
     log_in(console, live_server_url, "alice")
 
@@ -310,7 +312,7 @@ def test_inbox_keeps_the_servers_order_as_conversations_change(pages, demo_store
     assert order() == [waiting[0], unhappy[0], oldest[0]]
     expect(console.locator('.tab-count[data-count="unassigned"]')).to_have_text("1")
 
-    off_loop(ownership.conversation_hand_off, oldest[0], "low intent confidence (0.20)")
+    off_loop(ownership.conversation_hand_off, oldest[0], "low intent confidence (0.20)", code="low_confidence")
     expect(console.locator('.tab-count[data-count="unassigned"]')).to_have_text("2")
     wait_until(lambda: order() == [oldest[0], waiting[0], unhappy[0]], what="the hand-off moving up")
     expect(console.locator(f'.conv[data-id="{oldest[0]}"]')).to_contain_text("low intent confidence (0.20)")

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from chatbot import services
+from chatbot.conversations import services
 from chatbot.models import KnowledgeEntry
 from tests.browser import test_widget
 from tests.browser.test_console import PASSWORD, log_in, new_page

@@ -1,6 +1,6 @@
 """The console's models page in headless Chromium against the real ASGI server: a manager clicks Retrain,
 the queued run appears, and its progress moves without a reload as the run is updated (as a training
-worker would, through chatbot.learning.run_update); then she rolls the intent model back through the
+worker would, through chatbot.learning.services.run_update); then she rolls the intent model back through the
 confirm step. No worker takes the training queue here, so nothing is trained. A screenshot goes to
 test-artifacts/models.png."""
 import re
@@ -9,7 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from chatbot import learning, services
+from chatbot.learning import services as learning
+
+from chatbot.conversations import services
 from chatbot.models import ModelVersion, TrainingRun
 from tests.browser import test_widget
 from tests.browser.test_console import PASSWORD, log_in, new_page, off_loop

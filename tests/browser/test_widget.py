@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot import ownership, presence, services
+from chatbot.conversations import ownership, presence, services
 from chatbot.models import Conversation, Feedback, Message, Visitor
 from tests.conftest import free_port, needs_services
 from tests.factories import KnowledgeEntryFactory, TenantFactory
@@ -443,7 +443,7 @@ def test_status_line_tells_who_answers_from_bot_to_person_to_resolved(page, demo
     expect(acked(page, "talk to a person")).to_have_count(1)
     conversation_id = conversation_of(page, demo_store)
 
-    off_loop(ownership.conversation_hand_off, conversation_id, "visitor asked for a person")
+    off_loop(ownership.conversation_hand_off, conversation_id, "visitor asked for a person", code="asked_for_person")
     expect_status(page, "waiting", "Waiting for a person\u2026")
     expect(page.locator(".nwcb-msg--system .nwcb-text")).to_have_text(demo_store.handoff_text)
     expect(page.locator(".nwcb-contact")).to_be_hidden()  # someone is online: no need to leave an address
@@ -511,7 +511,7 @@ def test_nobody_online_after_hand_off_offers_to_leave_an_email(page, demo_store,
     conversation_id = conversation_of(page, demo_store)
     expect(page.locator(".nwcb-contact")).to_be_hidden()
 
-    off_loop(ownership.conversation_hand_off, conversation_id, "visitor asked for a person")
+    off_loop(ownership.conversation_hand_off, conversation_id, "visitor asked for a person", code="asked_for_person")
     expect_status(page, "waiting", "Our team is away")
     expect(page.locator(".nwcb-msg--system .nwcb-text")).to_have_text(demo_store.no_agent_text)
     form = page.locator(".nwcb-contact")
@@ -599,7 +599,7 @@ def test_visitor_typing_is_told_only_while_people_have_the_conversation(page, de
     assert typing_frames(page) == []
     box.fill("")
 
-    off_loop(ownership.conversation_hand_off, conversation_id, "visitor asked for a person")
+    off_loop(ownership.conversation_hand_off, conversation_id, "visitor asked for a person", code="asked_for_person")
     expect_status(page, "waiting", "Waiting for a person\u2026")
     started = time.monotonic()
     box.press_sequentially("where is my order, it has been a week now", delay=75)  # about 3 s of typing

@@ -44,7 +44,7 @@ async def widget_socket(tenant, visitor: str = "") -> tuple[WebsocketCommunicato
     """A widget socket of `tenant` and its session frame. Without `visitor`: of a new visitor whose
     conversation exists (a connect creates nothing, her first message would; started here instead)."""
     if not visitor:
-        from chatbot import services
+        from chatbot.conversations import services
 
         visitor = (await database_sync_to_async(services.visitor_session_open)(tenant, None)).visitor.token
     path = f"/ws/widget/?key={tenant.public_key}" + (f"&visitor={visitor}" if visitor else "")

@@ -12,7 +12,7 @@ from django.db.models import Max
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from chatbot import access, selectors
+from chatbot.conversations import access, selectors
 from chatbot.errors import NotFound, PermissionDenied
 from chatbot.models import (
     AssistSuggestion, CannedReply, Conversation, ConversationTransition, Feedback, Message, Tenant,
@@ -92,7 +92,7 @@ AGENT_FRAMES = {
 
 
 def test_the_walk_covers_every_agent_frame_type():
-    from chatbot.agent_consumer import FRAME_TYPES
+    from chatbot.sockets.agent import FRAME_TYPES
 
     assert set(FRAME_TYPES) - {"inbox"} == set(AGENT_FRAMES)
 
@@ -268,7 +268,7 @@ CONSOLE_POST_DATA = {"tenant": "bravo", "shortcut": "hacked", "text": "hacked", 
 
 
 def console_routes() -> list[str]:
-    """The console's URL patterns as written in chatbot.console_urls, e.g. 'canned/<int:reply_id>/'."""
+    """The console's URL patterns as written in chatbot.console.urls, e.g. 'canned/<int:reply_id>/'."""
     def walk(patterns, prefix=""):
         for p in patterns:
             if isinstance(p, URLResolver):
@@ -461,7 +461,7 @@ WIDGET_FRAMES = {
 
 
 def test_the_walk_covers_every_widget_frame_type():
-    from chatbot.consumers import FRAME_LIMITS
+    from chatbot.sockets.widget import FRAME_LIMITS
 
     assert set(FRAME_LIMITS) == set(WIDGET_FRAMES)
 
@@ -470,7 +470,7 @@ def test_the_walk_covers_every_widget_frame_type():
 @pytest.mark.parametrize("frame_type", list(WIDGET_FRAMES))
 @pytest.mark.parametrize("how", ["own visitor", "b's token", "b's identity"])
 async def test_a_visitor_of_another_store_reaches_nothing_of_b_with_any_widget_frame(frame_type, how):
-    from chatbot import identity
+    from chatbot.conversations import identity
     from tests.chatbot.sockets import WIDGET_ORIGIN
     from channels.testing import WebsocketCommunicator
     from chatbot.asgi import application

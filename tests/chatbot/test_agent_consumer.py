@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from chatbot import selectors
+from chatbot.conversations import selectors
 from chatbot.asgi import application
 from chatbot.models import Conversation, Feedback, Message
 from tests.chatbot.sockets import (
@@ -230,7 +230,8 @@ async def test_note_is_acked_and_never_reaches_the_widget(shop, ada):
     assert await db(status_of)(conversation_id) == ("bot", None)
     await widget.send_json_to({"type": "resume", "after_seq": 0})
     resumed = await drain(widget)
-    assert [f["message"]["text"] for f in resumed] == ["Hello, anyone there?"]
+    assert [f["message"]["text"] for f in resumed if f["type"] == "message"] == ["Hello, anyone there?"]
+    assert resumed[-1]["type"] == "resumed"
     await comm.disconnect()
     await widget.disconnect()
 
@@ -477,10 +478,11 @@ def test_any_frame_gets_an_answer_and_never_breaks_the_agent_socket(frame):
 
 
 async def test_a_waiting_visitor_is_told_when_an_agent_comes_online_and_when_the_last_one_leaves(shop, ada):
-    from chatbot import ownership
+    from chatbot.conversations import ownership
 
     widget, session = await widget_socket(shop)
-    await db(ownership.conversation_hand_off)(session["conversation"], "visitor asked for a person")
+    await db(ownership.conversation_hand_off)(session["conversation"], "visitor asked for a person",
+                                              code="asked_for_person")
     status = await frame_where(widget, type="status")
     assert status == {"type": "status", "status": "waiting", "agents_online": False}
     comm, _ = await agent_socket(ada)

@@ -6,7 +6,9 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 
-from chatbot import canned, services
+from chatbot.console import canned
+
+from chatbot.conversations import services
 from chatbot.errors import NotFound, PermissionDenied
 from chatbot.models import CannedReply
 from tests.factories import TenantFactory

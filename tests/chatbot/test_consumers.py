@@ -7,8 +7,8 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from chatbot import realtime
-from chatbot.payloads import message_payload
+from chatbot.sockets import realtime
+from chatbot.conversations.payloads import message_payload
 from chatbot.asgi import application
 from chatbot.models import Feedback, Message, Visitor
 from tests.factories import MessageFactory, TenantFactory
@@ -33,7 +33,7 @@ async def open_session(tenant, started: bool = True, **kwargs):
     """A socket and its session frame; `started`: of a visitor whose conversation exists already (a connect
     creates nothing: her first message would), else of a brand-new visitor."""
     if started and not kwargs.get("visitor"):
-        from chatbot import services
+        from chatbot.conversations import services
 
         opened = await database_sync_to_async(services.visitor_session_open)(tenant, None)
         kwargs["visitor"] = opened.visitor.token
@@ -108,15 +108,16 @@ async def test_returning_visitor_gets_open_conversation_history(tenant_):
     await comm2.disconnect()
 
 
-async def test_resume_sends_every_message_after_seq_in_order(tenant_):
+async def test_resume_sends_every_message_after_seq_in_order_then_resumed(tenant_):
     comm, session = await open_session(tenant_)
     for i in range(3):
         await comm.send_json_to({"type": "message", "text": f"m{i}", "client_id": f"c{i}"})
         await comm.receive_json_from(timeout=5)
     await comm.send_json_to({"type": "resume", "after_seq": 1})
-    frames = [await comm.receive_json_from(timeout=5) for _ in range(2)]
-    assert [f["type"] for f in frames] == ["message", "message"]
-    assert [f["message"]["seq"] for f in frames] == [2, 3]
+    frames = [await comm.receive_json_from(timeout=5) for _ in range(3)]
+    assert [f["type"] for f in frames] == ["message", "message", "resumed"]
+    assert [f["message"]["seq"] for f in frames[:2]] == [2, 3]
+    assert frames[2] == {"type": "resumed", "after_seq": 1, "last_seq": 3, "more": False}
     assert await comm.receive_nothing(timeout=0.3)
     await comm.disconnect()
 
@@ -223,6 +224,8 @@ async def test_tenant_a_visitor_token_never_reaches_tenant_b_conversation(tenant
     assert session_b["conversation"] != session_a["conversation"]
     assert session_b["messages"] == []
     await comm_b.send_json_to({"type": "resume", "after_seq": 0})
+    assert await comm_b.receive_json_from(timeout=5) == {"type": "resumed", "after_seq": 0, "last_seq": 0,
+                                                         "more": False}
     assert await comm_b.receive_nothing(timeout=0.3)
     await comm_a.disconnect()
     await comm_b.disconnect()
@@ -292,7 +295,7 @@ def test_any_frame_gets_an_answer_and_never_breaks_the_socket(frame):
 
 
 def _agent(tenant, username: str = "alice", online: bool = False):
-    from chatbot import presence, services
+    from chatbot.conversations import presence, services
 
     membership, _ = services.agent_add(tenant, username, password="pw-12345", name="Alice Smith")
     if online:
@@ -310,7 +313,7 @@ async def _frames_until(comm, frame_type: str) -> list[dict]:
 
 async def _resolved_session(tenant):
     """A widget socket whose conversation an agent has resolved (its frames read)."""
-    from chatbot import ownership
+    from chatbot.conversations import ownership
 
     comm, session = await open_session(tenant)
     agent = await database_sync_to_async(_agent)(tenant)
@@ -332,11 +335,12 @@ async def test_session_says_the_bot_answers_and_whether_agents_are_online(tenant
 
 @pytest.mark.parametrize("online", [False, True])
 async def test_hand_off_pushes_waiting_status_then_the_notice(tenant_, online):
-    from chatbot import ownership
+    from chatbot.conversations import ownership
 
     await database_sync_to_async(_agent)(tenant_, online=online)
     comm, session = await open_session(tenant_)
-    await database_sync_to_async(ownership.conversation_hand_off)(session["conversation"], "visitor asked")
+    await database_sync_to_async(ownership.conversation_hand_off)(session["conversation"], "visitor asked",
+                                                                 code="asked_for_person")
     status, notice = await comm.receive_json_from(timeout=5), await comm.receive_json_from(timeout=5)
     assert status == {"type": "status", "status": "waiting", "agents_online": online}
     assert notice["type"] == "message" and notice["message"]["sender"] == "system"
@@ -456,6 +460,7 @@ async def test_errors_name_the_client_id_of_the_frame_they_answer_and_only_that(
     comm, _ = await open_session(tenant_)
     await comm.send_json_to({"type": "resume", "after_seq": 0})
     await comm.send_json_to({"type": "resume", "after_seq": 0})
+    assert (await comm.receive_json_from(timeout=5))["type"] == "resumed"
     refused = await comm.receive_json_from(timeout=5)
     assert refused["code"] == "rate_limited" and "client_id" not in refused
     await comm.send_json_to({"type": "typing", "on": True})

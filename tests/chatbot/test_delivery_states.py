@@ -1,4 +1,4 @@
-"""The answer state of visitor messages (chatbot.delivery): who starts one, the sweep, re-sends, failing
+"""The answer state of visitor messages (chatbot.conversations.delivery): who starts one, the sweep, re-sends, failing
 for good, and the answer task's settings; against the real PostgreSQL."""
 import time
 from datetime import timedelta
@@ -8,7 +8,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError
 from django.utils import timezone
 
-from chatbot import delivery, ownership, services
+from chatbot import events
+from chatbot.conversations import delivery, ownership, services
 from chatbot.models import Conversation, Message
 from inference import answer as answer_module
 from inference.answer import answer_message
@@ -31,12 +32,12 @@ def requested():
     """The (conversation, message) pairs chatbot asks the worker side to answer again."""
     calls = []
 
-    def receiver(sender=None, *, conversation_id, message_id, **_):
-        calls.append((conversation_id, message_id))
+    def receiver(event):
+        calls.append((event["conversation"], event["message"]))
 
-    delivery.answer_requested.connect(receiver, dispatch_uid="test-requested")
+    events.subscribe(events.ANSWER_REQUESTED, receiver)
     yield calls
-    delivery.answer_requested.disconnect(dispatch_uid="test-requested")
+    events.unsubscribe(events.ANSWER_REQUESTED, receiver)
 
 
 def receive(conversation, text="how long does shipping take", client_id="c1") -> Message:
@@ -56,7 +57,7 @@ def state(message: Message) -> tuple[str, int]:
 
 def test_a_message_to_the_bot_is_queued_and_one_to_people_has_no_answer_state(conversation):
     assert state(receive(conversation)) == (S.QUEUED, 0)
-    ownership.conversation_hand_off(conversation.id, "visitor asked for a person")
+    ownership.conversation_hand_off(conversation.id, "visitor asked for a person", code="asked_for_person")
     assert state(receive(conversation, "hello?", "c2")) == ("", 0)
 
 
@@ -137,9 +138,10 @@ def test_a_soft_time_limit_fails_the_answer_for_good_with_a_clear_notice(convers
     assert state(message) == (S.FAILED, 1)
     notice = Message.objects.get(reply_to=message)
     assert (notice.sender, notice.text) == ("system", delivery.UNAVAILABLE_TEXT)
-    assert notice.handoff_reason == "bot unavailable"
+    assert (notice.handoff_code, notice.handoff_reason) == ("bot_unavailable", "bot unavailable")
     conversation.refresh_from_db()
-    assert (conversation.status, conversation.handoff_reason) == (Conversation.Status.WAITING, "bot unavailable")
+    assert (conversation.status, conversation.handoff_code, conversation.handoff_reason) == (
+        Conversation.Status.WAITING, "bot_unavailable", "bot unavailable")
     assert answer_message(conversation.id, message.id) == "skipped: already answered"
 
 

@@ -6,7 +6,9 @@ from collections import Counter
 import pytest
 from django.db import connection
 
-from chatbot import evalsets, services
+from chatbot.learning import evalsets
+
+from chatbot.conversations import services
 from chatbot.models import EvalExample, KnowledgeEntry, Message, SentimentExample, TrainingExample
 from tests.factories import ConversationFactory, MessageFactory, TenantFactory, agent_of
 

@@ -1,22 +1,32 @@
 """Domain events: one test per event type checks its payload shape exactly (Zulip's test_events), and
 delivery happens once the transaction commits, never on rollback, whatever one subscriber does."""
+from datetime import date
+
 import pytest
 from django.db import transaction
 
-from chatbot import assist, events, ownership, services
+from chatbot.console import assist
+
+from chatbot import events
+
+from chatbot.conversations import delivery, ownership, services
+from chatbot.learning import services as learning
+from chatbot.review import fixes
+from chatbot.review.insights import Period
 from chatbot.models import Conversation, Message
 from tests.factories import ConversationFactory, MessageFactory, TenantFactory, VisitorFactory, agent_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# The shapes of ARCHITECTURE.md ("Agent websocket protocol"), with the extra fields the console uses.
+# The shapes of docs/agent-protocol.md, with the extra fields the console uses.
 MSG_KEYS = {"id", "seq", "sender", "text", "created_at"}
 AMSG_KEYS = MSG_KEYS | {"author", "private"}
 WHY_KEYS = {"grounding", "intent", "intent_confidence", "sentiment", "sentiment_confidence", "score", "latency_ms",
-            "model_versions", "handoff_reason"}
+            "model_versions", "handoff_reason", "handoff_code"}
 LABEL_KEYS = {"intent", "intent_confidence", "sentiment", "sentiment_confidence"}
 CONV_KEYS = {"id", "tenant", "tenant_name", "status", "assignee", "visitor", "last_message", "unread", "sentiment",
-             "language", "handoff_reason", "csat", "resolved_at", "waiting_since", "created_at", "updated_at"}
+             "language", "handoff_reason", "handoff_code", "csat", "resolved_at", "waiting_since", "created_at",
+             "updated_at"}
 
 
 def check_amsg(payload: dict) -> None:
@@ -96,6 +106,17 @@ def test_message_created_payload_of_a_bot_reply_carries_its_why(heard, conversat
     assert event["message"]["reply_to"] == asked.id
 
 
+def test_a_hand_off_keeps_its_reason_in_words_and_adds_its_code(heard, conversation):
+    asked, _ = services.message_receive(conversation.id, "¿Hacen envíos?", "c-1")
+    ownership.conversation_hand_off(conversation.id, "language: es", asked.id, code="language")
+    event = of_type(heard, events.MESSAGE_CREATED)[-1]
+    check_amsg(event["message"])
+    check_conv(event["summary"])
+    why = event["message"]["why"]
+    assert (why["handoff_reason"], why["handoff_code"]) == ("language: es", "language")
+    assert (event["summary"]["handoff_reason"], event["summary"]["handoff_code"]) == ("language: es", "language")
+
+
 def test_conversation_changed_payload(heard, conversation):
     agent = agent_of(conversation.tenant, first_name="Ada", last_name="Lovelace")
     ownership.conversation_take_over(conversation.id, agent=agent)
@@ -151,9 +172,41 @@ def test_unknown_event_types_are_refused():
         events.subscribe("something_else", print)
 
 
+def test_answer_requested_payload_when_the_sweep_queues_a_stuck_message_again(heard, conversation, settings):
+    message, _ = services.message_receive(conversation.id, "Where is my order?", "c-1")
+    settings.ANSWER_QUEUED_STUCK_SECONDS = 0
+    heard.clear()
+    assert delivery.answers_sweep()["requeued"] == 1
+    assert heard == [{"type": "answer_requested", "conversation": conversation.id, "message": message.id}]
+
+
+def test_retrain_requested_payload_once_per_queued_run(heard, conversation):
+    [run] = learning.retrain_request(conversation.tenant, "intent")
+    learning.retrain_request(conversation.tenant, "intent")  # already queued: no second request
+    assert heard == [{"type": "retrain_requested", "run": run.pk}]
+
+
+def test_clusters_requested_payload(heard, conversation):
+    fixes.clusters_request(conversation.tenant, Period(date(2025, 3, 3), date(2025, 3, 9)))
+    assert heard == [{"type": "clusters_requested", "tenant": conversation.tenant_id,
+                      "from": "2025-03-03", "to": "2025-03-09"}]
+
+
 def test_every_event_type_is_covered_here():
     assert set(events.EVENT_TYPES) == {"message_created", "conversation_changed", "typing", "feedback_recorded",
-                                       "model_promoted", "suggestions_ready"}
+                                       "model_promoted", "suggestions_ready", "answer_requested",
+                                       "retrain_requested", "clusters_requested", "web_process_started"}
+
+
+def test_the_core_sends_no_task_and_calls_no_worker_command():
+    """Events are the one road to the workers: no task names, send_task or call_command in the core."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "chatbot"
+    sources = {p: p.read_text() for p in root.rglob("*.py") if "migrations" not in p.parts}
+    offending = [str(p) for p, text in sources.items()
+                 if "send_task(" in text or "call_command(" in text or "django.dispatch" in text]
+    assert offending == []
 
 
 # --- delivery --------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from django.db import connections
 from django.http import StreamingHttpResponse
 from django.test import AsyncClient
 
-from chatbot import review
+from chatbot.review import queries as review
 from chatbot.models import Message
 from tests.chatbot.test_review import B_SECRET, build_world, filter_cases, logged_in
 
@@ -53,11 +53,13 @@ def test_a_conversation_row_carries_its_fields(client, world):
     [row] = jsonl_rows(body(export(logged_in(client, world["mia"]), "language=es&format=jsonl")))
     assert row == {
         "id": world["c1"].id, "store": "alpha", "created_at": row["created_at"], "updated_at": row["updated_at"],
-        "resolved_at": None, "status": "resolved", "handed_off": True, "handoff_reason": "visitor asked for a person",
-        "assignee": "", "csat": 1, "sentiment": "", "language": "es", "messages": 3, "visitor": world["c1"].visitor_id,
+        "resolved_at": None, "status": "resolved", "handed_off": True, "handoff_code": "asked_for_person",
+        "handoff_reason": "visitor asked for a person", "assignee": "", "csat": 1, "sentiment": "", "language": "es",
+        "messages": 3, "visitor": world["c1"].visitor_id,
     }
     [as_csv] = csv_rows(body(export(client, "language=es&format=csv")))
     assert as_csv["handoff_reason"] == "visitor asked for a person" and as_csv["csat"] == "1"
+    assert as_csv["handoff_code"] == "asked_for_person"
     assert list(as_csv) == list(review.CONVERSATION_COLUMNS)
 
 

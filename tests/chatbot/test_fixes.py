@@ -5,7 +5,7 @@ import json
 import pytest
 from django.test import Client
 
-from chatbot import fixes
+from chatbot.review import fixes
 from chatbot.models import KnowledgeEntry
 from tests.chatbot.test_insights import PERIOD, Story, at
 from tests.factories import TenantFactory, agent_of
@@ -183,17 +183,18 @@ def sent_tasks(monkeypatch, settings):
     return sent
 
 
-def test_the_regroup_button_queues_the_workers_task_by_name(story, sent_tasks):
+def test_the_regroup_button_queues_the_workers_task_by_name(story, sent_tasks, django_capture_on_commit_callbacks):
     manager = agent_of(story.tenant, role="manager")
     client = Client()
     client.force_login(manager)
 
-    response = client.post("/console/insights/fix/recompute/", {"tenant": "alpha", "from": "2025-03-03",
-                                                                "to": "2025-03-09"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/console/insights/fix/recompute/", {"tenant": "alpha", "from": "2025-03-03",
+                                                                    "to": "2025-03-09"})
 
     assert response.status_code == 302
     assert response["Location"] == "/console/insights/fix/?tenant=alpha&from=2025-03-03&to=2025-03-09"
-    assert sent_tasks == [(fixes.CLUSTERS_TASK, (story.tenant.id, "2025-03-03", "2025-03-09"))]
+    assert sent_tasks == [("inference.unanswered_clusters", (story.tenant.id, "2025-03-03", "2025-03-09"))]
     page = client.get(response["Location"])
     assert page.status_code == 200
     assert b"data-clusters-pending" in page.content and b"Grouping the unanswered questions again" in page.content

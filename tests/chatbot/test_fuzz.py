@@ -14,10 +14,12 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from chatbot import ratelimit, services
-from chatbot.agent_consumer import FRAME_TYPES as AGENT_FRAME_TYPES
+from chatbot.sockets import ratelimit
+
+from chatbot.conversations import services
+from chatbot.sockets.agent import FRAME_TYPES as AGENT_FRAME_TYPES
 from chatbot.asgi import application
-from chatbot.consumers import FRAME_LIMITS
+from chatbot.sockets.widget import FRAME_LIMITS
 from chatbot.models import Conversation, Message
 from tests.chatbot.sockets import WIDGET_ORIGIN, agent_socket
 from tests.factories import MessageFactory, TenantFactory, agent_of
@@ -28,7 +30,7 @@ db = database_sync_to_async
 def fuzz(examples: int) -> hsettings:
     return hsettings(deadline=None, suppress_health_check=list(HealthCheck), max_examples=examples)
 
-WIDGET_ANSWERS = {"ack", "error", "message", "csat", "contact", "status", "typing"}
+WIDGET_ANSWERS = {"ack", "error", "message", "resumed", "csat", "contact", "status", "typing"}
 AGENT_ANSWERS = {"ack", "error", "message", "conversation", "inbox", "transcript", "typing", "suggestions",
                  "feedback"}
 

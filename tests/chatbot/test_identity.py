@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.core.management import CommandError, call_command
 
-from chatbot import identity
+from chatbot.conversations import identity
 from chatbot.asgi import application
 from chatbot.models import Conversation, Visitor
 from tests.chatbot.sockets import WIDGET_ORIGIN

@@ -7,10 +7,10 @@ import pytest
 from django.db.models import Max
 from django.test import Client
 
-from chatbot import insights
-from chatbot.insights import Period, period_parse
+from chatbot.review import insights
+from chatbot.review.insights import Period, period_parse
 from chatbot.models import Conversation, ConversationTransition, Feedback, Message
-from tests.factories import TenantFactory, UserFactory, VisitorFactory, agent_of
+from tests.factories import TenantFactory, UserFactory, VisitorFactory, agent_of, handoff_code
 
 S = Conversation.Status
 DAY = date(2025, 3, 3)
@@ -55,6 +55,7 @@ class Story:
                 grounding: list | None = None, model_version: str = "retrieval-minilm") -> Message:
         return self.message(question.conversation, "bot", text, question.created_at + timedelta(seconds=delay),
                             reply_to=question, handoff_reason="no knowledge entry close enough" if fallback else "",
+                            handoff_code="fallback" if fallback else "",
                             grounding=grounding or [], model_version=model_version)
 
     def exchange(self, conversation, text: str, when: datetime, intent: str = "", **answer) -> tuple[Message, Message]:
@@ -62,12 +63,14 @@ class Story:
         return question, self.answers(question, **answer)
 
     def hand_off(self, question: Message, reason: str, delay: float = 1) -> Message:
+        """A hand-off as the policy writes it: `reason` (its words) stored with its code."""
         conversation = question.conversation
         when = question.created_at + timedelta(seconds=delay)
+        code = handoff_code(reason)
         self.transition(conversation, S.BOT, S.WAITING, when, reason)
-        Conversation.objects.filter(pk=conversation.pk).update(handoff_reason=reason)
+        Conversation.objects.filter(pk=conversation.pk).update(handoff_code=code, handoff_reason=reason)
         return self.message(conversation, "system", "Handing you over.", when, reply_to=question,
-                            handoff_reason=reason)
+                            handoff_code=code, handoff_reason=reason)
 
     def transition(self, conversation, from_status: str, to_status: str, when: datetime, reason: str = ""):
         row = ConversationTransition.objects.create(conversation=conversation, from_status=from_status,
@@ -177,7 +180,7 @@ def test_a_thumbs_up_from_an_agent_is_not_the_visitor_confirming(story):
     assert insights.resolution_summary(insights.conversations_daily(story.tenant.id, PERIOD))["confirmed"] == 0
 
 
-def test_handoff_reasons_are_grouped_without_their_numbers(story):
+def test_handoff_reasons_are_grouped_by_their_code(story):
     s = story
     for confidence in ("0.31", "0.22"):
         c = s.conversation(at(0))
@@ -196,11 +199,20 @@ def test_handoff_reasons_are_grouped_without_their_numbers(story):
     reasons = insights.handoff_reasons(s.tenant.id, PERIOD)
 
     assert [(r["reason"], r["label"], r["conversations"]) for r in reasons] == [
-        ("low intent confidence", "Low intent confidence", 2),
-        ("fallback", "Repeated fallbacks", 1),
-        ("language:", "Language", 1),
-        ("visitor asked for a person", "Asked for a person", 1),
+        ("low_confidence", "Low intent confidence", 2),
+        ("asked_for_person", "Asked for a person", 1),
+        ("language", "Language", 1),
+        ("repeated_fallback", "Repeated fallbacks", 1),
     ]
+
+
+def test_handoff_reasons_count_the_code_whatever_the_words_say(story):
+    s = story
+    for detail in ("refund API timed out", "the order service said 503"):
+        c = s.conversation(at(0))
+        Conversation.objects.filter(pk=c.pk).update(handoff_code="action_failed", handoff_reason=detail)
+    assert insights.handoff_reasons(s.tenant.id, PERIOD) == [
+        {"reason": "action_failed", "label": "An action failed", "conversations": 2}]
 
 
 def test_response_times_median_and_p90_of_bot_agent_and_resolution(story):
@@ -289,7 +301,7 @@ def test_every_chart_point_links_to_its_conversations_on_the_review_page(story):
     assert query_of(charts["conversations"]["datasets"][0]["links"][2]) == {**day, "handed_off": "no"}
     assert query_of(charts["sentiment"]["datasets"][0]["links"][2]) == {**day, "sentiment": "negative"}
     assert query_of(charts["reasons"]["datasets"][0]["links"][0]) == {
-        **span, "handed_off": "yes", "reason": "low intent confidence"}
+        **span, "handed_off": "yes", "reason": "low_confidence"}
     assert query_of(charts["csat"]["datasets"][0]["links"][1]) == {**span, "csat": "2"}
     assert query_of(charts["intents"]["datasets"][0]["links"][0]) == {**span, "intent": "shipping"}
     assert query_of(charts["languages"]["datasets"][0]["links"][0]) == {**span, "language": "de"}

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from chatbot import learning, learning_selectors
+from chatbot.learning import services as learning, selectors as learning_selectors
 from chatbot.models import EvalExample, Feedback, ModelVersion, TrainingRun
 from tests.factories import ConversationFactory, MessageFactory, TenantFactory, UserFactory, VisitorFactory, agent_of
 

@@ -1,4 +1,4 @@
-"""Who owns a conversation: every move of chatbot.ownership, who made it and why, and the races."""
+"""Who owns a conversation: every move of chatbot.conversations.ownership, who made it and why, and the races."""
 import threading
 import time
 from datetime import timedelta
@@ -7,10 +7,12 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from chatbot import events, journal, ownership, services
+from chatbot import events
+
+from chatbot.conversations import journal, ownership, services
 from chatbot.errors import AssignedToOther, InvalidState, NotFound
 from chatbot.models import Conversation, ConversationTransition, Message, Visitor
-from chatbot.payloads import display_name
+from chatbot.conversations.payloads import display_name
 from tests.factories import ConversationFactory, TenantFactory, VisitorFactory, agent_of
 
 S = Conversation.Status
@@ -240,14 +242,17 @@ def test_an_agent_of_another_store_gets_not_found(tenant, agent, move):
 @pytest.mark.django_db
 def test_hand_off_moves_bot_to_waiting_with_the_reason_and_no_actor(tenant):
     conversation = conversation_in(tenant, S.BOT)
-    notice = ownership.conversation_hand_off(conversation.id, "asked for a person")
+    notice = ownership.conversation_hand_off(conversation.id, "asked for a person", code="asked_for_person")
     conversation.refresh_from_db()
-    assert (conversation.status, conversation.handoff_reason) == (S.WAITING, "asked for a person")
+    assert (conversation.status, conversation.handoff_code, conversation.handoff_reason) == (
+        S.WAITING, "asked_for_person", "asked for a person")
     moved = last_transition(conversation)
     assert (moved.from_status, moved.to_status, moved.actor, moved.reason) == (
         S.BOT, S.WAITING, None, "asked for a person")
-    assert notice.sender == "system" and notice.handoff_reason == "asked for a person"
-    assert ownership.conversation_hand_off(conversation.id, "again") is None  # humans have it already
+    assert notice.sender == "system"
+    assert (notice.handoff_code, notice.handoff_reason) == ("asked_for_person", "asked for a person")
+    # humans have it already
+    assert ownership.conversation_hand_off(conversation.id, "again", code="asked_for_person") is None
     assert ConversationTransition.objects.filter(conversation=conversation).count() == 1
 
 

@@ -5,7 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from chatbot import ownership, privacy, services
+from chatbot.conversations import ownership, privacy, services
 from chatbot.errors import NotFound
 from chatbot.models import AssistSuggestion, Conversation, ConversationTransition, Feedback, Message, Visitor
 from tests.factories import TenantFactory, agent_of

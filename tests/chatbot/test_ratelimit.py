@@ -5,7 +5,9 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from chatbot import ratelimit, services
+from chatbot.sockets import ratelimit
+
+from chatbot.conversations import services
 from chatbot.asgi import application
 from chatbot.models import Conversation, Message, Visitor
 from tests.chatbot.sockets import WIDGET_ORIGIN
@@ -179,8 +181,10 @@ async def test_feedback_csat_contact_and_typing_frames_are_limited(settings):
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_resume_sends_at_most_the_history_limit_and_is_limited(settings):
+async def test_resume_sends_pages_and_visitor_resumes_limits_replays_across_sockets(settings):
     settings.WIDGET_HISTORY_LIMIT = 10
+    settings.SOCKET_HISTORY_PAGE = 10
+    settings.SOCKET_REPLAYS = [5, 60]
     limits(settings, visitor_resumes=[2, 60])
     tenant = await db(TenantFactory)(allowed_origins=[WIDGET_ORIGIN])
     opened = await db(services.visitor_session_open)(tenant, None)
@@ -191,18 +195,24 @@ async def test_resume_sends_at_most_the_history_limit_and_is_limited(settings):
         Conversation.objects.filter(pk=opened.conversation.id).update(last_seq=30)
 
     await db(long_conversation)()
-    comm, session = await widget(tenant, visitor=opened.visitor.token)
-    assert [m["seq"] for m in session["messages"]] == list(range(21, 31))
-    for _ in range(2):
-        await comm.send_json_to({"type": "resume", "after_seq": 0})
-        frames = [await comm.receive_json_from(timeout=5) for _ in range(10)]
-        assert [f["message"]["seq"] for f in frames] == list(range(21, 31))  # the newest 10, in order
+    for _ in range(2):  # a reconnect each time: the visitor's limit counts across her sockets
+        comm, session = await widget(tenant, visitor=opened.visitor.token)
+        assert [m["seq"] for m in session["messages"]] == list(range(21, 31))  # the newest 10, in order
+        after = 0
+        for page in range(3):  # one replay in three pages: the two that continue it count against nothing
+            await comm.send_json_to({"type": "resume", "after_seq": after})
+            frames = [await comm.receive_json_from(timeout=5) for _ in range(11)]
+            assert [f["message"]["seq"] for f in frames[:10]] == list(range(after + 1, after + 11))
+            assert frames[10] == {"type": "resumed", "after_seq": after, "last_seq": after + 10, "more": page < 2}
+            after += 10
         assert await comm.receive_nothing(timeout=0.2)
+        await comm.disconnect()
+    comm, _ = await widget(tenant, visitor=opened.visitor.token)
     await comm.send_json_to({"type": "resume", "after_seq": 0})
     refused = await comm.receive_json_from(timeout=5)
     assert refused["code"] == "rate_limited" and refused["retry_after"] >= 1
     assert await comm.receive_nothing(timeout=0.2)
-    await comm.send_json_to({"type": "resume", "after_seq": 25})  # still refused: the limit counts frames
+    await comm.send_json_to({"type": "resume", "after_seq": 25})  # still refused: the limit counts replays
     assert (await comm.receive_json_from(timeout=5))["code"] == "rate_limited"
     await comm.disconnect()
 

@@ -8,7 +8,7 @@ import threading
 
 from channels.layers import get_channel_layer
 
-from chatbot import realtime
+from chatbot.sockets import realtime
 from tests.conftest import needs_services
 
 pytestmark = [needs_services]
@@ -91,7 +91,7 @@ def test_a_failing_layer_is_logged_not_raised_and_the_publisher_goes_on(settings
     settings.CHANNEL_LAYERS = {"default": {**good["default"], "CONFIG": {**good["default"]["CONFIG"],
                                                                         "hosts": ["redis://127.0.0.1:1/0"]}}}
     channel_layers.backends.clear()
-    with caplog.at_level(logging.WARNING, logger="chatbot.realtime"):
+    with caplog.at_level(logging.WARNING, logger="chatbot.sockets.realtime"):
         realtime._send("publisher-outage", {"type": "chat.typing", "n": 1})  # returns at once
         assert realtime.flush()
     assert "could not publish chat.typing to publisher-outage" in caplog.text and "Traceback" not in caplog.text

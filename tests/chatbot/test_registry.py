@@ -2,7 +2,9 @@
 import pytest
 from django.db import IntegrityError, transaction
 
-from chatbot import events, learning, registry
+from chatbot import events
+
+from chatbot.learning import services as learning, registry
 from chatbot.errors import ServiceError
 from chatbot.models import ModelVersion, TrainingRun
 from tests.factories import TenantFactory
@@ -103,8 +105,7 @@ def test_other_tenants_and_kinds_are_untouched_by_a_promotion():
 def test_retrain_request_queues_one_run_per_kind_and_never_twice(monkeypatch):
     tenant = TenantFactory()
     sent = []
-    monkeypatch.setattr(learning.retrain_requested, "receivers", [])
-    learning.retrain_requested.connect(lambda sender, run_id, **_: sent.append(run_id), weak=False)
+    monkeypatch.setitem(events._subscribers, events.RETRAIN_REQUESTED, [lambda event: sent.append(event["run"])])
     runs = learning.retrain_request(tenant, "all", trigger=TrainingRun.Trigger.CONSOLE)
     again = learning.retrain_request(tenant, "intent")
     assert [r.kind for r in runs] == ["intent", "sentiment", "responder"]

@@ -6,10 +6,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from chatbot import review, review_services, services
+from chatbot.review import queries as review, services as review_services
+
+from chatbot.conversations import services
 from chatbot.errors import NotFound, PermissionDenied, ServiceError
 from chatbot.models import AgentMembership, Conversation, Feedback, Message, TrainingExample
-from tests.factories import ConversationFactory, MessageFactory, TenantFactory, VisitorFactory
+from tests.factories import ConversationFactory, MessageFactory, TenantFactory, VisitorFactory, handoff_code
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +26,8 @@ def member(tenant, username: str, role: str = "agent", name: str | None = None):
 
 
 def conversation(tenant, *, status=S.BOT, handoff_reason="", csat=None, language="", days_ago=0, **fields):
+    """A conversation; one handed off (`handoff_reason`, the policy's words) gets the code of its reason."""
+    fields.setdefault("handoff_code", handoff_code(handoff_reason))
     conv = ConversationFactory(visitor=VisitorFactory(tenant=tenant), status=status, handoff_reason=handoff_reason,
                                csat=csat, language=language, **fields)
     if days_ago:
@@ -32,6 +36,8 @@ def conversation(tenant, *, status=S.BOT, handoff_reason="", csat=None, language
 
 
 def say(conv, seq: int, sender: str, text: str, **fields) -> Message:
+    """A message; a hand-off notice or fallback reply (`handoff_reason`) gets the code of its reason."""
+    fields.setdefault("handoff_code", handoff_code(fields.get("handoff_reason", ""), sender))
     message = MessageFactory(conversation=conv, seq=seq, sender=sender, text=text, **fields)
     Conversation.objects.filter(pk=conv.pk).update(last_seq=seq, last_message_text=text[:200],
                                                    last_message_sender=sender, last_message_at=timezone.now())
@@ -174,8 +180,10 @@ def filter_cases(world) -> list[tuple[str, set[str]]]:
         ("status=waiting", {"c3"}),
         ("handed_off=yes", {"c1", "c3"}),
         ("handed_off=no", {"c2", "c4"}),
-        ("reason=low+intent+confidence", {"c3"}),
-        ("handed_off=yes&reason=visitor+asked", {"c1"}),
+        ("reason=low_confidence", {"c3"}),
+        ("handed_off=yes&reason=asked_for_person", {"c1"}),
+        ("reason=low+intent+confidence", {"c3"}),  # a link made before the codes: its text is read as its code
+        ("reason=language", set()),
         ("intent=refund", {"c3"}),
         ("intent=order_status", {"c2"}),
         ("sentiment=negative", {"c2", "c3"}),
@@ -233,6 +241,7 @@ def test_full_text_search_in_messages(client, world, query, expected):
     ("date_from=2026-02-02&date_to=2026-01-01", "after"),
     ("agent=ada", "`agent` must be a user id"),
     ("language=spanish", "`language` must be a language code"),
+    ("reason=visitor+asked", "`reason` must be one of asked_for_person, negative_sentiment"),
 ])
 def test_a_filter_value_it_cannot_have_is_refused_with_400(client, world, query, detail):
     response = logged_in(client, world["mia"]).get(f"/console/review/?{query}")

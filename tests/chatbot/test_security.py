@@ -76,6 +76,8 @@ async def test_200_silent_connects_store_no_visitor_and_no_conversation(shop):
 async def test_the_first_message_creates_the_visitor_under_her_token_and_a_reconnect_finds_it(shop):
     comm, session = await new_visitor(shop)
     await comm.send_json_to({"type": "resume", "after_seq": 0})  # nothing to resume yet, nothing stored
+    assert (await comm.receive_json_from(timeout=5)) == {"type": "resumed", "after_seq": 0, "last_seq": 0,
+                                                         "more": False}
     await comm.send_json_to({"type": "typing", "on": True})
     await comm.send_json_to({"type": "message", "text": "   ", "client_id": "blank"})  # refused: creates nothing
     assert (await comm.receive_json_from(timeout=5))["code"] == "empty_text"
@@ -306,7 +308,7 @@ def _stop(proc: subprocess.Popen) -> None:
 def test_a_conversation_logs_no_text_key_or_token_at_info(process_env, tmp_path, caplog):
     """A real daphne (access log on) and worker at INFO, a conversation with an agent; then their logs and
     this process's are searched for the text, the widget key, the visitor token and the session id."""
-    from chatbot import ownership, services
+    from chatbot.conversations import ownership, services
 
     shop = TenantFactory(allowed_origins=[WIDGET_ORIGIN])
     KnowledgeEntryFactory(tenant=shop, question="How long does shipping take?",
@@ -420,7 +422,7 @@ def test_the_console_works_under_its_policy_and_the_widget_keeps_its_first_messa
 def test_the_widget_sends_the_signed_identity_of_its_script_tag(live_server_url, chromium):
     from playwright.sync_api import expect
 
-    from chatbot import identity
+    from chatbot.conversations import identity
     from tests.browser import test_widget
 
     store = test_widget.StorePage()

@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from chatbot import ownership, services
+from chatbot.conversations import ownership, services
 from chatbot.errors import ServiceError
 from chatbot.models import Conversation, Message
 from tests.factories import ConversationFactory, TenantFactory
@@ -66,12 +66,13 @@ def test_bot_reply_is_stored_once_per_visitor_message():
 def test_hand_off_stops_the_bot_and_tells_the_visitor():
     conversation = ConversationFactory()
     visitor_message, _ = services.message_receive(conversation.id, "a person please", "c1")
-    note = ownership.conversation_hand_off(conversation.id, "visitor asked for a person", visitor_message.id)
+    note = ownership.conversation_hand_off(conversation.id, "visitor asked for a person", visitor_message.id,
+                                         code="asked_for_person")
     conversation.refresh_from_db()
     assert conversation.status == Conversation.Status.WAITING and conversation.assigned_agent is None
     # Nobody has the console open: the visitor is told so.
     assert note.sender == "system" and note.text == conversation.tenant.no_agent_text
-    assert ownership.conversation_hand_off(conversation.id, "again") is None
+    assert ownership.conversation_hand_off(conversation.id, "again", code="asked_for_person") is None
     assert services.bot_reply_store(visitor_message.id, "too late") is None
 
 

@@ -2,12 +2,12 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from chatbot import ownership, services
+from chatbot.conversations import ownership, services
 from chatbot.models import AgentMembership, Conversation, Message, ModelVersion
-from chatbot.registry import model_version_register
+from chatbot.learning.registry import model_version_register
 from inference import registry
 from inference.answer import answer_message
-from nlu.runtime import MessageLabels
+from inference.labelling import MessageLabels
 from tests.factories import ConversationFactory, KnowledgeEntryFactory
 from tests.nlu.conftest import tiny_config, tiny_data, tiny_encoder  # noqa: F401 - fixtures
 
@@ -73,14 +73,16 @@ def test_a_second_fallback_in_a_row_hands_off_instead(conversation):
     outcome, first = _ask(conversation, "zebra pancakes purple", "c1")
     assert outcome == "fallback"
     fallback = Message.objects.get(reply_to=first, sender="bot")
-    assert fallback.text == conversation.tenant.fallback_text and fallback.handoff_reason
+    assert fallback.text == conversation.tenant.fallback_text
+    assert (fallback.handoff_code, fallback.handoff_reason) == ("fallback", "no knowledge entry close enough")
     outcome, second = _ask(conversation, "violin tangerine moon", "c2")
     assert outcome == "handed_off"
     conversation.refresh_from_db()
     assert conversation.status == Conversation.Status.WAITING
-    assert conversation.handoff_reason == "2 fallbacks in a row"
+    assert (conversation.handoff_code, conversation.handoff_reason) == ("repeated_fallback", "2 fallbacks in a row")
     assert not Message.objects.filter(reply_to=second, sender="bot").exists()
-    assert Message.objects.get(reply_to=second, sender="system").handoff_reason == "2 fallbacks in a row"
+    notice = Message.objects.get(reply_to=second, sender="system")
+    assert (notice.handoff_code, notice.handoff_reason) == ("repeated_fallback", "2 fallbacks in a row")
 
 
 def test_a_real_answer_between_fallbacks_resets_the_count(conversation):
@@ -152,7 +154,8 @@ def test_an_upset_streak_about_a_question_gets_the_apology_then_the_answer_and_t
     assert reply.grounding[1]["question"] == "How long does shipping take?"
     assert _ask(conversation, "how long does shipping take!!!", "c3")[0] == "handed_off"
     conversation.refresh_from_db()
-    assert conversation.handoff_reason == "negative sentiment for 3 turns"
+    assert (conversation.handoff_code, conversation.handoff_reason) == (
+        "negative_sentiment", "negative sentiment for 3 turns")
 
 
 # --- warm-up -----------------------------------------------------------------------------
@@ -162,7 +165,7 @@ def test_warm_up_loads_the_intent_and_sentiment_classifiers_so_the_first_message
                                                                                          tiny_config):
     from chatbot.models import SentimentExample, TrainingExample
     from inference.warmup import warm_up
-    from nlu.services import intent_model_train, sentiment_model_train
+    from inference.nlu_services import intent_model_train, sentiment_model_train
 
     texts, labels = tiny_data
     TrainingExample.objects.bulk_create(

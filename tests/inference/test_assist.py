@@ -4,9 +4,13 @@ from types import SimpleNamespace
 import pytest
 from django.contrib.auth import get_user_model
 
-from chatbot import assist, events, ownership, services
+from chatbot.console import assist
+
+from chatbot import events
+
+from chatbot.conversations import ownership, services
 from chatbot.models import AgentMembership, AssistSuggestion, Conversation, Message, ModelVersion, TrainingExample
-from chatbot.registry import model_version_register
+from chatbot.learning.registry import model_version_register
 from inference import dispatch, registry
 from inference.assist import suggest_replies
 from inference.responder.generate import Reply
@@ -197,7 +201,7 @@ def test_a_hand_off_and_a_take_over_queue_suggestions_for_the_newest_visitor_mes
     newest = _visitor(conversation, "my parcel is lost", "c2")
     assert [c[0] for c in later] == ["answer", "answer"]
     later.clear()
-    ownership.conversation_hand_off(conversation.id, "low intent confidence (0.20)", newest.id)
+    ownership.conversation_hand_off(conversation.id, "low intent confidence (0.20)", newest.id, code="low_confidence")
     assert later == [("suggest", conversation.id, newest.id)]
     later.clear()
     assist.suggestions_store(newest.id, ["Sorry to hear that."], "knowledge")
@@ -237,8 +241,26 @@ def test_suggest_later_sends_the_task_by_name_or_runs_it_here(monkeypatch, setti
     settings.ANSWER_IN_PROCESS = False
     dispatch.suggest_later(7, 70)
     assert sent == [("inference.suggest_replies", (7, 70))]
-    monkeypatch.setattr(dispatch, "_in_process", lambda: SimpleNamespace(submit=lambda *a: submitted.append(a)))
+    monkeypatch.setattr(dispatch, "_thread", lambda name: SimpleNamespace(submit=lambda *a: submitted.append((name, a))))
     settings.ANSWER_IN_PROCESS = True
     dispatch.suggest_later(7, 70)
-    assert submitted == [(dispatch._suggest_here, 7, 70)] and len(sent) == 1
+    assert submitted == [(dispatch.ANSWERER, (dispatch._run_here, "suggest", 7, 70))] and len(sent) == 1
+
+
+@pytest.mark.parametrize(("event", "task", "args"), [
+    ({"type": "answer_requested", "conversation": 7, "message": 70}, "inference.answer_message", (7, 70)),
+    ({"type": "retrain_requested", "run": 5}, "inference.retrain", (5,)),
+    ({"type": "clusters_requested", "tenant": 3, "from": "2025-03-03", "to": "2025-03-09"},
+     "inference.unanswered_clusters", (3, "2025-03-03", "2025-03-09")),
+])
+def test_the_cores_requests_reach_the_workers_as_tasks_by_name(monkeypatch, settings, event, task, args):
+    """Events are the one road: what the core asks for arrives as the named task, and the task exists."""
+    import chatbot.celery
+
+    sent = []
+    monkeypatch.setattr(chatbot.celery.app, "send_task", lambda name, args: sent.append((name, args)))
+    settings.ANSWER_IN_PROCESS = False
+    events.deliver(event)
+    assert sent == [(task, args)]
+    assert task in chatbot.celery.app.tasks
 

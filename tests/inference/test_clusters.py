@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-from chatbot import fixes
+from chatbot.review import fixes
 from inference import clusters
 from tests.chatbot.test_insights import PERIOD, Story, at
 from tests.factories import TenantFactory
@@ -69,7 +69,7 @@ def test_the_planted_paraphrases_form_the_biggest_group(planted):
 
 def test_the_stored_group_is_the_first_thing_to_fix(planted):
     tenant, ids = planted
-    clusters.unanswered_clusters_task(tenant.id, PERIOD.start.isoformat(), PERIOD.end.isoformat())
+    clusters.unanswered_clusters_run(tenant.id, PERIOD.start.isoformat(), PERIOD.end.isoformat())
 
     items = fixes.suggestions(tenant, PERIOD)
 
@@ -92,4 +92,4 @@ def test_grouping_nothing_or_one_question_stores_an_empty_result(db):
     assert clusters.unanswered_clusters(tenant.id, PERIOD)["clusters"] == []
     assert fixes.clusters_load(tenant.id)["questions"] == 0
     assert list(clusters.cluster_labels(np.ones((1, 4), dtype=np.float32))) == [0]
-    assert clusters.unanswered_clusters_task(10**9, "2025-03-03", "2025-03-09") == 0
+    assert clusters.unanswered_clusters_run(10**9, "2025-03-03", "2025-03-09") == 0

@@ -10,9 +10,9 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from chatbot import services
+from chatbot.conversations import services
 from chatbot.models import AgentMembership, Message, ModelVersion, TrainingExample
-from chatbot.registry import model_version_register
+from chatbot.learning.registry import model_version_register
 from inference import answer, corrections, registry
 from inference.responder.generate import Reply
 from tests.factories import ConversationFactory, KnowledgeEntryFactory

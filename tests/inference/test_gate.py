@@ -4,12 +4,12 @@ import random
 
 import pytest
 
-from chatbot import evalsets
+from chatbot.learning import evalsets
 from chatbot.models import ModelVersion, TrainingExample
 from inference import registry as loaded
 from inference.gate import Scores, gate_decide, gate_evaluate
 from inference.retraining import training_data
-from nlu.services import intent_model_train
+from inference.nlu_services import intent_model_train
 from tests.factories import TenantFactory
 from tests.nlu.conftest import TINY_INTENTS, tiny_config, tiny_encoder  # noqa: F401 - fixtures
 
@@ -51,7 +51,7 @@ def test_first_model_is_promoted_with_its_scores_stored_as_it_serves(tenant, tin
     assert frozen["n"] == 8 and frozen["active"] is None and 0 <= frozen["accuracy"] <= 1
     assert {"macro_f1", "oos_recall", "in_scope_accuracy"} <= set(frozen)
     # The same figure the worker's own loader gives, message by message.
-    from nlu.runtime import predict_active
+    from inference.labelling import predict_active
 
     loaded.reload()
     texts = [(e.text, e.label) for e in evalsets.frozen_set(tenant, INTENT)]

@@ -10,11 +10,11 @@ import torch
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from chatbot import services
+from chatbot.conversations import services
 from chatbot.models import Message, ModelVersion, TrainingExample
-from chatbot.registry import model_version_promote, model_version_register, model_version_rollback
+from chatbot.learning.registry import model_version_promote, model_version_register, model_version_rollback
 from inference import model_watch, registry
-from nlu.runtime import classifier_active
+from inference.labelling import classifier_active
 from tests.conftest import needs_services
 from tests.factories import ConversationFactory, KnowledgeEntryFactory, MessageFactory, TenantFactory
 from tests.live_processes import Worker, wait_until
@@ -138,7 +138,7 @@ def test_least_recently_used_models_go_when_the_cache_is_over_its_size(settings)
 
 
 def test_classifier_lookups_ask_the_database_once(tenant, tiny_data, tiny_config, settings):
-    from nlu.services import intent_model_train
+    from inference.nlu_services import intent_model_train
 
     settings.NLU_QUANTIZE = False
     texts, labels = tiny_data
@@ -190,7 +190,7 @@ def _labelled(tenant, text: str, timeout: float = 60) -> Message:
 @needs_services
 def test_a_running_prefork_worker_switches_on_promotion_and_rollback_without_restart(
         tiny_data, tiny_config, process_env, tmp_path, settings):
-    from nlu.services import intent_model_train
+    from inference.nlu_services import intent_model_train
 
     tenant = TenantFactory(min_intent_confidence=0.0, fallbacks_to_handoff=0)
     KnowledgeEntryFactory(tenant=tenant, question="Where is my order?", answer="Orders ship within a day.")

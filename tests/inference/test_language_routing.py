@@ -2,9 +2,9 @@
 "language: xx", instead of an English answer or the fallback; every visitor message gets its language."""
 import pytest
 
-from chatbot import services
+from chatbot.conversations import services
 from chatbot.models import Conversation, Message
-from chatbot.payloads import conversation_payload
+from chatbot.conversations.payloads import conversation_payload
 from inference import policy
 from inference.answer import answer_message
 from tests.factories import ConversationFactory, KnowledgeEntryFactory, TenantFactory, VisitorFactory
@@ -32,11 +32,11 @@ def test_a_spanish_question_to_an_english_only_store_goes_to_people_with_the_lan
     assert outcome == "handed_off"
     conversation.refresh_from_db()
     assert conversation.status == Conversation.Status.WAITING
-    assert conversation.handoff_reason == "language: es"
+    assert (conversation.handoff_code, conversation.handoff_reason) == ("language", "language: es")
     assert conversation.language == "es"
     assert not Message.objects.filter(reply_to=message, sender="bot").exists()  # no English guess, no fallback
     notice = Message.objects.get(reply_to=message, sender="system")
-    assert notice.handoff_reason == "language: es"
+    assert (notice.handoff_code, notice.handoff_reason) == ("language", "language: es")
     message.refresh_from_db()
     assert message.language == "es"
     assert conversation_payload(conversation)["language"] == "es"
@@ -99,7 +99,7 @@ def test_the_inbox_filters_by_language_and_the_console_knows_who_speaks_it(clien
     import json
     import re
 
-    from chatbot import selectors
+    from chatbot.conversations import selectors
     from chatbot.models import AgentMembership
     from tests.factories import UserFactory
 

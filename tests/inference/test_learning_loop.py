@@ -12,13 +12,15 @@ import time
 
 import pytest
 
-from chatbot import learning, services
+from chatbot.learning import services as learning
+
+from chatbot.conversations import services
 from chatbot.models import Message, ModelVersion, TrainingExample, TrainingRun
-from chatbot.registry import model_version_rollback
+from chatbot.learning.registry import model_version_rollback
 from inference import corrections
 from inference.gate import gate_evaluate
 from inference.retraining import candidate_train, training_data
-from nlu.services import config_default
+from inference.nlu_services import config_default
 from tests.conftest import needs_services
 from tests.factories import ConversationFactory, TenantFactory, agent_of
 from tests.live_processes import Worker, wait_until

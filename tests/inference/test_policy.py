@@ -1,6 +1,7 @@
 """The hand-off policy's rules."""
 import pytest
 
+from chatbot.models import HandoffReason
 from inference.policy import (
     STRONG_NEGATIVE_CONFIDENCE,
     Labels,
@@ -99,6 +100,30 @@ def test_earlier_fallbacks_do_not_stop_a_real_answer(tenant):
     assert decide(tenant, "x", Labels("track_order", 0.9), 0.9, [], fallbacks_before=5).action == "answer"
     d = decide(tenant, "thanks", Labels("thanks", 0.9), 0.2, [], intent_reply_score=0.9, fallbacks_before=5)
     assert d.details == {"source": "intent_reply"}
+
+
+# --- codes ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("call", "code", "reason"), [
+    (dict(language="es"), "language", "language: es"),
+    (dict(text="can I talk to a human"), "asked_for_person", "visitor asked for a person"),
+    (dict(labels=Labels("track_order", 0.9, "negative", 0.5), earlier=["negative"]), "negative_sentiment",
+     "negative sentiment for 2 turns"),
+    (dict(labels=Labels("out_of_scope", 0.9)), "out_of_scope", "out-of-scope request"),
+    (dict(labels=Labels("track_order", 0.3)), "low_confidence", "low intent confidence (0.30)"),
+    (dict(responder_score=0.1), "low_responder_score", "low responder score (0.10)"),
+    (dict(retrieval=0.1, fallbacks_before=1), "repeated_fallback", "2 fallbacks in a row"),
+    (dict(retrieval=0.1), "fallback", "no knowledge entry close enough"),
+    (dict(), "", ""),
+])
+def test_every_hand_off_and_fallback_carries_its_code_beside_its_words(tenant, call, code, reason):
+    tenant.languages, tenant.fallbacks_to_handoff = ["en"], 2
+    d = decide(tenant, call.get("text", "x"), call.get("labels", Labels("track_order", 0.9)),
+               call.get("retrieval", 0.9), call.get("earlier", []), responder_score=call.get("responder_score"),
+               fallbacks_before=call.get("fallbacks_before", 0), language=call.get("language", "en"))
+    assert (d.code, d.reason) == (code, reason)
+    assert code in HandoffReason.values or not code
 
 
 # --- strong complaints ------------------------------------------------------------------

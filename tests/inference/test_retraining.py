@@ -7,7 +7,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from chatbot import evalsets, learning, services
+from chatbot.learning import evalsets, services as learning
+
+from chatbot.conversations import services
 from chatbot.models import Message, ModelVersion, TrainingExample, TrainingRun
 from inference.retraining import retrain_due, retrain_run, training_data
 from tests.factories import ConversationFactory, MessageFactory, TenantFactory, agent_of

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 from chatbot.models import ModelVersion, SentimentExample, TrainingExample
 from inference import registry
-from nlu.runtime import message_labels
+from inference.labelling import message_labels
 
 from .conftest import TINY_INTENTS, TINY_OOS
 

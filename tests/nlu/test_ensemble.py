@@ -6,6 +6,7 @@ import pytest
 
 from nlu import OUT_OF_SCOPE
 from nlu.ensemble import Ensemble, ensemble_assemble, ensemble_train
+from nlu.loading import labeller_load
 from nlu.predict import Classifier, model_saved
 
 from .conftest import TINY_INTENTS, TINY_OOS
@@ -37,7 +38,7 @@ def test_members_share_one_split_and_differ_by_seed(ensemble_dir):
 
 def test_loads_as_one_classifier_whose_probabilities_are_the_members_mean(ensemble_dir):
     out, _, texts, labels = ensemble_dir
-    ensemble = Classifier.load(out)
+    ensemble = labeller_load(out)
     assert isinstance(ensemble, Ensemble) and ensemble.task == "intent"
     assert ensemble.labels == sorted(TINY_INTENTS)
     members = [Classifier.load(out / f"member-{i}") for i in range(2)]
@@ -50,7 +51,7 @@ def test_loads_as_one_classifier_whose_probabilities_are_the_members_mean(ensemb
 
 def test_out_of_scope_threshold_is_chosen_on_the_averaged_standardised_scores(ensemble_dir):
     out, metrics, _, _ = ensemble_dir
-    ensemble = Classifier.load(out)
+    ensemble = labeller_load(out)
     assert metrics["oos"]["threshold"] == pytest.approx(ensemble.meta.oos_threshold)
     assert len(ensemble.meta.oos_norm) == 2 and all(std > 0 for _, std in ensemble.meta.oos_norm)
     _, scores = ensemble.scored_many(TINY_OOS)
@@ -63,7 +64,7 @@ def test_out_of_scope_threshold_is_chosen_on_the_averaged_standardised_scores(en
 
 def test_single_message_path_matches_the_batch_path(ensemble_dir):
     out, _, texts, _ = ensemble_dir
-    ensemble = Classifier.load(out)
+    ensemble = labeller_load(out)
     batch = ensemble.predict(texts[:5])
     single = [ensemble.predict_one(t) for t in texts[:5]]
     assert [p.label for p in batch] == [p.label for p in single]
@@ -73,7 +74,7 @@ def test_single_message_path_matches_the_batch_path(ensemble_dir):
 def test_one_member_is_a_plain_classifier(tmp_path, tiny_config, tiny_data):
     ensemble_train(*tiny_data, tiny_config, tmp_path, progress=False, members=1)
     assert (tmp_path / "nlu.json").is_file()
-    assert isinstance(Classifier.load(tmp_path), Classifier)
+    assert isinstance(labeller_load(tmp_path), Classifier)
 
 
 def test_members_with_other_labels_are_refused(ensemble_dir, tmp_path, tiny_config, tiny_data):
@@ -89,7 +90,7 @@ def test_members_with_other_labels_are_refused(ensemble_dir, tmp_path, tiny_conf
 
 def test_int8_ensemble_uses_its_own_threshold_and_norms(ensemble_dir):
     out, metrics, texts, _ = ensemble_dir
-    plain, quantized = Classifier.load(out), Classifier.load(out, quantize=True)
+    plain, quantized = labeller_load(out), labeller_load(out, quantize=True)
     assert plain.meta.oos_threshold == pytest.approx(metrics["oos"]["threshold"])
     assert quantized.meta.oos_threshold == pytest.approx(metrics["oos"]["int8"]["threshold"])
     assert quantized.meta.oos_norm == quantized.meta.int8_oos_norm != plain.meta.oos_norm

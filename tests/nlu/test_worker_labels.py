@@ -6,7 +6,7 @@ import pytest
 import websockets
 
 from chatbot.models import Message, SentimentExample, TrainingExample
-from nlu.services import intent_model_train, sentiment_model_train
+from inference.nlu_services import intent_model_train, sentiment_model_train
 from tests.factories import KnowledgeEntryFactory, TenantFactory
 from tests.test_end_to_end import ORIGIN, next_frame, ws_url
 
@@ -50,7 +50,7 @@ def test_worker_stores_intent_and_sentiment_on_the_message(tiny_data, tiny_confi
 def test_a_labelled_message_no_knowledge_entry_covers_gets_its_intents_own_reply(tiny_data, tiny_config):
     """Before a responder is trained, the tenant's example replies answer what the knowledge base does not;
     a reply naming an order number belongs to its own message and is never reused."""
-    from chatbot import services
+    from chatbot.conversations import services
     from inference.answer import answer_message
     from tests.factories import ConversationFactory
 

@@ -1,11 +1,9 @@
-from django.core.management.base import BaseCommand, CommandError
-
-from chatbot.errors import ServiceError
+from chatbot.management.base import ServiceCommand
 from chatbot.models import AgentMembership
-from chatbot.services import agent_add
+from chatbot.conversations.services import agent_add
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Create or update a console user in a store's team (agent or manager)."
 
     def add_arguments(self, parser):
@@ -17,10 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--email")
 
     def handle(self, *args, tenant, username, password, role, name, email, **options):
-        try:
-            membership, created = agent_add(tenant, username, password=password, role=role, name=name, email=email)
-        except ServiceError as exc:
-            raise CommandError(exc.detail) from None
+        membership, created = agent_add(tenant, username, password=password, role=role, name=name, email=email)
         verb = "Created" if created else "Updated"
         self.stdout.write(f"{verb} {membership.user.username!r}: {membership.role} of {membership.tenant.slug!r}.")
         if created and password is None:

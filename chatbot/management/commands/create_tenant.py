@@ -1,11 +1,9 @@
-from django.core.management.base import BaseCommand, CommandError
-
-from chatbot.errors import ServiceError
-from chatbot.services import tenant_create
+from chatbot.conversations.services import tenant_create
+from chatbot.management.base import ServiceCommand
 from chatbot.views import widget_src
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Create a store (tenant). Prints the embed tag, then its public widget key as the last line."
 
     def add_arguments(self, parser):
@@ -17,10 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--slug", help="Slug to use instead of one made from NAME.")
 
     def handle(self, *args, name, origin, slug, **options):
-        try:
-            tenant = tenant_create(name, origin, slug=slug)
-        except ServiceError as exc:
-            raise CommandError(exc.detail) from exc
+        tenant = tenant_create(name, origin, slug=slug)
         self.stdout.write(f"Created tenant {tenant.name!r} (slug: {tenant.slug}).")
         if not tenant.allowed_origins:
             self.stdout.write(self.style.WARNING("No --origin given: no website can open the widget yet."))

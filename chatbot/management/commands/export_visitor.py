@@ -1,12 +1,10 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
-
-from chatbot.errors import ServiceError
-from chatbot.privacy import visitor_export
+from chatbot.conversations.privacy import visitor_export
+from chatbot.management.base import ServiceCommand
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = ("Print, as JSON, everything stored about a visitor of a store (a data-subject access request): "
             "her visitor row, conversations, messages, hand-offs, feedback and suggested replies.")
 
@@ -15,8 +13,5 @@ class Command(BaseCommand):
         parser.add_argument("visitor", help="The visitor's id, widget token or external id (the store's user id).")
 
     def handle(self, *args, tenant, visitor, **options):
-        try:
-            data = visitor_export(tenant, visitor)
-        except ServiceError as exc:
-            raise CommandError(exc.detail) from exc
+        data = visitor_export(tenant, visitor)
         self.stdout.write(json.dumps(data, indent=2, ensure_ascii=False))

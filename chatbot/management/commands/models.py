@@ -1,13 +1,13 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
-
-from chatbot import selectors
+from chatbot.conversations import selectors
+from chatbot.errors import UnknownTenant
+from chatbot.learning.registry import model_version_active
+from chatbot.management.base import ServiceCommand
 from chatbot.models import ModelVersion
-from chatbot.registry import model_version_active
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Show the active model versions of a tenant (intent, responder) and the global sentiment model."
 
     def add_arguments(self, parser):
@@ -18,7 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, tenant, check, **options):
         found = selectors.tenant_by_slug(tenant)
         if found is None:
-            raise CommandError(f"Unknown tenant {tenant!r}; `python manage.py create_tenant` makes one.")
+            raise UnknownTenant(f"Unknown tenant {tenant!r}; `python manage.py create_tenant` makes one.")
         missing = []
         for kind in ModelVersion.Kind.values:
             version = model_version_active(kind, None if kind == ModelVersion.Kind.SENTIMENT else found)

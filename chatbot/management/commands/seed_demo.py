@@ -1,9 +1,8 @@
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
-
 from chatbot.demo import demo_seed
+from chatbot.management.base import ServiceCommand
 
 
 def default_origins() -> list[str]:
@@ -14,7 +13,7 @@ def default_origins() -> list[str]:
     return sorted(f"{url.scheme}://{host}{port}" for host in hosts if host)
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Create or refresh the demo store (knowledge base, intents, sentiment examples, an agent login)."
 
     def add_arguments(self, parser):

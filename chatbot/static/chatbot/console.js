@@ -1,5 +1,5 @@
-/* The agent console: one socket to /ws/agent/ (protocol in ARCHITECTURE.md, "Agent websocket
- * protocol"), the inbox on the left and the open conversation on the right.
+/* The agent console: one socket to /ws/agent/ (protocol in docs/agent-protocol.md),
+ * the inbox on the left and the open conversation on the right.
  *
  * Page data comes from the `console-data` JSON script; every text from the server is put in the
  * page with textContent, never as markup. Replies and notes carry a client_id and are re-sent

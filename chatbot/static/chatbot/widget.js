@@ -365,6 +365,7 @@
   var seqSeen = {};              // seq -> true
   var watermark = null;          // every seq up to here has been seen (null: nothing yet)
   var maxSeq = 0;
+  var paging = false;            // the next page of a resume is asked for (the server said `more`)
   var greetingNode = null;
   var unread = 0;
   var isOpen = false;
@@ -541,7 +542,7 @@
     if (gapTimer) return;
     gapTimer = setTimeout(function () {
       gapTimer = null;
-      if (watermark !== null && maxSeq > watermark && inflight.length === 0) send({ type: "resume", after_seq: watermark });
+      if (watermark !== null && maxSeq > watermark && inflight.length === 0 && !paging) send({ type: "resume", after_seq: watermark });
       else if (watermark !== null && maxSeq > watermark) scheduleGapFill();
     }, GAP_FILL_MS);
   }
@@ -1033,6 +1034,7 @@
       case "session": onSession(f); break;
       case "ack": onAck(f); break;
       case "message": addMessage(f.message, true); break;
+      case "resumed": onResumed(f); break;
       case "typing": showTyping(f.sender, !!f.on); break;
       case "status": if (knownOwner(f.status)) setOwner(f.status, f.agents_online, f.agent); break;
       case "contact": onContact(f); break;
@@ -1074,10 +1076,24 @@
     sessionReady = true;
     attempt = 0;
     setStatus("online");
+    paging = false; // a new socket: a page asked for on the old one is asked for again from the watermark
     if (resumeFrom !== null) send({ type: "resume", after_seq: resumeFrom });
     flushOutbox();
     updateEmpty();
     scrollToEnd(true);
+  }
+
+  function onResumed(f) {
+    // The page of a resume has arrived: every message the visitor may see with a seq in (after_seq, last_seq]
+    // was in it (seqs missing from it are agents' notes), so the watermark moves past them. When the server
+    // says `more`, the next page is asked for from where this one ended. (Older servers send no `resumed`.)
+    if (typeof f.after_seq !== "number" || typeof f.last_seq !== "number") return;
+    paging = false;
+    if (watermark !== null && f.after_seq <= watermark && f.last_seq > watermark) {
+      watermark = f.last_seq;
+      while (seqSeen[watermark + 1]) watermark += 1;
+    }
+    if (f.more === true && f.last_seq > f.after_seq) paging = send({ type: "resume", after_seq: f.last_seq });
   }
 
   function onAck(f) {

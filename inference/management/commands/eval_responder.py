@@ -1,11 +1,10 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from chatbot.management.base import ServiceCommand
+from inference.responder_services import responder_evaluate
 
-from inference.responder_services import ResponderError, responder_evaluate
 
-
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Evaluate a tenant's active responder on a file of messages and reference replies; last line is JSON."
 
     def add_arguments(self, parser):
@@ -15,10 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--response", required=True, metavar="COL", help="the reference reply")
 
     def handle(self, *args, tenant, file, text, response, **options):
-        try:
-            metrics = responder_evaluate(tenant, file, text, response)
-        except ResponderError as exc:
-            raise CommandError(str(exc)) from exc
+        metrics = responder_evaluate(tenant, file, text, response)
         self.stdout.write(
             f"{metrics['n']} replies: ROUGE-L {metrics['rouge_l']}, BLEU {metrics['bleu']}, "
             f"hand-off rate {metrics['handoff_rate']}"

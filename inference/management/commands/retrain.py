@@ -1,18 +1,18 @@
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from chatbot import learning
-from chatbot.errors import ServiceError, UnknownTenant
+from chatbot.learning import services as learning
+from chatbot.management.base import ServiceCommand
 from chatbot.models import TrainingRun
-from chatbot.selectors import tenant_require
-from inference.retraining import DONE, RetrainError, retrain_check, retrain_run
+from chatbot.conversations.selectors import tenant_require
+from inference.retraining import DONE, retrain_check, retrain_run
 
 POLL_SECONDS = 1.0
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = ("Retrain a tenant's models: train a candidate on its current data and let the gate promote it "
             "only if it is no worse on the frozen evaluation set and fixes the agents' corrections.")
 
@@ -25,13 +25,9 @@ class Command(BaseCommand):
                             help="seconds to wait for a training worker to take a queued run (default 60)")
 
     def handle(self, *args, tenant, kind, no_wait, here, start_timeout, **options):
-        try:
-            tenant = tenant_require(tenant)
-            kinds = learning.kinds_parse(kind)
-            for one in kinds:
-                retrain_check(tenant, one)
-        except (UnknownTenant, ServiceError, RetrainError) as exc:
-            raise CommandError(str(exc)) from exc
+        tenant = tenant_require(tenant)
+        for one in learning.kinds_parse(kind):
+            retrain_check(tenant, one)
         runs = learning.retrain_request(tenant, kind, trigger=TrainingRun.Trigger.COMMAND, dispatch=not here)
         for run in runs:
             self.stdout.write(f"{run.kind}: retrain run #{run.pk} {run.status}")

@@ -1,16 +1,12 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
-
-from inference.responder_services import (
-    ResponderError,
-    responder_config,
-    responder_train,
-)
+from chatbot.management.base import ServiceCommand
+from inference.responder_services import responder_config, responder_train
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Fine-tune a tenant's seq2seq responder on its (message, reply) pairs and register the new version."
+    refused = (FileNotFoundError,)  # the base model is not downloaded: the operator's to fix
 
     def add_arguments(self, parser):
         parser.add_argument("tenant", help="tenant slug")
@@ -37,11 +33,8 @@ class Command(BaseCommand):
         if options.get("max_minutes"):
             values["max_train_seconds"] = options["max_minutes"] * 60
         config = responder_config(**values)
-        try:
-            version = responder_train(tenant, config, activate=not options["no_activate"],
-                                      progress=options["verbosity"] > 0)
-        except (ResponderError, FileNotFoundError) as exc:
-            raise CommandError(str(exc)) from exc
+        version = responder_train(tenant, config, activate=not options["no_activate"],
+                                  progress=options["verbosity"] > 0)
         summary = {k: version.metrics.get(k) for k in ("pairs", "epochs_run", "best_epoch", "val_loss", "val",
                                                        "train_seconds")}
         state = "active" if version.is_active else "inactive"

@@ -1,14 +1,12 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
-
-from chatbot import selectors
-from chatbot.errors import UnknownTenant
-from chatbot.insights import period_parse
+from chatbot.conversations import selectors
+from chatbot.management.base import ServiceCommand
+from chatbot.review.insights import period_parse
 from inference.clusters import DISTANCE_THRESHOLD, unanswered_clusters
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = ("Group a tenant's questions the bot could not answer by meaning, for the console's 'what to fix "
             "first'; last line is JSON.")
 
@@ -20,10 +18,7 @@ class Command(BaseCommand):
                             help="cosine distance under which questions are grouped (average linkage)")
 
     def handle(self, *args, tenant, start, end, threshold, **options):
-        try:
-            found = selectors.tenant_require(tenant)
-        except UnknownTenant as exc:
-            raise CommandError(str(exc)) from exc
+        found = selectors.tenant_require(tenant)
         result = unanswered_clusters(found.id, period_parse(start, end), threshold)
         for cluster in result["clusters"][:10]:
             self.stdout.write(f"{cluster['size']:5d}  {cluster['label']}")
