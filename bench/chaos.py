@@ -29,7 +29,6 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,8 +37,10 @@ import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.django_env import REPO, django_setup  # noqa: E402
+from tests.processes import Beat, Daphne, Worker  # noqa: E402
 
 KNOWLEDGE = [
     ("How long does shipping take?", "Standard shipping takes 3 to 5 business days."),
@@ -92,65 +93,6 @@ def environment(tag: str, answer_delay: float) -> dict:
                                 "tenant_connects": None, "ip_frames": None}),
     )
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-class Process:
-    """A child in a session of its own: kill -9 reaches it (and, with `group`, its pool children)."""
-
-    def __init__(self, name: str, args: list[str], env: dict, logs: Path):
-        self.name, self.args, self.env, self.log = name, args, env, logs / f"{name}.log"
-        self.proc = None
-
-    def start(self) -> None:
-        with open(self.log, "a") as out:
-            self.proc = subprocess.Popen(self.args, cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def children(self) -> list[int]:
-        try:
-            return [int(p) for p in Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()]
-        except OSError:
-            return []
-
-    def kill9(self, group: bool = True) -> None:
-        try:
-            if group:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            else:
-                os.kill(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(timeout=10)
 
 
 def prepare_database(env: dict) -> None:
@@ -275,32 +217,20 @@ class Chaos:
         self.tag = uuid.uuid4().hex[:8]
         self.env = environment(self.tag, args.answer_delay)
         self.logs = Path(tempfile.mkdtemp(prefix="chaos-"))
-        self.port = free_port()
-        self.web = Process("web", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                                   "chatbot.asgi:application"], self.env, self.logs)
-        self.workers = [self._worker(n) for n in range(2)]
-        self.beat = Process("beat", [sys.executable, "-m", "celery", "-A", "chatbot", "beat", "-l", "info",
-                                     "--max-interval", "1", "-s", str(self.logs / "beat-schedule")],
-                            self.env, self.logs)
+        self.web = Daphne(self.env, self.logs)
+        self.port = self.web.port
+        self.workers = [Worker(self.env, self.logs, pool="prefork", name=f"worker{n}") for n in range(2)]
+        self.beat = Beat(self.env, self.logs)
         self.events = {"worker_child_kills": 0, "worker_kills": 0, "kills_mid_answer": 0, "web_restarts": 0}
         self.key = ""
         self.tenant_id = None
-
-    def _worker(self, n: int) -> Process:
-        return Process(f"worker{n}", [sys.executable, "-m", "celery", "-A", "chatbot", "worker", "-P", "prefork",
-                                      "-c", "1", "-Q", self.env["CELERY_QUEUE"], "-l", "info", "--without-gossip",
-                                      "--without-mingle", "--without-heartbeat", "--hostname",
-                                      f"chaos{n}-{self.tag}@%h"], self.env, self.logs)
 
     def setup(self) -> None:
         prepare_database(self.env)
         for key in ("DATABASE_URL", "REDIS_URL", "CELERY_QUEUE", "CHANNELS_PREFIX", "ALLOWED_HOSTS",
                     "ANSWER_IN_PROCESS"):
             os.environ[key] = self.env[key]
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
-        import django
-
-        django.setup()
+        django_setup()
         from chatbot.conversations import services
         from chatbot.models import KnowledgeEntry
 
@@ -310,19 +240,11 @@ class Chaos:
         self.key, self.tenant_id = tenant.public_key, tenant.id
 
     def start(self) -> None:
-        self.web.start()
-        for worker in self.workers:
-            worker.start()
-        self.beat.start()
-        deadline = time.monotonic() + 120
-        while not port_open(self.port):
-            if time.monotonic() > deadline or not self.web.alive():
-                raise RuntimeError(f"daphne did not start; see {self.web.log}")
-            time.sleep(0.2)
-        while not all(" ready." in w.log.read_text(errors="replace") for w in self.workers):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"workers did not start; see {self.logs}")
-            time.sleep(0.2)
+        """Launch every process at once, then wait until the web process listens and the workers are ready."""
+        for process in [self.web, *self.workers, self.beat]:
+            process.launch()
+        for process in [self.web, *self.workers]:
+            process.wait_ready(120)
 
     def stop(self) -> None:
         for process in [self.beat, *self.workers, self.web]:
@@ -343,7 +265,7 @@ class Chaos:
                 client.hdel("unacked", tag)
                 client.zrem("unacked_index", tag)
 
-    def busy(self, worker: Process) -> bool:
+    def busy(self, worker: Worker) -> bool:
         """Whether the worker's log shows an answer task received and not finished (it is answering)."""
         try:
             with open(worker.log, "rb") as f:
@@ -381,12 +303,12 @@ class Chaos:
                 self.events["worker_child_kills"] += 1
             elif worker.alive():
                 worker.kill9(group=True)
-                worker.start()
+                worker.launch()  # not waiting for it: the visitors go on meanwhile
                 self.events["worker_kills"] += 1
             n += 1
             if time.monotonic() >= next_web:
                 self.web.kill9(group=True)
-                self.web.start()
+                self.web.launch()
                 self.events["web_restarts"] += 1
                 next_web = time.monotonic() + self.args.web_every
 
@@ -533,8 +455,8 @@ def main() -> None:
     bench = Chaos(args)
     bench.setup()
     log(f"logs in {bench.logs}; starting daphne, 2 workers and beat")
-    bench.start()
     try:
+        bench.start()
         result = asyncio.run(asyncio.wait_for(bench.run(), args.timeout + args.drain + 120))
     finally:
         bench.stop()

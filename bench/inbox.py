@@ -18,14 +18,10 @@ Loopback only, bounded in count and time. Progress goes to stderr; the last line
 A web process runs every socket's database work on one thread (channels' database_sync_to_async), so one agent
 sending much faster than ~50 replies/s (2 CPU cores) only measures the queue: --rate 50 shows the knee.
 """
-import argparse
 import asyncio
 import json
 import os
 import random
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,27 +29,29 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import django  # noqa: E402
+from bench.django_env import django_setup  # noqa: E402
+from tests.processes import Daphne  # noqa: E402
 
-django.setup()
+django_setup()
 
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.load import ORIGIN, relay_phase  # noqa: E402 - the relay's widgets come from the store's origin
+from bench.store import (  # noqa: E402
+    database_migrate, log, store_fill, store_get, store_parser, store_summary, summary_ms, timed,
+)
 from chatbot.conversations import selectors  # noqa: E402
 from chatbot.sockets.agent import _inbox, _open  # noqa: E402
 from chatbot.models import AgentMembership, Conversation, HandoffReason, Message, Tenant, Visitor  # noqa: E402
 
 S = Conversation.Status
-ORIGIN = "http://bench.example"
+RELAY_EMAIL = "bench-relay@bench.example"  # marks the relay's visitors, deleted after it
 REASONS = {"asked for a person": HandoffReason.ASKED_FOR_PERSON, "low confidence": HandoffReason.LOW_CONFIDENCE,
            "negative sentiment": HandoffReason.NEGATIVE_SENTIMENT}  # a hand-off's detail and its code
 TOPICS = [
@@ -72,23 +70,8 @@ CITIES = ["Lisbon", "Oslo", "Lima", "Osaka", "Quebec", "Nairobi"]
 ITEMS = ["rain jacket", "tent", "sleeping bag", "hiking boot", "headlamp"]
 
 
-def log(*args) -> None:
-    print(*args, file=sys.stderr, flush=True)
-
-
 def fill(template: str, rng: random.Random) -> str:
     return template.format(n=rng.randint(10000, 99999), city=rng.choice(CITIES), item=rng.choice(ITEMS))
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
-
-def summary_ms(seconds: list[float]) -> dict:
-    ms = [s * 1000 for s in seconds]
-    return {"median_ms": round(statistics.median(ms), 2), "p95_ms": round(percentile(ms, 95), 2),
-            "max_ms": round(max(ms), 2), "runs": len(ms)}
 
 
 # --- the data ---------------------------------------------------------------------------------
@@ -185,34 +168,15 @@ def dataset_create(tenant: Tenant, agents: list, conversations: int, messages: i
 
 
 def dataset_ensure(args) -> tuple[Tenant, list]:
-    tenant = Tenant.objects.filter(slug=args.tenant).first()
-    if tenant is None:
-        tenant = Tenant.objects.create(name=f"Bench store {args.tenant}", slug=args.tenant,
-                                       allowed_origins=[ORIGIN])
+    tenant = store_get(args.tenant, allowed_origins=[ORIGIN])
     agents = agents_ensure(tenant, 5)
-    have = Conversation.objects.filter(tenant=tenant).count()
-    if have >= args.conversations:
-        log(f"reusing {args.tenant}: {have} conversations")
-    else:
-        if have:
-            log(f"{args.tenant} has {have} conversations, fewer than {args.conversations}: creating it afresh")
-            Visitor.objects.filter(tenant=tenant).delete()  # their conversations and messages go with them
-        log(f"creating {args.conversations} conversations and {args.messages} messages in {args.tenant}")
-        dataset_create(tenant, agents, args.conversations, args.messages, args.long_messages, args.seed)
+    store_fill(tenant, args, Conversation.objects.filter(tenant=tenant).count(), args.conversations,
+               "conversations", lambda: dataset_create(tenant, agents, args.conversations, args.messages,
+                                                       args.long_messages, args.seed))
     return tenant, agents
 
 
 # --- the reads --------------------------------------------------------------------------------
-
-
-def timed(call, runs: int) -> tuple[list[float], object]:
-    call()  # warm: connection, plans, caches
-    times, result = [], None
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        result = call()
-        times.append(time.perf_counter() - t0)
-    return times, result
 
 
 def explain(user, tab: str, query: str) -> None:
@@ -246,102 +210,19 @@ def bench_reads(tenant: Tenant, agent, runs: int, show_plans: bool) -> dict:
 # --- the relay ----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def relay_conversations_create(tenant: Tenant, agent, count: int) -> list[tuple[int, str]]:
-    """Conversations the bench agent holds, one per widget: (id, visitor token)."""
+    """Conversations the bench agent holds, one per widget: (id, visitor token). The visitors are anonymous,
+    marked by e-mail: a visitor with an external id is only found by her verified id, never by token."""
     relay_cleanup(tenant)  # what an interrupted run left
     with transaction.atomic():
-        visitors = Visitor.objects.bulk_create([Visitor(tenant=tenant, external_id="bench-relay")
-                                                for _ in range(count)])
+        visitors = Visitor.objects.bulk_create([Visitor(tenant=tenant, email=RELAY_EMAIL) for _ in range(count)])
         convs = Conversation.objects.bulk_create([
             Conversation(tenant=tenant, visitor=v, status=S.HUMAN, assigned_agent=agent) for v in visitors])
     return [(c.id, v.token) for c, v in zip(convs, visitors)]
 
 
 def relay_cleanup(tenant: Tenant) -> None:
-    Visitor.objects.filter(tenant=tenant, external_id="bench-relay").delete()
-
-
-async def relay_measure(port: int, cookie: str, conversations: list[tuple[int, str]], key: str, replies: int,
-                        rate: float, deadline_s: float) -> dict:
-    from websockets.asyncio.client import connect
-
-    base = f"ws://127.0.0.1:{port}"
-    sent_at: dict[str, float] = {}
-    acked: dict[str, float] = {}
-    received: dict[str, float] = {}
-    errors: list[dict] = []
-    agent = await connect(f"{base}/ws/agent/", origin="http://127.0.0.1",
-                          additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}"},
-                          max_size=2**24)
-    first = json.loads(await asyncio.wait_for(agent.recv(), 10))
-    if first.get("type") != "inbox":
-        raise RuntimeError(f"agent socket answered {first}")
-    widgets = []
-    for _, token in conversations:
-        ws = await connect(f"{base}/ws/widget/?key={key}&visitor={token}", origin=ORIGIN, max_size=2**24)
-        session = json.loads(await asyncio.wait_for(ws.recv(), 10))
-        assert session["type"] == "session", session
-        widgets.append(ws)
-
-    async def read_widget(ws):
-        async for raw in ws:
-            now = time.perf_counter()
-            frame = json.loads(raw)
-            if frame.get("type") == "message" and frame["message"]["text"] in sent_at:
-                received.setdefault(frame["message"]["text"], now)
-
-    async def read_agent():
-        async for raw in agent:
-            now = time.perf_counter()
-            frame = json.loads(raw)
-            if frame.get("type") == "ack":
-                acked.setdefault(frame["client_id"], now)
-            elif frame.get("type") == "error":
-                errors.append(frame)
-
-    readers = [asyncio.ensure_future(read_widget(ws)) for ws in widgets] + [asyncio.ensure_future(read_agent())]
-    run = uuid.uuid4().hex[:6]
-    t_start = time.perf_counter()
-    for i in range(replies):
-        target = t_start + i / rate
-        delay = target - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        conversation_id = conversations[i % len(conversations)][0]
-        text = f"relay {run} {i}: your parcel is on its way"
-        sent_at[text] = time.perf_counter()
-        await agent.send(json.dumps({"type": "message", "conversation": conversation_id, "text": text,
-                                     "client_id": text}))
-    end = time.perf_counter() + deadline_s
-    while (len(received) < replies or len(acked) < replies) and time.perf_counter() < end:
-        await asyncio.sleep(0.05)
-    send_span = time.perf_counter() - t_start
-    for task in readers:
-        task.cancel()
-    for ws in [agent, *widgets]:
-        await ws.close()
-    latencies = [received[t] - sent_at[t] for t in sent_at if t in received]
-    ack_latencies = [acked[t] - sent_at[t] for t in sent_at if t in acked]
-    ms = [x * 1000 for x in latencies]
-    result = {
-        "widgets": len(widgets), "replies": replies, "rate_per_s": rate,
-        "delivered": len(latencies), "acked": len(ack_latencies), "errors": len(errors),
-        "relay_p50_ms": round(percentile(ms, 50), 2) if ms else None,
-        "relay_p99_ms": round(percentile(ms, 99), 2) if ms else None,
-        "relay_max_ms": round(max(ms), 2) if ms else None,
-        "ack_p50_ms": round(percentile([x * 1000 for x in ack_latencies], 50), 2) if ack_latencies else None,
-        "ack_p99_ms": round(percentile([x * 1000 for x in ack_latencies], 99), 2) if ack_latencies else None,
-        "seconds": round(send_span, 2),
-    }
-    if errors:
-        result["first_error"] = errors[0]
-    return result
+    Visitor.objects.filter(tenant=tenant, email=RELAY_EMAIL).delete()
 
 
 def bench_relay(tenant: Tenant, agent, args) -> dict:
@@ -349,67 +230,39 @@ def bench_relay(tenant: Tenant, agent, args) -> dict:
     client = Client()
     client.force_login(agent)
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
-    port = free_port()
     env = dict(os.environ, ALLOWED_HOSTS="127.0.0.1,localhost", ANSWER_IN_PROCESS="0", PYTHONUNBUFFERED="1",
                CHANNELS_PREFIX=f"bench-{uuid.uuid4().hex[:8]}", CELERY_QUEUE=f"bench-{uuid.uuid4().hex[:8]}",
                LOG_LEVEL="WARNING")
-    log_file = tempfile.NamedTemporaryFile("w+", suffix=".log", prefix="bench-daphne-", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                             "chatbot.asgi:application"], cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    web = Daphne(env, Path(tempfile.mkdtemp(prefix="bench-inbox-")))
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"daphne exited: {Path(log_file.name).read_text()[-2000:]}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError("daphne did not start")
-            time.sleep(0.2)
-        log(f"daphne on 127.0.0.1:{port}; {args.widgets} widgets, {args.replies} replies at {args.rate}/s")
-        result = asyncio.run(relay_measure(port, cookie, conversations, tenant.public_key, args.replies, args.rate,
-                                           deadline_s=30))
+        web.start(timeout=90)
+        log(f"daphne on 127.0.0.1:{web.port}; {args.widgets} widgets, {args.replies} replies at {args.rate}/s")
+        result = asyncio.run(relay_phase([web.port], tenant.public_key, [(cookie, conversations)], args.rate,
+                                         args.replies, drain_s=30))
         log(f"relay: {result}")
         return result
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        web.stop()
         relay_cleanup(tenant)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tenant", default="bench-inbox", help="slug of the bench store (reused when it is full)")
-    parser.add_argument("--conversations", type=int, default=10_000)
-    parser.add_argument("--messages", type=int, default=200_000)
+    parser = store_parser(__doc__.splitlines()[0], tenant="bench-inbox", runs=20, seed=7)
     parser.add_argument("--long-messages", type=int, default=2_000, help="messages of the one long conversation")
-    parser.add_argument("--runs", type=int, default=20, help="timed runs of each read")
     parser.add_argument("--widgets", type=int, default=20)
     parser.add_argument("--replies", type=int, default=300)
     parser.add_argument("--rate", type=float, default=20.0,
                         help="agent replies per second, all from the one agent socket")
-    parser.add_argument("--explain", action="store_true", help="print the inbox queries' plans to stderr")
     parser.add_argument("--skip-relay", action="store_true")
-    parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    if not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
-        sys.exit("set DATABASE_URL to a PostgreSQL database (see the docstring)")
     if not args.skip_relay and not settings.REDIS_URL:
         sys.exit("set REDIS_URL (or --skip-relay)")
     args.replies = min(args.replies, 5_000)
     args.widgets = min(args.widgets, 500)
-    call_command("migrate", verbosity=0)
+    database_migrate()
     tenant, agents = dataset_ensure(args)
     result = {
-        "database": settings.DATABASES["default"]["NAME"],
-        "tenant": tenant.slug,
-        "conversations": Conversation.objects.filter(tenant=tenant).count(),
-        "messages": Message.objects.filter(conversation__tenant=tenant).count(),
+        **store_summary(tenant),
         "open": Conversation.objects.filter(tenant=tenant).exclude(status=S.RESOLVED).count(),
         **bench_reads(tenant, agents[0], args.runs, args.explain),
     }

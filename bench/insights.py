@@ -13,8 +13,8 @@ manager): /console/insights/ over the default 30 days and over all --days, and /
 With --clusters it also times grouping the unanswered questions (the worker's job, off the page).
 Progress goes to stderr; the last line of stdout is one JSON object.
 """
-import argparse
 import json
+import math
 import os
 import random
 import sys
@@ -22,19 +22,22 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.inbox import CITIES, ITEMS, log, summary_ms, timed  # noqa: E402 - sets Django up
+from bench.django_env import django_setup  # noqa: E402
+
+django_setup()
 
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.inbox import CITIES, ITEMS  # noqa: E402
+from bench.store import (  # noqa: E402
+    database_migrate, log, page_timed, store_fill, store_get, store_parser, store_summary, summary_ms, timed,
+)
 from chatbot.review import fixes, insights  # noqa: E402
 from chatbot.models import (  # noqa: E402
     AgentMembership, Conversation, ConversationTransition, Feedback, HandoffReason, KnowledgeEntry, Message, Tenant,
@@ -231,20 +234,11 @@ def dataset_create(tenant: Tenant, agent, conversations: int, messages: int, day
 
 
 def dataset_ensure(args):
-    tenant = Tenant.objects.filter(slug=args.tenant).first()
-    if tenant is None:
-        tenant = Tenant.objects.create(name=f"Bench store {args.tenant}", slug=args.tenant)
+    tenant = store_get(args.tenant)
     manager, agent = manager_ensure(tenant)
     have = Message.objects.filter(conversation__tenant=tenant).count()
-    if have >= args.messages * 0.98:
-        log(f"reusing {args.tenant}: {have} messages")
-    else:
-        if have:
-            log(f"{args.tenant} has {have} messages, fewer than {args.messages}: creating it afresh")
-            Visitor.objects.filter(tenant=tenant).delete()
-            KnowledgeEntry.objects.filter(tenant=tenant).delete()
-        log(f"creating {args.conversations} conversations and about {args.messages} messages in {args.tenant}")
-        dataset_create(tenant, agent, args.conversations, args.messages, args.days, args.seed)
+    store_fill(tenant, args, have, math.ceil(args.messages * 0.98), "messages",
+               lambda: dataset_create(tenant, agent, args.conversations, args.messages, args.days, args.seed))
     return tenant, manager
 
 
@@ -274,13 +268,8 @@ def bench_functions(tenant: Tenant, period: insights.Period, runs: int) -> dict:
 
 
 def bench_page(client: Client, url: str, runs: int) -> dict:
-    def get():
-        response = client.get(url)
-        assert response.status_code == 200, (url, response.status_code)
-        return response
-
-    times, response = timed(get, runs)
-    return {**summary_ms(times), "bytes": len(response.content), "url": url}
+    summary, response = page_timed(client, url, runs)
+    return {**summary, "bytes": len(response.content), "url": url}
 
 
 def explain(tenant: Tenant, period: insights.Period) -> None:
@@ -297,20 +286,12 @@ def explain(tenant: Tenant, period: insights.Period) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tenant", default="bench-insights", help="slug of the bench store (reused when full)")
-    parser.add_argument("--conversations", type=int, default=10_000)
-    parser.add_argument("--messages", type=int, default=200_000)
+    parser = store_parser(__doc__.splitlines()[0], tenant="bench-insights", runs=10, seed=11)
     parser.add_argument("--days", type=int, default=60, help="days the conversations spread over")
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--explain", action="store_true", help="print the main queries' plans to stderr")
     parser.add_argument("--clusters", action="store_true", help="also time grouping the unanswered questions")
-    parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
-    if not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
-        sys.exit("set DATABASE_URL to a PostgreSQL database (see the docstring)")
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # Django's test client
-    call_command("migrate", verbosity=0)
+    database_migrate()
     tenant, manager = dataset_ensure(args)
     client = Client()
     client.force_login(manager)
@@ -318,9 +299,7 @@ def main() -> None:
     default = insights.period_parse(None, None)
     everything = insights.Period(today - timedelta(days=args.days), today)
     result = {
-        "database": settings.DATABASES["default"]["NAME"], "tenant": tenant.slug,
-        "conversations": Conversation.objects.filter(tenant=tenant).count(),
-        "messages": Message.objects.filter(conversation__tenant=tenant).count(),
+        **store_summary(tenant),
         "messages_in_30_days": insights.visitor_messages_in(tenant.id, default).count(),
         "cpus": os.cpu_count(),
     }

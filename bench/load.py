@@ -28,22 +28,19 @@ import asyncio
 import json
 import os
 import resource
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import django  # noqa: E402
+from bench.django_env import django_setup  # noqa: E402
+from tests.processes import Daphne, Process, Worker  # noqa: E402
 
-django.setup()
+django_setup()
 
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
@@ -77,12 +74,6 @@ def percentile(values: list[float], q: float) -> float | None:
         return None
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))], 2)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float | None:
@@ -126,51 +117,23 @@ class Processes:
                         RATE_LIMIT_PREFIX=f"bench-load-{run}", RATE_LIMITS=json.dumps(NO_LIMITS),
                         LOG_LEVEL="WARNING", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                         TOKENIZERS_PARALLELISM="false", **(extra_env or {}))
-        self.procs: list[tuple[subprocess.Popen, str]] = []
+        self.logs = Path(tempfile.mkdtemp(prefix="bench-load-"))
+        self.started: list[Process] = []
 
-    def _start(self, args: list[str], name: str) -> subprocess.Popen:
-        log_file = tempfile.NamedTemporaryFile("w+", suffix=".log", prefix=f"bench-{name}-", delete=False)
-        proc = subprocess.Popen(args, cwd=REPO, env=self.env, stdout=log_file, stderr=subprocess.STDOUT)
-        self.procs.append((proc, log_file.name))
-        return proc
+    def _start(self, process: Process) -> Process:
+        self.started.append(process)
+        return process.start(timeout=90)
 
-    def daphne(self) -> tuple[subprocess.Popen, int]:
-        port = free_port()
-        proc = self._start([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                            "chatbot.asgi:application"], "daphne")
-        def listening() -> bool:
-            with socket.socket() as sock:
-                return sock.connect_ex(("127.0.0.1", port)) == 0
+    def daphne(self) -> Daphne:
+        return self._start(Daphne(self.env, self.logs))
 
-        self._wait(proc, listening, "daphne")
-        return proc, port
-
-    def worker(self) -> subprocess.Popen:
-        proc = self._start([sys.executable, "-m", "celery", "-A", "chatbot", "worker", "-P", "solo", "-Q",
-                            self.env["CELERY_QUEUE"], "-l", "info", "--without-gossip", "--without-mingle"], "worker")
-        log_name = self.procs[-1][1]
-        self._wait(proc, lambda: "ready." in Path(log_name).read_text(), "celery worker")
-        return proc
-
-    def _wait(self, proc: subprocess.Popen, ready, what: str, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            if proc.poll() is not None:
-                raise RuntimeError(f"{what} exited: {Path(self.procs[-1][1]).read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{what} did not start in {timeout} s")
-            time.sleep(0.2)
+    def worker(self) -> Worker:
+        return self._start(Worker(self.env, self.logs))
 
     def stop(self) -> None:
-        for proc, _ in self.procs:
-            proc.terminate()
-        for proc, _ in self.procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.procs = []
+        for process in self.started:
+            process.stop()
+        self.started = []
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -295,9 +258,11 @@ async def sockets_phase(port: int, key: str, tokens: list[str], batch: int, dead
 
 
 async def relay_phase(ports: list[int], key: str, agents: list[tuple[str, list[tuple[int, str]]]], rate: float,
-                      seconds: float, drain_s: float, pids: list[int] = ()) -> dict:
-    """`agents`: (session cookie, its conversations); sockets spread over `ports` round-robin; `pids`: the
-    web processes whose CPU time per relayed message is reported."""
+                      total: int, drain_s: float, pids: list[int] = ()) -> dict:
+    """`total` agent replies sent at `rate` per second, round-robin over the agents and their conversations,
+    each timed to its widget's `message` frame and to its ack. `agents`: (session cookie, its conversations);
+    sockets spread over `ports` round-robin; `pids`: the web processes whose CPU time per relayed message is
+    reported. bench/inbox.py runs it too, with one agent on one web process."""
     from websockets.asyncio.client import connect
 
     sent_at, acked, received, errors = {}, {}, {}, []
@@ -340,7 +305,6 @@ async def relay_phase(ports: list[int], key: str, agents: list[tuple[str, list[t
     readers = [asyncio.ensure_future(read_widget(ws)) for ws in widgets]
     readers += [asyncio.ensure_future(read_agent(ws)) for ws in agent_sockets]
     run = uuid.uuid4().hex[:6]
-    total = int(rate * seconds)
     cpu_start = cpu_seconds(list(pids))
     t_start = time.perf_counter()
     for i in range(total):
@@ -476,9 +440,10 @@ def main() -> None:
     try:
         if "sockets" not in skip:
             tokens = returning_visitors(tenant, args.sockets)
-            web, port = procs.daphne()
-            log(f"sockets: {args.sockets} on one daphne (pid {web.pid}, port {port})")
-            result["sockets"] = asyncio.run(sockets_phase(port, tenant.public_key, tokens, args.batch, 300, web.pid))
+            web = procs.daphne()
+            log(f"sockets: {args.sockets} on one daphne (pid {web.pid}, port {web.port})")
+            result["sockets"] = asyncio.run(sockets_phase(web.port, tenant.public_key, tokens, args.batch, 300,
+                                                          web.pid))
             log(f"sockets: {result['sockets']}")
             procs.stop()
             cleanup(tenant)
@@ -486,7 +451,7 @@ def main() -> None:
         if "relay" not in skip:
             result["relay"] = []
             webs = [procs.daphne() for _ in range(max(1, min(args.relay_processes, 4)))]
-            ports, pids = [port for _, port in webs], [web.pid for web, _ in webs]
+            ports, pids = [web.port for web in webs], [web.pid for web in webs]
             for count in agent_counts:
                 users = agents_ensure(tenant, count)
                 for rate in rates:
@@ -494,18 +459,18 @@ def main() -> None:
                     agents = [(session_cookie(u), held_conversations(tenant, u, per_agent)) for u in users]
                     log(f"relay: {count} agents, {per_agent * count} widgets, {rate}/s for {args.relay_seconds} s "
                         f"on {len(ports)} web process(es)")
-                    row = asyncio.run(relay_phase(ports, tenant.public_key, agents, rate, args.relay_seconds, 20,
-                                                  pids))
+                    row = asyncio.run(relay_phase(ports, tenant.public_key, agents, rate,
+                                                  int(rate * args.relay_seconds), 20, pids))
                     log(f"relay: {row}")
                     result["relay"].append(row)
                     cleanup(tenant)
             procs.stop()
 
         if "overhead" not in skip:
-            web, port = procs.daphne()
+            web = procs.daphne()
             worker = procs.worker()
             log(f"overhead: {args.overhead_visitors} visitors, {args.overhead_messages} messages (worker warming up)")
-            timings, cpu = asyncio.run(overhead_phase(port, tenant.public_key, args.overhead_visitors,
+            timings, cpu = asyncio.run(overhead_phase(web.port, tenant.public_key, args.overhead_visitors,
                                                       args.overhead_messages, warmup_timeout=180,
                                                       pids={"web": web.pid, "worker": worker.pid}))
             result["overhead"] = overhead_summary(timings)

@@ -35,9 +35,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.django_env import REPO, django_setup  # noqa: E402
 
 SECTIONS = ("retrain_time", "demo_first_bot", "corrections")
 SPLIT_SEED = 42
@@ -51,12 +51,6 @@ BASELINE = {
 
 def log(*args) -> None:
     print(*args, file=sys.stderr, flush=True)
-
-
-def django_setup() -> None:
-    import django
-
-    django.setup()
 
 
 def cpu_seconds() -> float:

@@ -16,7 +16,6 @@ Django test client as the store's manager (the whole view: queries, template, re
   (flat memory: the two peaks are alike). Each page should render in under 1 s.
 Progress goes to stderr; the last line of stdout is one JSON object.
 """
-import argparse
 import json
 import os
 import random
@@ -27,21 +26,20 @@ import tracemalloc
 from datetime import timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import django  # noqa: E402
+from bench.django_env import django_setup  # noqa: E402
 
-django.setup()
+django_setup()
 
-from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from bench.inbox import CITIES, ITEMS, REPLIES, agents_ensure, fill, log, summary_ms, timed  # noqa: E402
+from bench.inbox import CITIES, ITEMS, REPLIES, agents_ensure, fill  # noqa: E402
+from bench.store import (  # noqa: E402
+    database_migrate, log, page_timed, store_fill, store_get, store_parser, store_summary,
+)
 from chatbot.review import queries as review  # noqa: E402
 from chatbot.models import (  # noqa: E402
     AgentMembership, Conversation, Feedback, HandoffReason, Message, Tenant, TrainingExample, Visitor,
@@ -173,10 +171,7 @@ def dataset_create(tenant: Tenant, agents: list, conversations: int, messages: i
 
 
 def dataset_ensure(args) -> tuple[Tenant, object]:
-    tenant = Tenant.objects.filter(slug=args.tenant).first()
-    if tenant is None:
-        tenant = Tenant.objects.create(name=f"Bench store {args.tenant}", slug=args.tenant, allowed_origins=[ORIGIN],
-                                       languages=["en"])
+    tenant = store_get(args.tenant, allowed_origins=[ORIGIN], languages=["en"])
     agents = agents_ensure(tenant, 5)
     manager = agents[0]
     AgentMembership.objects.filter(user=manager, tenant=tenant).update(role=AgentMembership.Role.MANAGER)
@@ -184,15 +179,8 @@ def dataset_ensure(args) -> tuple[Tenant, object]:
         TrainingExample.objects.bulk_create([TrainingExample(tenant=tenant, text=t.format(n=1, city="Oslo", item="tent"),
                                                              intent=intent)
                                              for intent, texts in INTENTS.items() for t in texts])
-    have = Message.objects.filter(conversation__tenant=tenant).count()
-    if have >= args.messages:
-        log(f"reusing {args.tenant}: {have} messages")
-    else:
-        if have:
-            log(f"{args.tenant} has {have} messages, fewer than {args.messages}: creating it afresh")
-            Visitor.objects.filter(tenant=tenant).delete()
-        log(f"creating {args.conversations} conversations and {args.messages} messages in {args.tenant}")
-        dataset_create(tenant, agents, args.conversations, args.messages, args.seed)
+    store_fill(tenant, args, Message.objects.filter(conversation__tenant=tenant).count(), args.messages, "messages",
+               lambda: dataset_create(tenant, agents, args.conversations, args.messages, args.seed))
     Message.objects.filter(conversation__tenant=tenant, reviewed_at__isnull=False).update(reviewed_at=None,
                                                                                          reviewed_by=None)
     return tenant, manager
@@ -202,13 +190,7 @@ def dataset_ensure(args) -> tuple[Tenant, object]:
 
 
 def page_timer(client: Client, url: str, runs: int) -> dict:
-    def get():
-        response = client.get(url)
-        assert response.status_code == 200, (url, response.status_code, response.content[:300])
-        return response
-
-    times, response = timed(get, runs)
-    out = summary_ms(times)
+    out, response = page_timed(client, url, runs)
     if "rows" in (response.context or {}):
         out["rows"] = len(response.context["rows"])
     if response.context and response.context.get("page"):
@@ -310,24 +292,13 @@ def bench_export(tenant: Tenant, manager) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tenant", default="bench-review", help="slug of the bench store (reused when it is full)")
-    parser.add_argument("--conversations", type=int, default=10_000)
-    parser.add_argument("--messages", type=int, default=200_000)
-    parser.add_argument("--runs", type=int, default=5, help="timed runs of each page")
-    parser.add_argument("--explain", action="store_true", help="print the main queries' plans to stderr")
+    parser = store_parser(__doc__.splitlines()[0], tenant="bench-review", runs=5, seed=11)
     parser.add_argument("--skip-export", action="store_true")
-    parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
-    if not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
-        sys.exit("set DATABASE_URL to a PostgreSQL database (see the docstring)")
-    call_command("migrate", verbosity=0)
+    database_migrate()
     tenant, manager = dataset_ensure(args)
     result = {
-        "database": settings.DATABASES["default"]["NAME"],
-        "tenant": tenant.slug,
-        "conversations": Conversation.objects.filter(tenant=tenant).count(),
-        "messages": Message.objects.filter(conversation__tenant=tenant).count(),
+        **store_summary(tenant),
         "feedback": Feedback.objects.filter(message__conversation__tenant=tenant).count(),
         "target_ms": 1000,
         **bench_pages(tenant, manager, args.runs, args.explain),

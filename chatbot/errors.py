@@ -54,6 +54,8 @@ class NoActiveModel(NotFound):
 
 
 class RateLimited(ServiceError):
+    """Too many requests of a visitor, an address or a store in a while (chatbot.sockets.ratelimit)."""
+
     code = "rate_limited"
 
 

@@ -13,6 +13,7 @@ env = environ.Env()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+# ======== The Django project: hosts, security, apps, database, static files =======================
 DEBUG = env.bool("DEBUG", default=False)
 DEV_SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"
 SECRET_KEY = env("SECRET_KEY", default=DEV_SECRET_KEY)
@@ -136,6 +137,7 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/console/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
+# ======== Workers: Redis, Celery, answer delivery (inference, chatbot.conversations.delivery) =====
 # Realtime and workers. Without REDIS_URL: one process, answers computed in-process.
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
@@ -189,6 +191,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="answers")
 
+# ======== Models (nlu, inference) =================================================================
 # Models. Every path is a setting so users can point at their own checkpoints.
 MODELS_DIR = Path(env("MODELS_DIR", default=str(BASE_DIR / "models")))
 
@@ -218,8 +221,7 @@ NLU_SENTIMENT_MEMBERS = env.int("NLU_SENTIMENT_MEMBERS", default=1)
 # NLU_TRAIN_OPTIONS='{"intent": {"epochs": 5, "base_encoder": "/models/my-encoder"}}'.
 NLU_TRAIN_OPTIONS = env.json("NLU_TRAIN_OPTIONS", default={})
 
-CONVERSATION_IDLE_HOURS = env.int("CONVERSATION_IDLE_HOURS", default=24)
-
+# ======== The learning loop (chatbot.learning, inference.retraining) ==============================
 # The learning loop (inference.retraining; docs/learning-loop.md). Retrains run on their own queue so
 # answering never waits behind training: a worker started with `-Q training` takes them.
 TRAINING_QUEUE = env("TRAINING_QUEUE", default="training")
@@ -245,16 +247,10 @@ MODEL_CACHE_MB = env.int("MODEL_CACHE_MB", default=2048)
 # Corrections count at once: a visitor message this close (cosine, MiniLM) to a corrected one gets the
 # correction (intent and reply) before any retraining.
 CORRECTION_MEMORY_MIN_SCORE = env.float("CORRECTION_MEMORY_MIN_SCORE", default=0.8)
-CELERY_BEAT_SCHEDULE = {
-    "resolve-idle-conversations": {"task": "chatbot.resolve_idle_conversations", "schedule": 15 * 60},
-    "sweep-presence": {"task": "chatbot.sweep_presence", "schedule": 15 * 60},
-    # Expires: runs that waited behind a backlog (or dead workers) are dropped, not piled up.
-    "sweep-unanswered": {"task": "chatbot.sweep_unanswered", "schedule": ANSWER_SWEEP_SECONDS,
-                         "options": {"expires": max(ANSWER_SWEEP_SECONDS * 6, 30)}},
-    "retrain-due": {"task": "inference.retrain_due", "schedule": RETRAIN_CHECK_SECONDS,
-                    "options": {"expires": RETRAIN_CHECK_SECONDS}},
-}
 
+# ======== Conversations and sockets (chatbot.conversations, chatbot.sockets) ======================
+# Conversations left idle this long are resolved by beat.
+CONVERSATION_IDLE_HOURS = env.int("CONVERSATION_IDLE_HOURS", default=24)
 # Widget protocol limits.
 WIDGET_MAX_TEXT_LENGTH = env.int("WIDGET_MAX_TEXT_LENGTH", default=2000)
 WIDGET_MAX_CLIENT_ID_LENGTH = 100
@@ -290,11 +286,23 @@ RATE_LIMIT_PREFIX = env("RATE_LIMIT_PREFIX", default=env("CHANNELS_PREFIX", defa
 # Proxies in front of daphne whose X-Forwarded-For to trust (0: use the peer address).
 RATE_LIMIT_TRUSTED_PROXIES = env.int("RATE_LIMIT_TRUSTED_PROXIES", default=0)
 
-# The agent console.
+# ======== The agent console, review and insights (chatbot.console, chatbot.review) ================
 # A console socket that stopped refreshing its presence this many seconds ago counts as offline.
 AGENT_PRESENCE_TTL = env.int("AGENT_PRESENCE_TTL", default=90)
 AGENT_INBOX_LIMIT = env.int("AGENT_INBOX_LIMIT", default=100)
 
+# ======== Periodic work (Celery beat) =============================================================
+CELERY_BEAT_SCHEDULE = {
+    "resolve-idle-conversations": {"task": "chatbot.resolve_idle_conversations", "schedule": 15 * 60},
+    "sweep-presence": {"task": "chatbot.sweep_presence", "schedule": 15 * 60},
+    # Expires: runs that waited behind a backlog (or dead workers) are dropped, not piled up.
+    "sweep-unanswered": {"task": "chatbot.sweep_unanswered", "schedule": ANSWER_SWEEP_SECONDS,
+                         "options": {"expires": max(ANSWER_SWEEP_SECONDS * 6, 30)}},
+    "retrain-due": {"task": "inference.retrain_due", "schedule": RETRAIN_CHECK_SECONDS,
+                    "options": {"expires": RETRAIN_CHECK_SECONDS}},
+}
+
+# ======== Logging =================================================================================
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,4 +1,6 @@
 """Pages: the demo store and a health check."""
+import re
+
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -8,6 +10,7 @@ from chatbot.conversations import selectors
 from chatbot.health import health_check
 
 DEMO_SLUG = "demo"
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}")  # es, pt-BR, zh-Hant-TW
 
 
 def widget_src(request: HttpRequest | None = None) -> str:
@@ -19,10 +22,14 @@ def widget_src(request: HttpRequest | None = None) -> str:
 
 
 def demo_store(request: HttpRequest, slug: str = DEMO_SLUG) -> HttpResponse:
+    """The demo store's page; `?lang=es` (any language tag) sets its <html lang>, which the widget follows."""
     tenant = selectors.tenant_by_slug(slug)
     if tenant is None:
         raise Http404("No such store. Run `python manage.py seed_demo` to create the demo store.")
-    return render(request, "demo_store.html", {"tenant": tenant, "widget_src": widget_src(request)})
+    lang = request.GET.get("lang", "")
+    page_lang = lang if LANGUAGE_TAG.fullmatch(lang) else "en"
+    return render(request, "demo_store.html",
+                  {"tenant": tenant, "widget_src": widget_src(request), "page_lang": page_lang})
 
 
 async def health(request: HttpRequest) -> JsonResponse:

@@ -15,6 +15,18 @@ from inference.dispatch import ANSWER_TASK, CLUSTERS_TASK, RETRAIN_TASK, SUGGEST
 
 log = logging.getLogger(__name__)
 
+# Every task here takes ids and is safe to run twice: acknowledged once it ran (a worker lost mid-task leaves
+# it queued), retried with back-off while the database or the broker is away.
+RETRIED = {"acks_late": True, "autoretry_for": TRANSIENT_ERRORS, "retry_backoff": True}
+# A long task whose worker is killed goes back to the queue at once; the next attempt takes it over
+# (taken_over), and the task's class records a failure for good.
+TAKEN_OVER = {**RETRIED, "bind": True, "reject_on_worker_lost": True}
+
+
+def taken_over(request) -> bool:
+    """A retry, or the broker's redelivery of a task whose worker died: the attempt that held it is over."""
+    return bool(request.retries or (request.delivery_info or {}).get("redelivered"))
+
 
 class AnswerTask(Task):
     """A task whose failure for good (retries used up, hard time limit) reaches the visitor as a notice."""
@@ -29,13 +41,9 @@ class AnswerTask(Task):
 
 
 @shared_task(
+    **TAKEN_OVER,
     base=AnswerTask,
-    bind=True,
     name=ANSWER_TASK,
-    acks_late=True,
-    reject_on_worker_lost=True,  # a killed child's task goes back to the queue at once
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
     retry_backoff_max=settings.ANSWER_RETRY_BACKOFF_MAX,
     retry_jitter=True,
     max_retries=settings.ANSWER_MAX_RETRIES,
@@ -43,16 +51,12 @@ class AnswerTask(Task):
     time_limit=settings.ANSWER_TIME_LIMIT,
 )
 def answer_message_task(self, conversation_id: int, message_id: int) -> str:
-    # A retry, or the broker's redelivery of a task whose worker died: the attempt that held it is over.
-    take_over = bool(self.request.retries or (self.request.delivery_info or {}).get("redelivered"))
-    return answer_message(conversation_id, message_id, take_over=take_over)
+    return answer_message(conversation_id, message_id, take_over=taken_over(self.request))
 
 
 @shared_task(
+    **RETRIED,
     name=SUGGEST_TASK,
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
     retry_backoff_max=30,
     max_retries=3,
     soft_time_limit=60,
@@ -78,13 +82,9 @@ class RetrainTask(Task):
 
 
 @shared_task(
+    **TAKEN_OVER,  # retried when the database, not the training, failed
     base=RetrainTask,
-    bind=True,
     name=RETRAIN_TASK,  # routed to settings.TRAINING_QUEUE
-    acks_late=True,
-    reject_on_worker_lost=True,  # a killed worker's run goes back to the queue and is taken over
-    autoretry_for=TRANSIENT_ERRORS,  # the database, not the training, failed: try again
-    retry_backoff=True,
     retry_backoff_max=settings.RETRAIN_RETRY_BACKOFF_MAX,
     max_retries=5,
     soft_time_limit=settings.RETRAIN_TIME_LIMIT,
@@ -94,8 +94,7 @@ def retrain_task(self, run_id: int) -> str:
     """One queued retrain (chatbot.learning.services.retrain_request) to its outcome; a second run skips it."""
     from inference.retraining import retrain_run
 
-    take_over = bool(self.request.retries or (self.request.delivery_info or {}).get("redelivered"))
-    run = retrain_run(run_id, take_over=take_over)
+    run = retrain_run(run_id, take_over=taken_over(self.request))
     return run.status if run else "skipped: no such run"
 
 
@@ -108,10 +107,8 @@ def retrain_due_task() -> int:
 
 
 @shared_task(
+    **RETRIED,
     name=CLUSTERS_TASK,
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
     max_retries=3,
     soft_time_limit=300,
     time_limit=360,

@@ -1,18 +1,12 @@
 """Shared fixtures: the real PostgreSQL and Redis of the machine, and real server and worker processes."""
 import os
-import socket
-import subprocess
-import sys
-import time
-import uuid
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from tests.factories import TenantFactory
+from tests.processes import ROOT, Daphne, Worker, free_port  # noqa: F401 - tests import ROOT and free_port from here
 
-ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -22,12 +16,6 @@ needs_services = pytest.mark.skipif(
     not (uses_postgres and uses_redis),
     reason="needs DATABASE_URL (PostgreSQL) and REDIS_URL: run the suite with `make test`",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)
@@ -86,65 +74,25 @@ def process_env(test_database_url) -> dict:
     return env
 
 
-def _wait_for(proc: subprocess.Popen, ready, what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        if ready():
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"{what} not ready after {timeout} s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture
 def celery_worker(process_env, tmp_path_factory):
     """A real Celery worker process consuming this test run's queue, for one test: it never answers
     the sockets of tests that expect silence, and it stops before the test's database is flushed
     (a worker still answering a message while the flush truncated the tables deadlocked them)."""
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "chatbot", "worker", "-P", "solo", "-Q",
-             process_env["CELERY_QUEUE"], "-l", "info", "--without-gossip", "--without-mingle",
-             "--hostname", f"test-{uuid.uuid4().hex[:8]}@%h"],
-            cwd=ROOT, env=process_env, stdout=out, stderr=subprocess.STDOUT,
-        )
+    worker = Worker(process_env, tmp_path_factory.mktemp("worker"), name="test")
     try:
-        _wait_for(proc, lambda: "ready." in log.read_text(), "celery worker")
-        yield proc
+        yield worker.start(timeout=90)
     finally:
-        _stop(proc)
-        print(log.read_text()[-3000:])
+        worker.stop()
+        print(worker.text()[-3000:])
 
 
 @pytest.fixture(scope="session")
 def live_server_url(process_env, tmp_path_factory):
     """The real ASGI server (daphne) on a free port, against the test database and Redis."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("web") / "web.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatbot.asgi:application"],
-            cwd=ROOT, env=process_env, stdout=out, stderr=subprocess.STDOUT,
-        )
-
-    def listening() -> bool:
-        with socket.socket() as sock:
-            return sock.connect_ex(("127.0.0.1", port)) == 0
-
+    web = Daphne(process_env, tmp_path_factory.mktemp("web"))
     try:
-        _wait_for(proc, listening, "daphne")
-        yield f"http://127.0.0.1:{port}"
+        yield web.start(timeout=90).url
     finally:
-        _stop(proc)
-        print(log.read_text()[-3000:])
+        web.stop()
+        print(web.text()[-3000:])

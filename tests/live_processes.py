@@ -1,25 +1,20 @@
-"""Real processes for delivery and fault tests: daphne, Celery workers and beat, a Redis of their own,
-and a TCP proxy in front of PostgreSQL that can be cut like a database restart. Loopback only; every
-wait is bounded."""
+"""Real processes for delivery and fault tests: daphne, Celery workers and beat, a Redis of their own
+(tests.processes, shared with the benches), a TCP proxy in front of PostgreSQL that can be cut like a
+database restart, and a widget client. Loopback only; every wait is bounded."""
 import asyncio
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import websockets
 from django.db import connection
 
 from chatbot.models import Message
-from tests.conftest import ROOT, free_port
 from tests.factories import KnowledgeEntryFactory, TenantFactory
+from tests.processes import Beat, Daphne, RedisServer, Worker, free_port, wait_until  # noqa: F401 - the tests' import
 
 ORIGIN = "https://shop.example"
 
@@ -41,145 +36,6 @@ def own_env(process_env: dict, **overrides) -> dict:
     env.update(CELERY_QUEUE=f"faults-{tag}", CHANNELS_PREFIX=f"faults-{tag}", LOG_LEVEL="INFO")
     env.update({k: str(v) for k, v in overrides.items()})
     return env
-
-
-def wait_until(condition, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-class Process:
-    """A child process in a session of its own (so kill -9 reaches it alone, and stop() its children)."""
-
-    def __init__(self, name: str, args: list[str], env: dict, log_dir: Path):
-        self.name, self.args, self.env = name, args, env
-        self.log = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "Process":
-        with open(self.log, "a") as out:
-            self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        return self
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def kill9(self) -> None:
-        """SIGKILL the process itself (not its children): a crash, an OOM kill."""
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self, timeout: float = 15) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            self._reap_group()
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self._reap_group()
-
-    def _reap_group(self) -> None:
-        try:  # children left behind (a prefork pool whose parent was killed)
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError, AttributeError):
-            pass
-
-    def children(self) -> list[int]:
-        try:
-            text = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
-        except OSError:
-            return []
-        return [int(p) for p in text.split()]
-
-
-class Daphne(Process):
-    def __init__(self, env: dict, log_dir: Path, port: int | None = None):
-        self.port = port or free_port()
-        super().__init__("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                                    "chatbot.asgi:application"], env, log_dir)
-
-    def start(self, timeout: float = 60) -> "Daphne":
-        super().start()
-        wait_until(lambda: port_open(self.port) or not self.alive(), timeout, "daphne to listen")
-        assert self.alive(), self.text()[-3000:]
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def widget_url(self, key: str, visitor: str = "") -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/widget/?key={key}" + (f"&visitor={visitor}" if visitor else "")
-
-
-class Worker(Process):
-    def __init__(self, env: dict, log_dir: Path, pool: str = "solo", name: str = "worker",
-                 queues: tuple[str, ...] = ("CELERY_QUEUE",)):
-        """`queues` names the environment variables that hold the queues it takes (answers by default)."""
-        self.hostname = f"{name}-{uuid.uuid4().hex[:6]}@%h"
-        args = [sys.executable, "-m", "celery", "-A", "chatbot", "worker", "-P", pool,
-                "-Q", ",".join(env[q] for q in queues),
-                "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                "--hostname", self.hostname]
-        if pool == "prefork":
-            args += ["-c", "1"]
-        super().__init__(name, args, env, log_dir)
-        self._ready_at = 0
-
-    def start(self, timeout: float = 120) -> "Worker":
-        self._ready_at = self.text().count(" ready.")
-        super().start()
-        wait_until(lambda: self.text().count(" ready.") > self._ready_at or not self.alive(), timeout,
-                   f"{self.name} to be ready")
-        assert self.alive(), self.text()[-3000:]
-        return self
-
-
-class Beat(Process):
-    def __init__(self, env: dict, log_dir: Path):
-        super().__init__("beat", [sys.executable, "-m", "celery", "-A", "chatbot", "beat", "-l", "info",
-                                  "--max-interval", "1", "-s", str(log_dir / f"beat-{uuid.uuid4().hex[:6]}")],
-                         env, log_dir)
-
-
-class RedisServer(Process):
-    """A Redis of the test's own, without persistence: a restart loses everything, like a crashed one."""
-
-    def __init__(self, log_dir: Path, port: int | None = None):
-        self.port = port or free_port()
-        super().__init__("redis", ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                                   "--save", "", "--appendonly", "no"], os.environ.copy(), log_dir)
-
-    def start(self, timeout: float = 20) -> "RedisServer":
-        super().start()
-        wait_until(lambda: port_open(self.port), timeout, "redis to listen")
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
 
 
 class TcpProxy:

@@ -6,6 +6,8 @@ writes from chatbot.learning.services and chatbot.learning.registry.
 The sentiment model is one for the whole platform: its managers see it, only superusers retrain or roll
 it back.
 """
+from functools import wraps
+from typing import Callable
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -48,6 +50,24 @@ def _back(tenant: Tenant) -> HttpResponse:
     return redirect(f"{reverse('console:models')}?{urlencode({'tenant': tenant.slug})}")
 
 
+def _model_action(action: Callable[[HttpRequest, Tenant, str, str], None]):
+    """A button of the models page: a POST naming the store and one model kind, checked here (managers only;
+    the platform's sentiment model, its operators only); `action(request, tenant, kind, name)` says what it did
+    with `messages`, and the page shows it again."""
+
+    @console_view
+    @require_POST
+    @wraps(action)
+    def view(request: HttpRequest) -> HttpResponse:
+        tenant = _tenant(request, request.POST)
+        kind = _kind(request, tenant)
+        if kind is not None:
+            action(request, tenant, kind, learning_selectors.KIND_NAMES.get(kind, kind).lower())
+        return _back(tenant)
+
+    return view
+
+
 @console_view
 @require_GET
 def models_page(request: HttpRequest) -> HttpResponse:
@@ -73,41 +93,27 @@ def runs_json(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@console_view
-@require_POST
-def retrain(request: HttpRequest) -> HttpResponse:
+@_model_action
+def retrain(request: HttpRequest, tenant: Tenant, kind: str, name: str) -> None:
     """Queue a retrain of one kind; while one is queued or running, say so instead of queueing another."""
-    tenant = _tenant(request, request.POST)
-    kind = _kind(request, tenant)
-    if kind is None:
-        return _back(tenant)
     asked = timezone.now()
     run = learning.retrain_request(tenant, kind, trigger=TrainingRun.Trigger.CONSOLE, user=request.user)[0]
-    name = learning_selectors.KIND_NAMES.get(kind, kind).lower()
     if run.created_at >= asked:
         messages.success(request, f"Retraining the {name} (run #{run.pk}): it is queued; follow it below.")
     else:
         stage = f", {run.stage}" if run.stage else ""
         messages.info(request, f"The {name} is already being retrained (run #{run.pk}, {run.status}{stage}, "
                                f"{round(run.progress * 100)} %): follow it below.")
-    return _back(tenant)
 
 
-@console_view
-@require_POST
-def rollback(request: HttpRequest) -> HttpResponse:
+@_model_action
+def rollback(request: HttpRequest, tenant: Tenant, kind: str, name: str) -> None:
     """Restore the version active before the current one; the workers switch on their next message."""
-    tenant = _tenant(request, request.POST)
-    kind = _kind(request, tenant)
-    if kind is None:
-        return _back(tenant)
-    name = learning_selectors.KIND_NAMES.get(kind, kind).lower()
     try:
         reason = f"rolled back in the console by {request.user.get_username()}"
         restored = registry.model_version_rollback(kind, learning.run_owner(tenant, kind), reason=reason)
     except registry.NothingToRollBack as exc:  # a form's refusal: shown on the page it came from
         messages.error(request, f"{capfirst(exc.detail)}.")
-        return _back(tenant)
+        return
     messages.success(request, f"Rolled the {name} back to version {restored.version}; "
                               "the bot uses it from its next message.")
-    return _back(tenant)

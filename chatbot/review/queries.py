@@ -262,14 +262,19 @@ def _conversation_conditions(f: Filters, prefix: str, ref: str) -> list[Q]:
     return conditions
 
 
-def conversations(f: Filters) -> QuerySet[Conversation]:
-    """The conversations that match, latest activity first. Message filters match when any one message
-    of the conversation matches (each filter on its own: an intent on one message, a search on another)."""
-    qs = Conversation.objects.filter(*_conversation_conditions(f, "", "pk"))
+def _created_within(qs: QuerySet, f: Filters) -> QuerySet:
+    """Rows (conversations or messages) created within the filter's days, both ends included."""
     if f.date_from:
         qs = qs.filter(created_at__gte=_day_start(f.date_from))
     if f.date_to:
         qs = qs.filter(created_at__lt=_day_start(f.date_to + timedelta(days=1)))
+    return qs
+
+
+def conversations(f: Filters) -> QuerySet[Conversation]:
+    """The conversations that match, latest activity first. Message filters match when any one message
+    of the conversation matches (each filter on its own: an intent on one message, a search on another)."""
+    qs = _created_within(Conversation.objects.filter(*_conversation_conditions(f, "", "pk")), f)
     for condition in _message_conditions(f):
         qs = qs.filter(Exists(Message.objects.filter(condition, conversation_id=OuterRef("pk"))))
     return qs.select_related("tenant", "visitor", "assigned_agent").order_by("-updated_at", "-id")
@@ -279,11 +284,7 @@ def messages(f: Filters) -> QuerySet[Message]:
     """The messages that match: of matching conversations, themselves matching the message filters
     (intent, sentiment, language: visitor messages; model: replies and labelled messages; search),
     sent within the dates."""
-    qs = Message.objects.filter(*_conversation_conditions(f, "conversation__", "conversation_id"))
-    if f.date_from:
-        qs = qs.filter(created_at__gte=_day_start(f.date_from))
-    if f.date_to:
-        qs = qs.filter(created_at__lt=_day_start(f.date_to + timedelta(days=1)))
+    qs = _created_within(Message.objects.filter(*_conversation_conditions(f, "conversation__", "conversation_id")), f)
     for condition in _message_conditions(f):
         qs = qs.filter(condition)
     return qs.order_by("id")

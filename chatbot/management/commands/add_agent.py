@@ -1,4 +1,4 @@
-from chatbot.management.base import ServiceCommand
+from chatbot.management.base import ServiceCommand, tenant_argument
 from chatbot.models import AgentMembership
 from chatbot.conversations.services import agent_add
 
@@ -7,7 +7,7 @@ class Command(ServiceCommand):
     help = "Create or update a console user in a store's team (agent or manager)."
 
     def add_arguments(self, parser):
-        parser.add_argument("tenant", help="The store's slug.")
+        tenant_argument(parser)
         parser.add_argument("username")
         parser.add_argument("--password", help="Set this password (a new user without one cannot log in).")
         parser.add_argument("--role", choices=AgentMembership.Role.values, default=AgentMembership.Role.AGENT)

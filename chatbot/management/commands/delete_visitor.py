@@ -3,7 +3,7 @@ import json
 from django.core.management.base import CommandError
 
 from chatbot.conversations.privacy import visitor_erase, visitors_of
-from chatbot.management.base import ServiceCommand
+from chatbot.management.base import ServiceCommand, visitor_arguments
 
 
 class Command(ServiceCommand):
@@ -12,8 +12,7 @@ class Command(ServiceCommand):
             "Prints the counts as JSON.")
 
     def add_arguments(self, parser):
-        parser.add_argument("tenant", help="The store's slug.")
-        parser.add_argument("visitor", help="The visitor's id, widget token or external id (the store's user id).")
+        visitor_arguments(parser)
         parser.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
 
     def handle(self, *args, tenant, visitor, yes, **options):

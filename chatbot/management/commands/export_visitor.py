@@ -1,7 +1,7 @@
 import json
 
 from chatbot.conversations.privacy import visitor_export
-from chatbot.management.base import ServiceCommand
+from chatbot.management.base import ServiceCommand, visitor_arguments
 
 
 class Command(ServiceCommand):
@@ -9,8 +9,7 @@ class Command(ServiceCommand):
             "her visitor row, conversations, messages, hand-offs, feedback and suggested replies.")
 
     def add_arguments(self, parser):
-        parser.add_argument("tenant", help="The store's slug.")
-        parser.add_argument("visitor", help="The visitor's id, widget token or external id (the store's user id).")
+        visitor_arguments(parser)
 
     def handle(self, *args, tenant, visitor, **options):
         data = visitor_export(tenant, visitor)

@@ -3,7 +3,7 @@ import json
 from chatbot.conversations import selectors
 from chatbot.errors import UnknownTenant
 from chatbot.learning.registry import model_version_active
-from chatbot.management.base import ServiceCommand
+from chatbot.management.base import ServiceCommand, tenant_argument
 from chatbot.models import ModelVersion
 
 
@@ -11,7 +11,7 @@ class Command(ServiceCommand):
     help = "Show the active model versions of a tenant (intent, responder) and the global sentiment model."
 
     def add_arguments(self, parser):
-        parser.add_argument("tenant", help="tenant slug")
+        tenant_argument(parser)
         parser.add_argument("--check", nargs="*", metavar="KIND", choices=ModelVersion.Kind.values,
                             help="exit with status 1 when one of these kinds (default: all) has no active version")
 

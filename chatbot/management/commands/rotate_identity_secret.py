@@ -1,5 +1,5 @@
 from chatbot.conversations.identity import identity_secret_rotate
-from chatbot.management.base import ServiceCommand
+from chatbot.management.base import ServiceCommand, tenant_argument
 
 
 class Command(ServiceCommand):
@@ -8,7 +8,7 @@ class Command(ServiceCommand):
             "can switch without refusing visitors.")
 
     def add_arguments(self, parser):
-        parser.add_argument("tenant", help="The store's slug.")
+        tenant_argument(parser)
         parser.add_argument("--drop-previous", action="store_true",
                             help="Accept only the new secret from now on (the old one leaked).")
 

@@ -6,7 +6,8 @@
  * Plain JavaScript (ASCII only, so any page encoding reads it), no dependencies, no build step. It talks to HOST (taken from this
  * script's own src, never from the page) over the widget websocket protocol described
  * in ARCHITECTURE.md. Optional attributes: data-title (panel heading), data-color
- * (accent, #rgb or #rrggbb), data-server (base URL when the file is served elsewhere), and for a
+ * (accent, #rgb or #rrggbb), data-server (base URL when the file is served elsewhere), data-lang (the
+ * language of the widget's own words, else the page's <html lang>, else the browser's), and for a
  * signed-in customer data-user-id (the store's id for her) with data-user-hash (hex HMAC-SHA256 of
  * that id under the store's identity secret, computed by the store's server), so that she finds
  * her conversations on any device.
@@ -23,10 +24,530 @@
   }
   if (document.querySelector("nwcb-widget")) return; // embedded twice: the first one wins
 
+  // --- words: everything the widget itself writes, in the language of the page ---
+  // One table, one entry per language, every entry with the keys of "en"; letters outside ASCII are
+  // \u escapes (this file stays ASCII). Strict JSON between the two marker lines:
+  // tests/chatbot/test_widget_strings.py reads it and fails on a missing key or an empty text.
+  // Messages written by the store, the bot or agents (greeting, answers) are shown as they come.
+  // STRINGS-BEGIN
+  var STRINGS = {
+    "en": {
+      "title": "Chat with us",
+      "open": "Open chat",
+      "openUnreadOne": "Open chat, 1 new message",
+      "openUnreadMany": "Open chat, {count} new messages",
+      "close": "Close chat",
+      "conversation": "Conversation",
+      "hint": "Ask us anything: orders, shipping, returns or products.",
+      "messageLabel": "Your message",
+      "placeholder": "Type your message\u2026",
+      "placeholderUnavailable": "Chat unavailable",
+      "send": "Send message",
+      "whoVisitor": "You",
+      "whoBot": "Assistant",
+      "whoAgent": "Agent",
+      "whoSystem": "Notice",
+      "helpfulQuestion": "Was this answer helpful?",
+      "helpful": "Helpful",
+      "notHelpful": "Not helpful",
+      "sending": "Sending\u2026",
+      "waitingConnection": "Waiting for connection\u2026",
+      "waitingSend": "Waiting to send\u2026",
+      "notSent": "Not sent",
+      "notSentReason": "Not sent: {reason}",
+      "reasonUndelivered": "the chat couldn't deliver it",
+      "reasonUnavailable": "chat unavailable",
+      "reasonTooLong": "too long",
+      "reasonEmpty": "empty",
+      "reasonInvalidText": "the text can't be sent",
+      "reasonInvalidId": "it can't be sent",
+      "reasonClosed": "this conversation is closed",
+      "statusIdle": "We usually reply in seconds",
+      "statusConnecting": "Connecting\u2026",
+      "statusOnline": "Online",
+      "statusOffline": "Offline, reconnecting\u2026",
+      "statusUnavailable": "Unavailable",
+      "statusWaiting": "Waiting for a person\u2026",
+      "statusAway": "Our team is away",
+      "statusChatting": "Chatting with {name}",
+      "statusChattingTeam": "Chatting with our team",
+      "statusResolved": "Conversation resolved",
+      "noticeOffline": "You're offline. Messages you write will be sent when the connection is back.",
+      "noticeReconnecting": "Connection lost, reconnecting\u2026 Messages you write will be sent when it's back.",
+      "noticeUnavailable": "Sorry, the chat isn't available on this site right now.",
+      "typingBot": "The assistant is typing\u2026",
+      "typingAgent": "{name} is typing\u2026",
+      "typingAgentUnnamed": "An agent is typing\u2026",
+      "errorRateLimited": "You're sending messages a little fast. We'll send yours in a moment.",
+      "errorUnavailable": "The chat is having trouble right now. We'll send your message as soon as it's back.",
+      "errorFatal": "The chat is unavailable on this site right now.",
+      "errorTooLong": "That message is too long. Please shorten it and try again.",
+      "errorTooLongMax": "That message is too long. Please keep it under {max} characters.",
+      "errorEmpty": "Please type a message first.",
+      "errorRateOffline": "You're offline; please rate again once the chat reconnects.",
+      "errorCantRate": "This conversation can't be rated right now.",
+      "errorRating": "Sorry, we couldn't record that rating.",
+      "errorDetail": "Sorry: {detail}",
+      "errorGeneric": "Sorry, something went wrong. Please try again.",
+      "contactTitle": "Our team is away right now",
+      "contactText": "Leave your e-mail and we'll get back to you.",
+      "contactLabel": "Your e-mail address",
+      "contactPlaceholder": "you@example.com",
+      "contactSend": "Send",
+      "contactEmpty": "Please type your e-mail address.",
+      "contactInvalid": "That doesn't look like an e-mail address. Please check it and try again.",
+      "contactOffline": "You're offline; please try again once the chat reconnects.",
+      "contactThanks": "Thanks!",
+      "contactDone": "We'll get back to you at {email}.",
+      "csatTitle": "How did we do?",
+      "csatText": "Please rate this conversation.",
+      "csat1": "Very poor",
+      "csat2": "Poor",
+      "csat3": "Okay",
+      "csat4": "Good",
+      "csat5": "Excellent",
+      "csatStar": "{label} ({n} of 5)",
+      "csatThanks": "Thanks for your feedback!",
+      "csatDone": "You rated this conversation {n} of 5."
+    },
+    "es": {
+      "title": "Chatea con nosotros",
+      "open": "Abrir chat",
+      "openUnreadOne": "Abrir chat, 1 mensaje nuevo",
+      "openUnreadMany": "Abrir chat, {count} mensajes nuevos",
+      "close": "Cerrar chat",
+      "conversation": "Conversaci\u00f3n",
+      "hint": "Preg\u00fantanos lo que quieras: pedidos, env\u00edos, devoluciones o productos.",
+      "messageLabel": "Tu mensaje",
+      "placeholder": "Escribe tu mensaje\u2026",
+      "placeholderUnavailable": "Chat no disponible",
+      "send": "Enviar mensaje",
+      "whoVisitor": "T\u00fa",
+      "whoBot": "Asistente",
+      "whoAgent": "Agente",
+      "whoSystem": "Aviso",
+      "helpfulQuestion": "\u00bfTe ha sido \u00fatil esta respuesta?",
+      "helpful": "\u00datil",
+      "notHelpful": "No es \u00fatil",
+      "sending": "Enviando\u2026",
+      "waitingConnection": "Esperando conexi\u00f3n\u2026",
+      "waitingSend": "Pendiente de env\u00edo\u2026",
+      "notSent": "No enviado",
+      "notSentReason": "No enviado: {reason}",
+      "reasonUndelivered": "el chat no pudo entregarlo",
+      "reasonUnavailable": "chat no disponible",
+      "reasonTooLong": "demasiado largo",
+      "reasonEmpty": "vac\u00edo",
+      "reasonInvalidText": "el texto no se puede enviar",
+      "reasonInvalidId": "no se puede enviar",
+      "reasonClosed": "esta conversaci\u00f3n est\u00e1 cerrada",
+      "statusIdle": "Solemos responder en segundos",
+      "statusConnecting": "Conectando\u2026",
+      "statusOnline": "En l\u00ednea",
+      "statusOffline": "Sin conexi\u00f3n, reconectando\u2026",
+      "statusUnavailable": "No disponible",
+      "statusWaiting": "Esperando a una persona\u2026",
+      "statusAway": "Nuestro equipo no est\u00e1 disponible",
+      "statusChatting": "Chateando con {name}",
+      "statusChattingTeam": "Chateando con nuestro equipo",
+      "statusResolved": "Conversaci\u00f3n resuelta",
+      "noticeOffline": "Est\u00e1s sin conexi\u00f3n. Los mensajes que escribas se enviar\u00e1n cuando vuelva la conexi\u00f3n.",
+      "noticeReconnecting": "Se perdi\u00f3 la conexi\u00f3n, reconectando\u2026 Los mensajes que escribas se enviar\u00e1n cuando vuelva.",
+      "noticeUnavailable": "Lo sentimos, el chat no est\u00e1 disponible en este sitio ahora mismo.",
+      "typingBot": "El asistente est\u00e1 escribiendo\u2026",
+      "typingAgent": "{name} est\u00e1 escribiendo\u2026",
+      "typingAgentUnnamed": "Un agente est\u00e1 escribiendo\u2026",
+      "errorRateLimited": "Est\u00e1s enviando mensajes un poco r\u00e1pido. Enviaremos el tuyo en un momento.",
+      "errorUnavailable": "El chat tiene problemas ahora mismo. Enviaremos tu mensaje en cuanto vuelva a funcionar.",
+      "errorFatal": "El chat no est\u00e1 disponible en este sitio ahora mismo.",
+      "errorTooLong": "Ese mensaje es demasiado largo. Ac\u00f3rtalo y vuelve a intentarlo.",
+      "errorTooLongMax": "Ese mensaje es demasiado largo. Escribe menos de {max} caracteres.",
+      "errorEmpty": "Escribe primero un mensaje.",
+      "errorRateOffline": "Est\u00e1s sin conexi\u00f3n; vuelve a valorar cuando el chat se reconecte.",
+      "errorCantRate": "Esta conversaci\u00f3n no se puede valorar ahora.",
+      "errorRating": "Lo sentimos, no pudimos guardar tu valoraci\u00f3n.",
+      "errorDetail": "Lo sentimos: {detail}",
+      "errorGeneric": "Lo sentimos, algo sali\u00f3 mal. Vuelve a intentarlo.",
+      "contactTitle": "Nuestro equipo no est\u00e1 disponible ahora",
+      "contactText": "D\u00e9janos tu correo y te responderemos.",
+      "contactLabel": "Tu correo electr\u00f3nico",
+      "contactPlaceholder": "tu@ejemplo.com",
+      "contactSend": "Enviar",
+      "contactEmpty": "Escribe tu correo electr\u00f3nico.",
+      "contactInvalid": "Esa direcci\u00f3n de correo no parece v\u00e1lida. Rev\u00edsala y vuelve a intentarlo.",
+      "contactOffline": "Est\u00e1s sin conexi\u00f3n; vuelve a intentarlo cuando el chat se reconecte.",
+      "contactThanks": "\u00a1Gracias!",
+      "contactDone": "Te responderemos en {email}.",
+      "csatTitle": "\u00bfQu\u00e9 tal te atendimos?",
+      "csatText": "Valora esta conversaci\u00f3n, por favor.",
+      "csat1": "Muy mala",
+      "csat2": "Mala",
+      "csat3": "Regular",
+      "csat4": "Buena",
+      "csat5": "Excelente",
+      "csatStar": "{label} ({n} de 5)",
+      "csatThanks": "\u00a1Gracias por tu opini\u00f3n!",
+      "csatDone": "Valoraste esta conversaci\u00f3n con {n} de 5."
+    },
+    "de": {
+      "title": "Chatten Sie mit uns",
+      "open": "Chat \u00f6ffnen",
+      "openUnreadOne": "Chat \u00f6ffnen, 1 neue Nachricht",
+      "openUnreadMany": "Chat \u00f6ffnen, {count} neue Nachrichten",
+      "close": "Chat schlie\u00dfen",
+      "conversation": "Unterhaltung",
+      "hint": "Fragen Sie uns alles zu Bestellungen, Versand, R\u00fccksendungen oder Produkten.",
+      "messageLabel": "Ihre Nachricht",
+      "placeholder": "Nachricht eingeben\u2026",
+      "placeholderUnavailable": "Chat nicht verf\u00fcgbar",
+      "send": "Nachricht senden",
+      "whoVisitor": "Sie",
+      "whoBot": "Assistent",
+      "whoAgent": "Kundenservice",
+      "whoSystem": "Hinweis",
+      "helpfulQuestion": "War diese Antwort hilfreich?",
+      "helpful": "Hilfreich",
+      "notHelpful": "Nicht hilfreich",
+      "sending": "Wird gesendet\u2026",
+      "waitingConnection": "Warte auf Verbindung\u2026",
+      "waitingSend": "Wird gleich gesendet\u2026",
+      "notSent": "Nicht gesendet",
+      "notSentReason": "Nicht gesendet: {reason}",
+      "reasonUndelivered": "der Chat konnte sie nicht zustellen",
+      "reasonUnavailable": "Chat nicht verf\u00fcgbar",
+      "reasonTooLong": "zu lang",
+      "reasonEmpty": "leer",
+      "reasonInvalidText": "der Text kann nicht gesendet werden",
+      "reasonInvalidId": "sie kann nicht gesendet werden",
+      "reasonClosed": "diese Unterhaltung ist beendet",
+      "statusIdle": "Wir antworten meist in Sekunden",
+      "statusConnecting": "Verbindung wird aufgebaut\u2026",
+      "statusOnline": "Online",
+      "statusOffline": "Offline, verbinde erneut\u2026",
+      "statusUnavailable": "Nicht verf\u00fcgbar",
+      "statusWaiting": "Warten auf eine Person\u2026",
+      "statusAway": "Unser Team ist nicht erreichbar",
+      "statusChatting": "Im Chat mit {name}",
+      "statusChattingTeam": "Im Chat mit unserem Team",
+      "statusResolved": "Unterhaltung abgeschlossen",
+      "noticeOffline": "Sie sind offline. Ihre Nachrichten werden gesendet, sobald die Verbindung wieder steht.",
+      "noticeReconnecting": "Verbindung verloren, verbinde erneut\u2026 Ihre Nachrichten werden gesendet, sobald sie wieder steht.",
+      "noticeUnavailable": "Der Chat ist auf dieser Website leider gerade nicht verf\u00fcgbar.",
+      "typingBot": "Der Assistent schreibt\u2026",
+      "typingAgent": "{name} schreibt\u2026",
+      "typingAgentUnnamed": "Jemand aus dem Team schreibt\u2026",
+      "errorRateLimited": "Sie schreiben etwas schnell. Wir senden Ihre Nachricht gleich.",
+      "errorUnavailable": "Der Chat hat gerade Probleme. Wir senden Ihre Nachricht, sobald er wieder l\u00e4uft.",
+      "errorFatal": "Der Chat ist auf dieser Website gerade nicht verf\u00fcgbar.",
+      "errorTooLong": "Diese Nachricht ist zu lang. Bitte k\u00fcrzen Sie sie und versuchen Sie es erneut.",
+      "errorTooLongMax": "Diese Nachricht ist zu lang. Bitte bleiben Sie unter {max} Zeichen.",
+      "errorEmpty": "Bitte geben Sie zuerst eine Nachricht ein.",
+      "errorRateOffline": "Sie sind offline. Bitte bewerten Sie erneut, sobald der Chat wieder verbunden ist.",
+      "errorCantRate": "Diese Unterhaltung kann gerade nicht bewertet werden.",
+      "errorRating": "Ihre Bewertung konnte leider nicht gespeichert werden.",
+      "errorDetail": "Entschuldigung: {detail}",
+      "errorGeneric": "Da ist leider etwas schiefgelaufen. Bitte versuchen Sie es erneut.",
+      "contactTitle": "Unser Team ist gerade nicht erreichbar",
+      "contactText": "Hinterlassen Sie Ihre E-Mail-Adresse, dann melden wir uns bei Ihnen.",
+      "contactLabel": "Ihre E-Mail-Adresse",
+      "contactPlaceholder": "name@beispiel.de",
+      "contactSend": "Senden",
+      "contactEmpty": "Bitte geben Sie Ihre E-Mail-Adresse ein.",
+      "contactInvalid": "Das sieht nicht nach einer E-Mail-Adresse aus. Bitte pr\u00fcfen Sie sie und versuchen Sie es erneut.",
+      "contactOffline": "Sie sind offline. Bitte versuchen Sie es erneut, sobald der Chat wieder verbunden ist.",
+      "contactThanks": "Danke!",
+      "contactDone": "Wir melden uns unter {email} bei Ihnen.",
+      "csatTitle": "Wie zufrieden waren Sie?",
+      "csatText": "Bitte bewerten Sie diese Unterhaltung.",
+      "csat1": "Sehr schlecht",
+      "csat2": "Schlecht",
+      "csat3": "Okay",
+      "csat4": "Gut",
+      "csat5": "Ausgezeichnet",
+      "csatStar": "{label} ({n} von 5)",
+      "csatThanks": "Danke f\u00fcr Ihr Feedback!",
+      "csatDone": "Sie haben diese Unterhaltung mit {n} von 5 bewertet."
+    },
+    "fr": {
+      "title": "Discutez avec nous",
+      "open": "Ouvrir le chat",
+      "openUnreadOne": "Ouvrir le chat, 1 nouveau message",
+      "openUnreadMany": "Ouvrir le chat, {count} nouveaux messages",
+      "close": "Fermer le chat",
+      "conversation": "Conversation",
+      "hint": "Posez-nous vos questions\u00a0: commandes, livraison, retours ou produits.",
+      "messageLabel": "Votre message",
+      "placeholder": "\u00c9crivez votre message\u2026",
+      "placeholderUnavailable": "Chat indisponible",
+      "send": "Envoyer le message",
+      "whoVisitor": "Vous",
+      "whoBot": "Assistant",
+      "whoAgent": "Conseiller",
+      "whoSystem": "Information",
+      "helpfulQuestion": "Cette r\u00e9ponse \u00e9tait-elle utile\u00a0?",
+      "helpful": "Utile",
+      "notHelpful": "Pas utile",
+      "sending": "Envoi en cours\u2026",
+      "waitingConnection": "En attente de connexion\u2026",
+      "waitingSend": "En attente d'envoi\u2026",
+      "notSent": "Non envoy\u00e9",
+      "notSentReason": "Non envoy\u00e9\u00a0: {reason}",
+      "reasonUndelivered": "le chat n'a pas pu le transmettre",
+      "reasonUnavailable": "chat indisponible",
+      "reasonTooLong": "trop long",
+      "reasonEmpty": "vide",
+      "reasonInvalidText": "ce texte ne peut pas \u00eatre envoy\u00e9",
+      "reasonInvalidId": "il ne peut pas \u00eatre envoy\u00e9",
+      "reasonClosed": "cette conversation est termin\u00e9e",
+      "statusIdle": "Nous r\u00e9pondons en g\u00e9n\u00e9ral en quelques secondes",
+      "statusConnecting": "Connexion\u2026",
+      "statusOnline": "En ligne",
+      "statusOffline": "Hors ligne, reconnexion\u2026",
+      "statusUnavailable": "Indisponible",
+      "statusWaiting": "En attente d'un conseiller\u2026",
+      "statusAway": "Notre \u00e9quipe est absente",
+      "statusChatting": "Conversation avec {name}",
+      "statusChattingTeam": "Conversation avec notre \u00e9quipe",
+      "statusResolved": "Conversation r\u00e9solue",
+      "noticeOffline": "Vous \u00eates hors ligne. Vos messages seront envoy\u00e9s d\u00e8s le retour de la connexion.",
+      "noticeReconnecting": "Connexion perdue, reconnexion\u2026 Vos messages seront envoy\u00e9s d\u00e8s son retour.",
+      "noticeUnavailable": "D\u00e9sol\u00e9s, le chat n'est pas disponible sur ce site pour le moment.",
+      "typingBot": "L'assistant \u00e9crit\u2026",
+      "typingAgent": "{name} \u00e9crit\u2026",
+      "typingAgentUnnamed": "Un conseiller \u00e9crit\u2026",
+      "errorRateLimited": "Vous envoyez vos messages un peu vite. Nous enverrons le v\u00f4tre dans un instant.",
+      "errorUnavailable": "Le chat rencontre un probl\u00e8me. Nous enverrons votre message d\u00e8s qu'il sera r\u00e9tabli.",
+      "errorFatal": "Le chat n'est pas disponible sur ce site pour le moment.",
+      "errorTooLong": "Ce message est trop long. Raccourcissez-le et r\u00e9essayez.",
+      "errorTooLongMax": "Ce message est trop long. Ne d\u00e9passez pas {max} caract\u00e8res.",
+      "errorEmpty": "\u00c9crivez d'abord un message.",
+      "errorRateOffline": "Vous \u00eates hors ligne\u00a0; notez \u00e0 nouveau une fois le chat reconnect\u00e9.",
+      "errorCantRate": "Cette conversation ne peut pas \u00eatre not\u00e9e pour le moment.",
+      "errorRating": "D\u00e9sol\u00e9s, nous n'avons pas pu enregistrer votre note.",
+      "errorDetail": "D\u00e9sol\u00e9s\u00a0: {detail}",
+      "errorGeneric": "D\u00e9sol\u00e9s, une erreur s'est produite. Veuillez r\u00e9essayer.",
+      "contactTitle": "Notre \u00e9quipe est absente pour le moment",
+      "contactText": "Laissez-nous votre e-mail et nous vous r\u00e9pondrons.",
+      "contactLabel": "Votre adresse e-mail",
+      "contactPlaceholder": "vous@exemple.fr",
+      "contactSend": "Envoyer",
+      "contactEmpty": "Veuillez saisir votre adresse e-mail.",
+      "contactInvalid": "Cette adresse e-mail ne semble pas valide. V\u00e9rifiez-la et r\u00e9essayez.",
+      "contactOffline": "Vous \u00eates hors ligne\u00a0; r\u00e9essayez une fois le chat reconnect\u00e9.",
+      "contactThanks": "Merci\u00a0!",
+      "contactDone": "Nous vous r\u00e9pondrons \u00e0 {email}.",
+      "csatTitle": "Comment s'est pass\u00e9 cet \u00e9change\u00a0?",
+      "csatText": "Merci de noter cette conversation.",
+      "csat1": "Tr\u00e8s mauvais",
+      "csat2": "Mauvais",
+      "csat3": "Correct",
+      "csat4": "Bien",
+      "csat5": "Excellent",
+      "csatStar": "{label} ({n} sur 5)",
+      "csatThanks": "Merci pour votre avis\u00a0!",
+      "csatDone": "Vous avez not\u00e9 cette conversation {n} sur 5."
+    },
+    "it": {
+      "title": "Chatta con noi",
+      "open": "Apri la chat",
+      "openUnreadOne": "Apri la chat, 1 nuovo messaggio",
+      "openUnreadMany": "Apri la chat, {count} nuovi messaggi",
+      "close": "Chiudi la chat",
+      "conversation": "Conversazione",
+      "hint": "Chiedici quello che vuoi: ordini, spedizioni, resi o prodotti.",
+      "messageLabel": "Il tuo messaggio",
+      "placeholder": "Scrivi il tuo messaggio\u2026",
+      "placeholderUnavailable": "Chat non disponibile",
+      "send": "Invia messaggio",
+      "whoVisitor": "Tu",
+      "whoBot": "Assistente",
+      "whoAgent": "Operatore",
+      "whoSystem": "Avviso",
+      "helpfulQuestion": "Questa risposta ti \u00e8 stata utile?",
+      "helpful": "Utile",
+      "notHelpful": "Non utile",
+      "sending": "Invio in corso\u2026",
+      "waitingConnection": "In attesa di connessione\u2026",
+      "waitingSend": "In attesa di invio\u2026",
+      "notSent": "Non inviato",
+      "notSentReason": "Non inviato: {reason}",
+      "reasonUndelivered": "la chat non \u00e8 riuscita a consegnarlo",
+      "reasonUnavailable": "chat non disponibile",
+      "reasonTooLong": "troppo lungo",
+      "reasonEmpty": "vuoto",
+      "reasonInvalidText": "il testo non pu\u00f2 essere inviato",
+      "reasonInvalidId": "non pu\u00f2 essere inviato",
+      "reasonClosed": "questa conversazione \u00e8 chiusa",
+      "statusIdle": "Di solito rispondiamo in pochi secondi",
+      "statusConnecting": "Connessione\u2026",
+      "statusOnline": "Online",
+      "statusOffline": "Offline, riconnessione\u2026",
+      "statusUnavailable": "Non disponibile",
+      "statusWaiting": "In attesa di un operatore\u2026",
+      "statusAway": "Il nostro team non \u00e8 disponibile",
+      "statusChatting": "In chat con {name}",
+      "statusChattingTeam": "In chat con il nostro team",
+      "statusResolved": "Conversazione risolta",
+      "noticeOffline": "Sei offline. I messaggi che scrivi verranno inviati quando torna la connessione.",
+      "noticeReconnecting": "Connessione persa, riconnessione\u2026 I messaggi che scrivi verranno inviati appena torna.",
+      "noticeUnavailable": "Spiacenti, al momento la chat non \u00e8 disponibile su questo sito.",
+      "typingBot": "L'assistente sta scrivendo\u2026",
+      "typingAgent": "{name} sta scrivendo\u2026",
+      "typingAgentUnnamed": "Un operatore sta scrivendo\u2026",
+      "errorRateLimited": "Stai inviando messaggi un po' troppo in fretta. Invieremo il tuo tra un attimo.",
+      "errorUnavailable": "La chat ha qualche problema in questo momento. Invieremo il tuo messaggio appena torna disponibile.",
+      "errorFatal": "Al momento la chat non \u00e8 disponibile su questo sito.",
+      "errorTooLong": "Il messaggio \u00e8 troppo lungo. Accorcialo e riprova.",
+      "errorTooLongMax": "Il messaggio \u00e8 troppo lungo. Resta sotto i {max} caratteri.",
+      "errorEmpty": "Scrivi prima un messaggio.",
+      "errorRateOffline": "Sei offline; riprova a valutare quando la chat si riconnette.",
+      "errorCantRate": "Al momento non \u00e8 possibile valutare questa conversazione.",
+      "errorRating": "Spiacenti, non siamo riusciti a registrare la tua valutazione.",
+      "errorDetail": "Spiacenti: {detail}",
+      "errorGeneric": "Spiacenti, qualcosa \u00e8 andato storto. Riprova.",
+      "contactTitle": "Al momento il nostro team non \u00e8 disponibile",
+      "contactText": "Lasciaci la tua e-mail e ti ricontatteremo.",
+      "contactLabel": "Il tuo indirizzo e-mail",
+      "contactPlaceholder": "nome@esempio.it",
+      "contactSend": "Invia",
+      "contactEmpty": "Inserisci il tuo indirizzo e-mail.",
+      "contactInvalid": "Questo indirizzo e-mail non sembra valido. Controllalo e riprova.",
+      "contactOffline": "Sei offline; riprova quando la chat si riconnette.",
+      "contactThanks": "Grazie!",
+      "contactDone": "Ti ricontatteremo all'indirizzo {email}.",
+      "csatTitle": "Com'\u00e8 andata?",
+      "csatText": "Valuta questa conversazione.",
+      "csat1": "Pessimo",
+      "csat2": "Scarso",
+      "csat3": "Discreto",
+      "csat4": "Buono",
+      "csat5": "Eccellente",
+      "csatStar": "{label} ({n} su 5)",
+      "csatThanks": "Grazie per il tuo feedback!",
+      "csatDone": "Hai valutato questa conversazione {n} su 5."
+    },
+    "pt": {
+      "title": "Fale conosco",
+      "open": "Abrir chat",
+      "openUnreadOne": "Abrir chat, 1 nova mensagem",
+      "openUnreadMany": "Abrir chat, {count} novas mensagens",
+      "close": "Fechar chat",
+      "conversation": "Conversa",
+      "hint": "Pergunte o que quiser: pedidos, entregas, devolu\u00e7\u00f5es ou produtos.",
+      "messageLabel": "Sua mensagem",
+      "placeholder": "Digite sua mensagem\u2026",
+      "placeholderUnavailable": "Chat indispon\u00edvel",
+      "send": "Enviar mensagem",
+      "whoVisitor": "Voc\u00ea",
+      "whoBot": "Assistente",
+      "whoAgent": "Atendente",
+      "whoSystem": "Aviso",
+      "helpfulQuestion": "Esta resposta foi \u00fatil?",
+      "helpful": "\u00datil",
+      "notHelpful": "N\u00e3o foi \u00fatil",
+      "sending": "Enviando\u2026",
+      "waitingConnection": "Aguardando conex\u00e3o\u2026",
+      "waitingSend": "Aguardando envio\u2026",
+      "notSent": "N\u00e3o enviada",
+      "notSentReason": "N\u00e3o enviada: {reason}",
+      "reasonUndelivered": "o chat n\u00e3o conseguiu entreg\u00e1-la",
+      "reasonUnavailable": "chat indispon\u00edvel",
+      "reasonTooLong": "longa demais",
+      "reasonEmpty": "vazia",
+      "reasonInvalidText": "o texto n\u00e3o pode ser enviado",
+      "reasonInvalidId": "n\u00e3o pode ser enviada",
+      "reasonClosed": "esta conversa foi encerrada",
+      "statusIdle": "Costumamos responder em segundos",
+      "statusConnecting": "Conectando\u2026",
+      "statusOnline": "Online",
+      "statusOffline": "Sem conex\u00e3o, reconectando\u2026",
+      "statusUnavailable": "Indispon\u00edvel",
+      "statusWaiting": "Aguardando um atendente\u2026",
+      "statusAway": "Nossa equipe n\u00e3o est\u00e1 dispon\u00edvel",
+      "statusChatting": "Conversando com {name}",
+      "statusChattingTeam": "Conversando com nossa equipe",
+      "statusResolved": "Conversa resolvida",
+      "noticeOffline": "Voc\u00ea est\u00e1 sem conex\u00e3o. As mensagens que escrever ser\u00e3o enviadas quando a conex\u00e3o voltar.",
+      "noticeReconnecting": "Conex\u00e3o perdida, reconectando\u2026 As mensagens que escrever ser\u00e3o enviadas quando ela voltar.",
+      "noticeUnavailable": "Desculpe, o chat n\u00e3o est\u00e1 dispon\u00edvel neste site no momento.",
+      "typingBot": "O assistente est\u00e1 digitando\u2026",
+      "typingAgent": "{name} est\u00e1 digitando\u2026",
+      "typingAgentUnnamed": "Um atendente est\u00e1 digitando\u2026",
+      "errorRateLimited": "Voc\u00ea est\u00e1 enviando mensagens um pouco r\u00e1pido. Vamos enviar a sua em instantes.",
+      "errorUnavailable": "O chat est\u00e1 com problemas no momento. Vamos enviar sua mensagem assim que ele voltar.",
+      "errorFatal": "O chat n\u00e3o est\u00e1 dispon\u00edvel neste site no momento.",
+      "errorTooLong": "Essa mensagem \u00e9 longa demais. Encurte-a e tente novamente.",
+      "errorTooLongMax": "Essa mensagem \u00e9 longa demais. Use menos de {max} caracteres.",
+      "errorEmpty": "Digite uma mensagem primeiro.",
+      "errorRateOffline": "Voc\u00ea est\u00e1 sem conex\u00e3o; avalie novamente quando o chat se reconectar.",
+      "errorCantRate": "Esta conversa n\u00e3o pode ser avaliada agora.",
+      "errorRating": "Desculpe, n\u00e3o conseguimos registrar sua avalia\u00e7\u00e3o.",
+      "errorDetail": "Desculpe: {detail}",
+      "errorGeneric": "Desculpe, algo deu errado. Tente novamente.",
+      "contactTitle": "Nossa equipe n\u00e3o est\u00e1 dispon\u00edvel agora",
+      "contactText": "Deixe seu e-mail e entraremos em contato.",
+      "contactLabel": "Seu endere\u00e7o de e-mail",
+      "contactPlaceholder": "voce@exemplo.com",
+      "contactSend": "Enviar",
+      "contactEmpty": "Digite seu endere\u00e7o de e-mail.",
+      "contactInvalid": "Isso n\u00e3o parece um endere\u00e7o de e-mail. Verifique e tente novamente.",
+      "contactOffline": "Voc\u00ea est\u00e1 sem conex\u00e3o; tente novamente quando o chat se reconectar.",
+      "contactThanks": "Obrigado!",
+      "contactDone": "Entraremos em contato pelo e-mail {email}.",
+      "csatTitle": "Como foi o atendimento?",
+      "csatText": "Avalie esta conversa, por favor.",
+      "csat1": "Muito ruim",
+      "csat2": "Ruim",
+      "csat3": "Regular",
+      "csat4": "Bom",
+      "csat5": "Excelente",
+      "csatStar": "{label} ({n} de 5)",
+      "csatThanks": "Obrigado pela avalia\u00e7\u00e3o!",
+      "csatDone": "Voc\u00ea avaliou esta conversa com {n} de 5."
+    }
+  };
+  // STRINGS-END
+
+  // The widget's language: the first of the tag's data-lang, the page's <html lang>, then the browser's
+  // languages whose primary subtag the table has (pt-BR: pt, de-AT: de); English when none has one.
+  var LANG = (function () {
+    var nav = window.navigator || {};
+    var wanted = [script.getAttribute("data-lang"), document.documentElement.getAttribute("lang")]
+      .concat(nav.languages ? Array.prototype.slice.call(nav.languages) : [], [nav.language]);
+    for (var i = 0; i < wanted.length; i++) {
+      var primary = typeof wanted[i] === "string" ? wanted[i].replace(/^\s+/, "").split(/[-_\s]/)[0].toLowerCase() : "";
+      if (primary && Object.prototype.hasOwnProperty.call(STRINGS, primary)) return primary;
+    }
+    return "en";
+  })();
+
+  function t(key, args) {
+    // The text of `key` in the widget's language, with {placeholders} filled from args (as text:
+    // every caller puts it in textContent or an attribute, never in markup).
+    var words = STRINGS[LANG];
+    var text = Object.prototype.hasOwnProperty.call(words, key) ? words[key] : STRINGS.en[key];
+    return args ? text.replace(/\{(\w+)\}/g, function (whole, name) {
+      return Object.prototype.hasOwnProperty.call(args, name) ? String(args[name]) : whole;
+    }) : text;
+  }
+
+  // Times and numbers: the browser's own variant of that language when it has one (en-GB: a 24-hour
+  // clock), else the language itself.
+  var LOCALES = (function () {
+    var nav = window.navigator || {};
+    var own = (nav.languages && nav.languages.length ? Array.prototype.slice.call(nav.languages) : [nav.language])
+      .filter(function (tag) { return typeof tag === "string" && tag.split(/[-_]/)[0].toLowerCase() === LANG; });
+    return own.length ? own : [LANG];
+  })();
+
+  function number(n) {
+    try { return n.toLocaleString(LOCALES); } catch (e) { return String(n); }
+  }
+
   var KEY = script.getAttribute("data-key");
   var USER_ID = script.getAttribute("data-user-id") || "";
   var USER_HASH = script.getAttribute("data-user-hash") || "";
-  var TITLE = script.getAttribute("data-title") || "Chat with us";
+  var TITLE = script.getAttribute("data-title") || t("title");
   var ACCENT = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(script.getAttribute("data-color") || "")
     ? script.getAttribute("data-color") : "#2f6b4f";
   var MAX_TEXT = 2000;
@@ -215,17 +736,17 @@
   var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
   var style = el("style");
   style.textContent = host.attachShadow ? CSS : CSS.replace(":host{all:initial}", "");
-  var ui = el("div", "nwcb-root", { "data-open": "false" });
+  var ui = el("div", "nwcb-root", { "data-open": "false", lang: LANG }); // the bubble's label too
 
   var bubble = el("button", "nwcb-bubble", {
-    type: "button", "aria-label": "Open chat", "aria-expanded": "false", "aria-controls": "nwcb-panel"
+    type: "button", "aria-label": t("open"), "aria-expanded": "false", "aria-controls": "nwcb-panel"
   });
   bubble.innerHTML = ICON_CHAT + ICON_DOWN; // constant markup, no data
   var badge = el("span", "nwcb-badge", { "aria-hidden": "true" });
   badge.hidden = true;
   bubble.appendChild(badge);
 
-  var panel = el("section", "nwcb-panel", { id: "nwcb-panel", role: "dialog", "aria-labelledby": "nwcb-title" });
+  var panel = el("section", "nwcb-panel", { id: "nwcb-panel", role: "dialog", "aria-labelledby": "nwcb-title", lang: LANG });
   panel.hidden = true;
   var header = el("header", "nwcb-header");
   var heading = el("div", "nwcb-heading");
@@ -238,16 +759,16 @@
   statusLine.appendChild(statusText);
   heading.appendChild(title);
   heading.appendChild(statusLine);
-  var closeBtn = el("button", "nwcb-close", { type: "button", "aria-label": "Close chat" });
+  var closeBtn = el("button", "nwcb-close", { type: "button", "aria-label": t("close") });
   closeBtn.innerHTML = ICON_CLOSE;
   header.appendChild(heading);
   header.appendChild(closeBtn);
 
   var notice = el("p", "nwcb-notice", { role: "status" });
   notice.hidden = true;
-  var list = el("ol", "nwcb-messages", { role: "log", "aria-live": "polite", "aria-label": "Conversation", tabindex: "0" });
+  var list = el("ol", "nwcb-messages", { role: "log", "aria-live": "polite", "aria-label": t("conversation"), tabindex: "0" });
   var empty = el("li", "nwcb-empty");
-  empty.textContent = "Ask us anything: orders, shipping, returns or products.";
+  empty.textContent = t("hint");
   list.appendChild(empty);
   var typing = el("div", "nwcb-typing", { "aria-live": "polite" });
   typing.hidden = true;
@@ -268,18 +789,18 @@
   var contactCard = el("form", "nwcb-card nwcb-contact", { novalidate: "", "data-done": "false", "aria-labelledby": "nwcb-contact-title" });
   contactCard.hidden = true;
   var contactTitle = el("p", "nwcb-card-title", { id: "nwcb-contact-title" });
-  contactTitle.textContent = "Our team is away right now";
+  contactTitle.textContent = t("contactTitle");
   var contactText = el("p", "nwcb-card-text");
-  contactText.textContent = "Leave your e-mail and we'll get back to you.";
+  contactText.textContent = t("contactText");
   var contactRow = el("div", "nwcb-contact-row");
   var contactLabel = el("label", "nwcb-sr", { "for": "nwcb-contact-input" });
-  contactLabel.textContent = "Your e-mail address";
+  contactLabel.textContent = t("contactLabel");
   var contactInput = el("input", "nwcb-contact-input", {
     id: "nwcb-contact-input", type: "email", name: "email", autocomplete: "email", inputmode: "email",
-    maxlength: "254", placeholder: "you@example.com", "aria-describedby": "nwcb-contact-error"
+    maxlength: "254", placeholder: t("contactPlaceholder"), "aria-describedby": "nwcb-contact-error"
   });
   var contactBtn = el("button", "nwcb-card-btn", { type: "submit" });
-  contactBtn.textContent = "Send";
+  contactBtn.textContent = t("contactSend");
   var contactError = el("p", "nwcb-card-error", { id: "nwcb-contact-error", role: "alert" });
   contactError.hidden = true;
   contactRow.appendChild(contactLabel);
@@ -290,17 +811,17 @@
   contactCard.appendChild(contactRow);
   contactCard.appendChild(contactError);
 
-  var CSAT_LABELS = ["Very poor", "Poor", "Okay", "Good", "Excellent"];
+  var CSAT_LABELS = [t("csat1"), t("csat2"), t("csat3"), t("csat4"), t("csat5")];
   var csatCard = el("div", "nwcb-card nwcb-csat", { "data-done": "false" });
   csatCard.hidden = true;
   var csatTitle = el("p", "nwcb-card-title", { id: "nwcb-csat-title" });
-  csatTitle.textContent = "How did we do?";
+  csatTitle.textContent = t("csatTitle");
   var csatText = el("p", "nwcb-card-text");
-  csatText.textContent = "Please rate this conversation.";
+  csatText.textContent = t("csatText");
   var csatStars = el("div", "nwcb-stars", { role: "group", "aria-labelledby": "nwcb-csat-title" });
   var csatButtons = CSAT_LABELS.map(function (text, i) {
     var b = el("button", "nwcb-star", {
-      type: "button", "data-csat": String(i + 1), "aria-label": text + " (" + (i + 1) + " of 5)",
+      type: "button", "data-csat": String(i + 1), "aria-label": t("csatStar", { label: text, n: i + 1 }),
       title: text, "aria-pressed": "false"
     });
     b.innerHTML = ICON_STAR; // constant markup, no data
@@ -323,12 +844,12 @@
 
   var form = el("form", "nwcb-form", { novalidate: "" });
   var label = el("label", "nwcb-sr", { "for": "nwcb-input" });
-  label.textContent = "Your message";
+  label.textContent = t("messageLabel");
   var input = el("textarea", "nwcb-input", {
-    id: "nwcb-input", rows: "1", maxlength: String(MAX_TEXT), placeholder: "Type your message\u2026",
+    id: "nwcb-input", rows: "1", maxlength: String(MAX_TEXT), placeholder: t("placeholder"),
     autocomplete: "off", enterkeyhint: "send"
   });
-  var sendBtn = el("button", "nwcb-send", { type: "submit", "aria-label": "Send message" });
+  var sendBtn = el("button", "nwcb-send", { type: "submit", "aria-label": t("send") });
   sendBtn.innerHTML = ICON_SEND;
   form.appendChild(label);
   form.appendChild(input);
@@ -406,12 +927,12 @@
     node.appendChild(document.createTextNode(text.slice(last)));
   }
 
-  var WHO = { visitor: "You", bot: "Assistant", agent: "Agent", system: "Notice" };
+  var WHO = { visitor: t("whoVisitor"), bot: t("whoBot"), agent: t("whoAgent"), system: t("whoSystem") };
 
   function timeLabel(iso) {
     var d = new Date(iso);
     if (isNaN(d.getTime())) return "";
-    try { return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }); } catch (e) { return ""; }
+    try { return d.toLocaleTimeString(LOCALES, { hour: "2-digit", minute: "2-digit" }); } catch (e) { return ""; }
   }
 
   function authorOf(msg) {
@@ -422,7 +943,7 @@
   function bubbleNode(sender, text, name) {
     var li = el("li", "nwcb-msg nwcb-msg--" + (WHO[sender] ? sender : "bot"));
     var who = el("span", "nwcb-sr");
-    who.textContent = (name || WHO[sender] || "Assistant") + ": ";
+    who.textContent = (name || WHO[sender] || WHO.bot) + ": ";
     var body = el("div", "nwcb-text");
     renderText(body, text);
     var meta = el("div", "nwcb-meta");
@@ -452,8 +973,8 @@
   }
 
   function ratingButtons(id) {
-    var group = el("span", "nwcb-rating", { role: "group", "aria-label": "Was this answer helpful?" });
-    [["up", ICON_UP, "Helpful"], ["down", ICON_THUMB_DOWN, "Not helpful"]].forEach(function (r) {
+    var group = el("span", "nwcb-rating", { role: "group", "aria-label": t("helpfulQuestion") });
+    [["up", ICON_UP, t("helpful")], ["down", ICON_THUMB_DOWN, t("notHelpful")]].forEach(function (r) {
       var b = el("button", "nwcb-rate", {
         type: "button", "data-rating": r[0], "aria-label": r[2], title: r[2],
         "aria-pressed": ratings[id] === r[0] ? "true" : "false"
@@ -565,7 +1086,7 @@
     var node = bubbleNode("visitor", item.text);
     node.classList.add("nwcb-msg--pending");
     node.setAttribute("data-client-id", item.client_id);
-    metaFor(node).textContent = "Sending\u2026";
+    metaFor(node).textContent = t("sending");
     list.appendChild(node);
     return node;
   }
@@ -580,7 +1101,7 @@
     item.failed = true;
     item.node.classList.remove("nwcb-msg--pending");
     item.node.classList.add("nwcb-msg--failed");
-    metaFor(item.node).textContent = "Not sent" + (reason ? ": " + reason : "");
+    metaFor(item.node).textContent = reason ? t("notSentReason", { reason: reason }) : t("notSent");
     saveOutbox();
   }
 
@@ -602,28 +1123,25 @@
   function renderBadge() {
     badge.hidden = unread === 0;
     badge.textContent = unread > 9 ? "9+" : String(unread);
-    bubble.setAttribute("aria-label", unread ? "Open chat, " + unread + " new message" + (unread > 1 ? "s" : "") : "Open chat");
+    bubble.setAttribute("aria-label", !unread ? t("open") : unread === 1 ? t("openUnreadOne") : t("openUnreadMany", { count: number(unread) }));
   }
 
   var OWNERS = ["bot", "waiting", "human", "resolved"];
   function knownOwner(status) { return OWNERS.indexOf(status) >= 0; }
 
   function ownerText() {
-    if (owner === "waiting") return agentsOnline ? "Waiting for a person\u2026" : "Our team is away";
-    if (owner === "human") return "Chatting with " + (agentName || "our team");
-    if (owner === "resolved") return "Conversation resolved";
-    return "Online";
+    if (owner === "waiting") return agentsOnline ? t("statusWaiting") : t("statusAway");
+    if (owner === "human") return agentName ? t("statusChatting", { name: agentName }) : t("statusChattingTeam");
+    if (owner === "resolved") return t("statusResolved");
+    return t("statusOnline");
   }
 
   function renderStatus() {
     // data-state is the connection; data-owner who answers (only told while connected).
     var state = statusLine.getAttribute("data-state");
-    statusText.textContent = state === "online" ? ownerText() : {
-      idle: "We usually reply in seconds",
-      connecting: "Connecting\u2026",
-      offline: "Offline, reconnecting\u2026",
-      unavailable: "Unavailable"
-    }[state];
+    statusText.textContent = state === "online" ? ownerText() : t({
+      idle: "statusIdle", connecting: "statusConnecting", offline: "statusOffline", unavailable: "statusUnavailable"
+    }[state]);
     statusLine.title = statusText.textContent;
     statusLine.setAttribute("data-owner", owner);
     statusLine.setAttribute("data-agents", agentsOnline ? "online" : "away");
@@ -634,9 +1152,7 @@
     statusLine.setAttribute("data-state", state);
     renderStatus();
     if (state === "offline") {
-      showNotice(navigator.onLine === false
-        ? "You're offline. Messages you write will be sent when the connection is back."
-        : "Connection lost, reconnecting\u2026 Messages you write will be sent when it's back.", "offline");
+      showNotice(t(navigator.onLine === false ? "noticeOffline" : "noticeReconnecting"), "offline");
     } else if (state !== "unavailable" && notice.getAttribute("data-kind") === "offline") {
       notice.hidden = true;
     }
@@ -662,8 +1178,8 @@
   function showTyping(sender, on) {
     clearTimeout(typingTimer);
     if (!on) { typing.hidden = true; return; }
-    typingText.textContent = sender === "agent"
-      ? (agentName || "An agent") + " is typing\u2026" : "The assistant is typing\u2026";
+    typingText.textContent = sender !== "agent" ? t("typingBot")
+      : agentName ? t("typingAgent", { name: agentName }) : t("typingAgentUnnamed");
     var stick = nearBottom();
     typing.hidden = false;
     scrollToEnd(stick);
@@ -724,15 +1240,15 @@
   function resetContactCard() {
     if (contactCard.getAttribute("data-done") !== "true") return;
     contactCard.setAttribute("data-done", "false");
-    contactTitle.textContent = "Our team is away right now";
-    contactText.textContent = "Leave your e-mail and we'll get back to you.";
+    contactTitle.textContent = t("contactTitle");
+    contactText.textContent = t("contactText");
     contactRow.hidden = false;
   }
 
   function contactSubmit() {
     var email = contactInput.value.replace(/^\s+|\s+$/g, "");
-    if (!email) { contactFailed("Please type your e-mail address."); return; }
-    if (!ready()) { contactFailed("You're offline; please try again once the chat reconnects."); return; }
+    if (!email) { contactFailed(t("contactEmpty")); return; }
+    if (!ready()) { contactFailed(t("contactOffline")); return; }
     if (contactPending) return;
     contactPending = send({ type: "contact", email: email });
     contactCard.setAttribute("aria-busy", contactPending ? "true" : "false");
@@ -754,8 +1270,8 @@
     contactCard.setAttribute("aria-busy", "false");
     setNote("contact", true);
     contactCard.setAttribute("data-done", "true");
-    contactTitle.textContent = "Thanks!";
-    contactText.textContent = "We'll get back to you at " + (typeof f.email === "string" ? f.email : contactInput.value) + ".";
+    contactTitle.textContent = t("contactThanks");
+    contactText.textContent = t("contactDone", { email: typeof f.email === "string" ? f.email : contactInput.value });
     contactRow.hidden = true;
     contactError.hidden = true;
     if (focusWithin(contactCard)) input.focus();
@@ -765,8 +1281,8 @@
   function resetCsatCard() {
     csatPending = false;
     csatCard.setAttribute("data-done", "false");
-    csatTitle.textContent = "How did we do?";
-    csatText.textContent = "Please rate this conversation.";
+    csatTitle.textContent = t("csatTitle");
+    csatText.textContent = t("csatText");
     csatStars.hidden = csatScale.hidden = false;
     csatCard.setAttribute("aria-busy", "false");
     csatButtons.forEach(function (b) { b.setAttribute("aria-pressed", "false"); });
@@ -789,7 +1305,7 @@
 
   function csatSubmit(rating) {
     if (csatPending) return;
-    if (!ready()) { showError("You're offline; please rate again once the chat reconnects."); return; }
+    if (!ready()) { showError(t("errorRateOffline")); return; }
     csatPending = send({ type: "csat", rating: rating });
     if (!csatPending) return;
     csatCard.setAttribute("aria-busy", "true");
@@ -811,8 +1327,8 @@
     var rating = typeof f.rating === "number" ? f.rating : chosenStars();
     setNote("rated", rating);
     csatCard.setAttribute("data-done", "true");
-    csatTitle.textContent = "Thanks for your feedback!";
-    csatText.textContent = "You rated this conversation " + rating + " of 5.";
+    csatTitle.textContent = t("csatThanks");
+    csatText.textContent = t("csatDone", { n: rating });
     csatStars.hidden = csatScale.hidden = true;
     if (hadFocus) input.focus();
     renderCards();
@@ -853,7 +1369,7 @@
       if (!s || typeof s.client_id !== "string" || typeof s.text !== "string") return;
       var item = { client_id: s.client_id, text: s.text, failed: false };
       item.node = pendingNode(item);
-      markPending(item, "Waiting to send\u2026");
+      markPending(item, t("waitingSend"));
       outbox.push(item);
     });
     updateEmpty();
@@ -874,7 +1390,7 @@
   function transmit(item) {
     if (!send({ type: "message", text: item.text, client_id: item.client_id })) return;
     inflight.push(item.client_id);
-    markPending(item, "Sending\u2026");
+    markPending(item, t("sending"));
     var sock = ws;
     clearTimeout(ackTimers[item.client_id]);
     ackTimers[item.client_id] = setTimeout(function () {
@@ -893,9 +1409,9 @@
   function submit() {
     var text = input.value.replace(/^\s+|\s+$/g, "");
     if (!text) return;
-    if (fatal) { showError("The chat is unavailable on this site right now."); return; }
+    if (fatal) { showError(t("errorFatal")); return; }
     if (text.length > MAX_TEXT) {
-      showError("That message is too long. Please keep it under " + MAX_TEXT + " characters.");
+      showError(t("errorTooLongMax", { max: number(MAX_TEXT) }));
       return;
     }
     stopVisitorTyping(false);
@@ -910,13 +1426,13 @@
     scrollToEnd(true);
     if (ready()) transmit(item);
     else {
-      markPending(item, "Waiting for connection\u2026");
+      markPending(item, t("waitingConnection"));
       connect();
     }
   }
 
   function rate(id, rating, group) {
-    if (!ready()) { showError("You're offline; please rate again once the chat reconnects."); return; }
+    if (!ready()) { showError(t("errorRateOffline")); return; }
     send({ type: "feedback", message_id: id, rating: rating });
     ratings[id] = rating;
     var keys = Object.keys(ratings);
@@ -942,7 +1458,8 @@
     clearTimeout(reconnectTimer);
     reconnectTimer = null;
     var url = WS_URL + "?key=" + encodeURIComponent(KEY) + (token ? "&visitor=" + encodeURIComponent(token) : "") +
-      (USER_ID ? "&user_id=" + encodeURIComponent(USER_ID) + "&user_hash=" + encodeURIComponent(USER_HASH) : "");
+      (USER_ID ? "&user_id=" + encodeURIComponent(USER_ID) + "&user_hash=" + encodeURIComponent(USER_HASH) : "") +
+      "&lang=" + LANG;
     var sock;
     try { sock = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
     ws = sock;
@@ -975,7 +1492,7 @@
     if (code === CLOSE_BAD_KEY || code === CLOSE_BAD_ORIGIN) { refuse(code); return; }
     if (fatal) return;
     setStatus("offline");
-    outbox.forEach(function (item) { if (!item.failed) markPending(item, "Waiting for connection\u2026"); });
+    outbox.forEach(function (item) { if (!item.failed) markPending(item, t("waitingConnection")); });
     scheduleReconnect();
   }
 
@@ -985,7 +1502,7 @@
     var item = outboxItem(clientId);
     if (!item || item.failed) return;
     item.drops = (item.drops || 0) + 1;
-    if (item.drops >= MAX_DROPS) markFailed(item, "the chat couldn't deliver it");
+    if (item.drops >= MAX_DROPS) markFailed(item, t("reasonUndelivered"));
   }
 
   function scheduleReconnect() {
@@ -1015,12 +1532,12 @@
       : "the widget key \"" + KEY + "\" is unknown or inactive";
     if (window.console) console.error(LOG_PREFIX + "The chat server refused the connection: " + why + ". Check the data-key of the <script> tag and the store's allowed origins.");
     setStatus("unavailable");
-    showNotice("Sorry, the chat isn't available on this site right now.", "fatal");
+    showNotice(t("noticeUnavailable"), "fatal");
     input.disabled = true;
-    input.placeholder = "Chat unavailable";
+    input.placeholder = t("placeholderUnavailable");
     sendBtn.disabled = true;
     empty.hidden = true;
-    outbox.forEach(function (item) { if (!item.failed) markFailed(item, "chat unavailable"); });
+    outbox.forEach(function (item) { if (!item.failed) markFailed(item, t("reasonUnavailable")); });
     renderCards();
   }
 
@@ -1114,8 +1631,8 @@
   // sent again (re-sending a message the server cannot take made the widget reconnect in a loop).
   var TRANSIENT = { rate_limited: 1, unavailable: 1 };
   var REFUSED_REASON = {
-    text_too_long: "too long", empty_text: "empty", invalid_text: "the text can't be sent",
-    invalid_client_id: "it can't be sent", conversation_closed: "this conversation is closed"
+    text_too_long: t("reasonTooLong"), empty_text: t("reasonEmpty"), invalid_text: t("reasonInvalidText"),
+    invalid_client_id: t("reasonInvalidId"), conversation_closed: t("reasonClosed")
   };
 
   function onError(f) {
@@ -1135,9 +1652,8 @@
       clearTimeout(ackTimers[head.client_id]);
     }
     if (TRANSIENT[code]) {
-      showError(code === "rate_limited" ? "You're sending messages a little fast. We'll send yours in a moment."
-        : "The chat is having trouble right now. We'll send your message as soon as it's back.");
-      if (head) markPending(head, "Waiting to send\u2026");
+      showError(t(code === "rate_limited" ? "errorRateLimited" : "errorUnavailable"));
+      if (head) markPending(head, t("waitingSend"));
       var wait = typeof f.retry_after === "number" && f.retry_after > 0 ? Math.min(f.retry_after, 60) * 1000
         : code === "rate_limited" ? RATE_RETRY_MS : UNAVAILABLE_RETRY_MS;
       clearTimeout(rateTimer);
@@ -1146,21 +1662,16 @@
     }
     if (head && !head.failed) markFailed(head, REFUSED_REASON[code] || detail.slice(0, 200) || code);
     if (code === "invalid_email" && contactPending) {
-      contactFailed("That doesn't look like an e-mail address. Please check it and try again.");
+      contactFailed(t("contactInvalid"));
       return;
     }
     if ((code === "invalid_state" || code === "invalid_rating") && csatPending) {
       csatFailed();
-      showError(code === "invalid_state"
-        ? "This conversation can't be rated right now." : "Sorry, we couldn't record that rating.");
+      showError(t(code === "invalid_state" ? "errorCantRate" : "errorRating"));
       return;
     }
-    var polite = {
-      text_too_long: "That message is too long. Please shorten it and try again.",
-      empty_text: "Please type a message first.",
-      message_not_found: "Sorry, we couldn't record that rating."
-    }[code];
-    showError(polite || (detail ? "Sorry: " + detail : "Sorry, something went wrong. Please try again."));
+    var polite = { text_too_long: "errorTooLong", empty_text: "errorEmpty", message_not_found: "errorRating" }[code];
+    showError(polite ? t(polite) : detail ? t("errorDetail", { detail: detail }) : t("errorGeneric"));
   }
 
   // --- open, close, keyboard ---
@@ -1173,7 +1684,7 @@
     bubble.setAttribute("aria-expanded", "true");
     unread = 0;
     renderBadge();
-    bubble.setAttribute("aria-label", "Close chat");
+    bubble.setAttribute("aria-label", t("close"));
     connect();
     fitViewport();
     scrollToEnd(true);

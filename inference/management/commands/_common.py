@@ -2,7 +2,9 @@
 import argparse
 import json
 
-from chatbot.management.base import ServiceCommand
+from django.core.management.base import CommandParser
+
+from chatbot.management.base import ServiceCommand, tenant_argument
 
 
 class ModelCommand(ServiceCommand):
@@ -18,6 +20,15 @@ def positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
     return number
+
+
+def data_file_arguments(parser: CommandParser, *, tenant: bool = True) -> None:
+    """The arguments of a command that reads a data file (inference.training_data): the store (unless the
+    data is the platform's), the file and its message column; the command adds its label columns."""
+    if tenant:
+        tenant_argument(parser)
+    parser.add_argument("file", help=".csv, .tsv or .jsonl file, UTF-8")
+    parser.add_argument("--text", required=True, metavar="COL", help="column with the message text")
 
 
 def training_options(parser) -> None:

@@ -2,16 +2,14 @@ import json
 
 from inference.nlu_services import intent_model_evaluate
 
-from inference.management.commands._common import ModelCommand
+from inference.management.commands._common import ModelCommand, data_file_arguments
 
 
 class Command(ModelCommand):
     help = "Evaluate a tenant's active intent model on a labelled file; the last line is the metrics as JSON."
 
     def add_arguments(self, parser):
-        parser.add_argument("tenant", help="tenant slug")
-        parser.add_argument("file", help=".csv, .tsv or .jsonl file")
-        parser.add_argument("--text", required=True, metavar="COL")
+        data_file_arguments(parser)
         parser.add_argument("--intent", required=True, metavar="COL", help="true intent (out_of_scope allowed)")
 
     def handle(self, *args, tenant, file, text, intent, **options):

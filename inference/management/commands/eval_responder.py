@@ -1,6 +1,7 @@
 import json
 
 from chatbot.management.base import ServiceCommand
+from inference.management.commands._common import data_file_arguments
 from inference.responder_services import responder_evaluate
 
 
@@ -8,10 +9,8 @@ class Command(ServiceCommand):
     help = "Evaluate a tenant's active responder on a file of messages and reference replies; last line is JSON."
 
     def add_arguments(self, parser):
-        parser.add_argument("tenant", help="tenant slug")
-        parser.add_argument("file", help=".csv, .tsv or .jsonl file")
-        parser.add_argument("--text", required=True, metavar="COL", help="the visitor's message")
-        parser.add_argument("--response", required=True, metavar="COL", help="the reference reply")
+        data_file_arguments(parser)
+        parser.add_argument("--response", required=True, metavar="COL", help="column with the reference reply")
 
     def handle(self, *args, tenant, file, text, response, **options):
         metrics = responder_evaluate(tenant, file, text, response)

@@ -2,15 +2,14 @@ import json
 
 from inference.nlu_services import sentiment_model_evaluate
 
-from inference.management.commands._common import ModelCommand
+from inference.management.commands._common import ModelCommand, data_file_arguments
 
 
 class Command(ModelCommand):
     help = "Evaluate the active sentiment model on a labelled file; the last line is the metrics as JSON."
 
     def add_arguments(self, parser):
-        parser.add_argument("file", help=".csv, .tsv or .jsonl file")
-        parser.add_argument("--text", required=True, metavar="COL")
+        data_file_arguments(parser, tenant=False)
         parser.add_argument("--label", required=True, metavar="COL", help="negative, neutral or positive")
 
     def handle(self, *args, file, text, label, **options):

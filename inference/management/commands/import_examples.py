@@ -1,15 +1,13 @@
 from inference.nlu_services import examples_import
 
-from inference.management.commands._common import ModelCommand
+from inference.management.commands._common import ModelCommand, data_file_arguments
 
 
 class Command(ModelCommand):
     help = "Import a tenant's labelled messages (intent, optional response) from a CSV or JSONL file."
 
     def add_arguments(self, parser):
-        parser.add_argument("tenant", help="tenant slug")
-        parser.add_argument("file", help=".csv, .tsv or .jsonl file, UTF-8")
-        parser.add_argument("--text", required=True, metavar="COL", help="column with the message text")
+        data_file_arguments(parser)
         parser.add_argument("--intent", required=True, metavar="COL", help="column with the intent label")
         parser.add_argument("--response", metavar="COL", help="column with the reply it should get")
 

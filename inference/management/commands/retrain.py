@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from chatbot.learning import services as learning
-from chatbot.management.base import ServiceCommand
+from chatbot.management.base import ServiceCommand, tenant_argument
 from chatbot.models import TrainingRun
 from chatbot.conversations.selectors import tenant_require
 from inference.retraining import DONE, retrain_check, retrain_run
@@ -17,7 +17,7 @@ class Command(ServiceCommand):
             "only if it is no worse on the frozen evaluation set and fixes the agents' corrections.")
 
     def add_arguments(self, parser):
-        parser.add_argument("tenant", help="tenant slug")
+        tenant_argument(parser)
         parser.add_argument("--kind", default="all", help="intent, sentiment, responder or all (default)")
         parser.add_argument("--no-wait", action="store_true", help="queue the retrain and return at once")
         parser.add_argument("--here", action="store_true", help="train in this process (no worker needed)")

@@ -1,6 +1,6 @@
 from chatbot.learning import services as learning
 from chatbot.learning.registry import model_version_active, model_version_rollback
-from chatbot.management.base import ServiceCommand
+from chatbot.management.base import ServiceCommand, tenant_argument
 from chatbot.models import ModelVersion
 from chatbot.conversations.selectors import tenant_require
 
@@ -9,7 +9,7 @@ class Command(ServiceCommand):
     help = "Restore the version of a tenant's model that was active before the current one."
 
     def add_arguments(self, parser):
-        parser.add_argument("tenant", help="tenant slug")
+        tenant_argument(parser)
         parser.add_argument("--kind", required=True, choices=ModelVersion.Kind.values,
                             help="which model (sentiment is the one global model)")
 

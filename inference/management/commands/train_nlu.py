@@ -1,5 +1,6 @@
 from inference.nlu_services import config_default, intent_model_train
 
+from chatbot.management.base import tenant_argument
 from inference.management.commands._common import ModelCommand, training_options, training_overrides, version_summary
 
 
@@ -7,7 +8,7 @@ class Command(ModelCommand):
     help = "Fine-tune a new intent model (with out-of-scope detection) on a tenant's training examples."
 
     def add_arguments(self, parser):
-        parser.add_argument("tenant", help="tenant slug")
+        tenant_argument(parser)
         training_options(parser)
 
     def handle(self, *args, tenant, **options):

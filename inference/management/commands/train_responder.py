@@ -1,6 +1,6 @@
 import json
 
-from chatbot.management.base import ServiceCommand
+from chatbot.management.base import ServiceCommand, tenant_argument
 from inference.responder_services import responder_config, responder_train
 
 
@@ -9,7 +9,7 @@ class Command(ServiceCommand):
     refused = (FileNotFoundError,)  # the base model is not downloaded: the operator's to fix
 
     def add_arguments(self, parser):
-        parser.add_argument("tenant", help="tenant slug")
+        tenant_argument(parser)
         parser.add_argument("--epochs", type=int)
         parser.add_argument("--lr", type=float)
         parser.add_argument("--batch-size", type=int)

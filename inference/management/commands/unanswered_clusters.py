@@ -1,7 +1,7 @@
 import json
 
 from chatbot.conversations import selectors
-from chatbot.management.base import ServiceCommand
+from chatbot.management.base import ServiceCommand, tenant_argument
 from chatbot.review.insights import period_parse
 from inference.clusters import DISTANCE_THRESHOLD, unanswered_clusters
 
@@ -11,7 +11,7 @@ class Command(ServiceCommand):
             "first'; last line is JSON.")
 
     def add_arguments(self, parser):
-        parser.add_argument("tenant", help="tenant slug")
+        tenant_argument(parser)
         parser.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="first day (default: 30 days ago)")
         parser.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last day (default: today)")
         parser.add_argument("--threshold", type=float, default=DISTANCE_THRESHOLD,
