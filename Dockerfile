@@ -1,4 +1,4 @@
-# One image for web, worker and beat.
+# One image for web, worker, trainer and beat.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 WORKDIR /app

@@ -44,6 +44,9 @@ def demo_seed(origins: list[str], agent_password: str | None = None) -> DemoSeed
     tenant.name = DEMO_NAME
     tenant.allowed_origins = origins
     tenant.greeting = "Hi! I'm the Northwind assistant. Ask me about orders, shipping, returns or our gear."
+    tenant.translations = load_json("texts.json")  # the bot's own texts in es, de, fr, it, pt
+    # The languages its team serves: a message in any other (Japanese, say) goes straight to a person.
+    tenant.languages = ["en", *sorted(tenant.translations)]
     tenant.save()
 
     tenant.knowledge.all().delete()

@@ -1,8 +1,10 @@
 """Data of the platform: tenants, visitors, conversations, messages, knowledge,
 training examples, feedback and the model registry. Workflows live in services."""
+import re
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -13,6 +15,33 @@ def new_public_key() -> str:
 
 def new_visitor_token() -> str:
     return "v_" + secrets.token_urlsafe(24)
+
+
+# The store's texts a visitor reads from the bot, which a store may also write in other languages.
+TRANSLATED_TEXTS = ("greeting", "fallback_text", "handoff_text", "complaint_text", "no_agent_text")
+_LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
+
+
+def language_code(value: object) -> str:
+    """The ISO 639-1 code of a language tag ("pt-BR" -> "pt"), or "" for anything else."""
+    code = value.split("-")[0].split("_")[0].strip().lower() if isinstance(value, str) else ""
+    return code if _LANGUAGE_CODE.match(code) else ""
+
+
+def translations_validate(value: object) -> None:
+    """{"es": {"greeting": "¡Hola!", ...}, ...}: ISO 639-1 codes, the texts of TRANSLATED_TEXTS, non-empty strings."""
+    if not isinstance(value, dict):
+        raise ValidationError('Write the texts per language, e.g. {"es": {"greeting": "¡Hola!"}}.')
+    for language, texts in value.items():
+        if language_code(language) != language:
+            raise ValidationError(f"{language!r} is not a two-letter language code (e.g. es, de).")
+        if not isinstance(texts, dict):
+            raise ValidationError(f"The texts of {language!r} must be an object of text name to text.")
+        for name, text in texts.items():
+            if name not in TRANSLATED_TEXTS:
+                raise ValidationError(f"{name!r} is not a text the bot sends; use {', '.join(TRANSLATED_TEXTS)}.")
+            if not isinstance(text, str) or not text.strip() or len(text) > 1000:
+                raise ValidationError(f"The {language} {name} must be a text of 1 to 1000 characters.")
 
 
 class Tenant(models.Model):
@@ -56,6 +85,11 @@ class Tenant(models.Model):
     generation = models.JSONField(default=dict, blank=True)
     # Languages the bot answers (ISO 639-1); a message in another one goes to people who speak it.
     languages = models.JSONField(default=list, blank=True, help_text='e.g. ["en"]; empty: every language.')
+    # The texts above in other languages; a text the store did not write in a language is sent as above.
+    translations = models.JSONField(
+        default=dict, blank=True, validators=[translations_validate],
+        help_text='The bot\'s texts in other languages, e.g. {"es": {"greeting": "¡Hola!", "handoff_text": "…"}}.',
+    )
     # Identity verification: the store's server signs the visitor's id (HMAC-SHA256) with this secret.
     identity_secret = models.CharField(max_length=128, blank=True, default="")
     identity_secret_previous = models.CharField(
@@ -69,6 +103,12 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def text(self, name: str, language: str = "") -> str:
+        """The store's text `name` (one of TRANSLATED_TEXTS) in `language` when it wrote one, else as above."""
+        texts = (self.translations or {}).get(language_code(language))
+        text = texts.get(name) if isinstance(texts, dict) else None
+        return text if isinstance(text, str) and text.strip() else getattr(self, name)
 
     def origin_allowed(self, origin: str | None) -> bool:
         """Browsers always send Origin; a client without one is not a page on another site."""

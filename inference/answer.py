@@ -130,7 +130,7 @@ def _answer(message: Message, tenant) -> str:
     grounding = [h.as_grounding() for h in hits]
     source = decision.details.get("source")
     if source == "complaint":
-        text, model_version, score, grounding = _complaint_reply(tenant, labels, decision, hits)
+        text, model_version, score, grounding = _complaint_reply(tenant, labels, decision, hits, language)
     elif source == "correction":
         text, model_version, score = corrected.reply, corrections.VERSION, round(corrected.score, 4)
         grounding.insert(0, corrected.as_grounding())
@@ -141,7 +141,7 @@ def _answer(message: Message, tenant) -> str:
         text, model_version, score = own.reply, INTENT_REPLY_VERSION, own.score
         grounding.insert(0, own.as_grounding())
     else:
-        text = hits[0].answer if decision.action == "answer" else tenant.fallback_text
+        text = hits[0].answer if decision.action == "answer" else tenant.text("fallback_text", language)
         model_version, score = RETRIEVAL_VERSION, hits[0].score if hits else None
     services.bot_reply_store(
         message.id, text,
@@ -178,16 +178,17 @@ def fallbacks_in_a_row(message: Message, limit: int) -> int:
     return count
 
 
-def _complaint_reply(tenant, labels, decision: policy.Decision, hits: list) -> tuple[str, str, float | None, list]:
+def _complaint_reply(tenant, labels, decision: policy.Decision, hits: list,
+                     language: str) -> tuple[str, str, float | None, list]:
     """The tenant's apology and offer of a person; a negative streak about a question also gets the knowledge
     answer when one is close enough. A complaint itself gets no FAQ entry: one that matches its words
     ("my package is late" -> shipping times) reads as if nobody listened."""
     rule = {"rule": "complaint", "reason": decision.reason, "intent": labels.intent,
             "sentiment_confidence": round(labels.sentiment_confidence, 4), "negative_turns": decision.details["streak"]}
     if labels.intent != policy.COMPLAINT_INTENT and hits and policy.knowledge_answers(tenant, hits[0].score):
-        text = f"{tenant.complaint_text}\n\n{hits[0].answer}"
+        text = f"{tenant.text('complaint_text', language)}\n\n{hits[0].answer}"
         return text, COMPLAINT_VERSION, hits[0].score, [rule, *(h.as_grounding() for h in hits)]
-    return tenant.complaint_text, COMPLAINT_VERSION, None, [rule]
+    return tenant.text("complaint_text", language), COMPLAINT_VERSION, None, [rule]
 
 
 def _intent_reply(tenant, text: str, intent: str, retrieval_score: float | None) -> IntentReply | None:

@@ -79,7 +79,8 @@ def conversation_hand_off(conversation_id: int, reason: str, reply_to_id: int | 
             return None
         conversation_transition(conversation, S.WAITING, reason=reason, handoff_code=code)
         tenant = conversation.tenant
-        text = tenant.handoff_text if presence.agents_online(tenant.id) else tenant.no_agent_text
+        notice = "handoff_text" if presence.agents_online(tenant.id) else "no_agent_text"
+        text = tenant.text(notice, conversation.language)
         return journal.message_append(conversation, Message.Sender.SYSTEM, text, reply_to_id=reply_to_id,
                                       handoff_code=conversation.handoff_code, handoff_reason=reason[:200])
 

@@ -342,7 +342,8 @@ def visitor_contact_leave(conversation_id: int, email: object) -> Visitor:
 # --- feedback ----------------------------------------------------------------------
 
 
-def _feedback_recorded(feedback: Feedback, tenant_id: int) -> None:
+def feedback_recorded_emit(feedback: Feedback, tenant_id: int) -> None:
+    """The `feedback_recorded` event of a rating or correction (the console, the review queue's labels)."""
     events.emit({
         "type": events.FEEDBACK_RECORDED,
         "tenant": tenant_id,
@@ -373,7 +374,7 @@ def feedback_visitor_rate(conversation_id: int, message_id: object, rating: obje
             defaults={"rating": rating, "original_reply": message.text,
                       "original_intent": message.reply_to.intent if message.reply_to else ""},
         )
-        _feedback_recorded(feedback, message.conversation.tenant_id)
+        feedback_recorded_emit(feedback, message.conversation.tenant_id)
     return feedback
 
 
@@ -409,7 +410,7 @@ def feedback_agent_record(agent: AbstractBaseUser, message_id: object, rating: o
         if correct_intent is not None:
             feedback.corrected_intent = correct_intent
         feedback.save()
-        _feedback_recorded(feedback, message.conversation.tenant_id)
+        feedback_recorded_emit(feedback, message.conversation.tenant_id)
     return feedback
 
 

@@ -121,7 +121,9 @@ def frozen_ensure(tenant: Tenant | int | None, kind: str) -> list[EvalExample]:
         existing = frozen_set(tenant_id, kind)
         if existing:
             return existing
-        seed = zlib.crc32(f"frozen:{kind}:{tenant_id or 0}".encode())
+        # Seeded by the store's slug, not its row id: the same store's data draws the same set in any database.
+        slug = Tenant.objects.filter(pk=tenant_id).values_list("slug", flat=True).first() or ""
+        seed = zlib.crc32(f"frozen:{kind}:{slug}".encode())
         drawn = frozen_draw(labelled_examples(tenant_id, kind), seed)
         EvalExample.objects.bulk_create([
             EvalExample(tenant_id=tenant_id, kind=kind, split=Split.FROZEN, text=row.text,

@@ -38,7 +38,8 @@ SENTIMENTS = tuple(SentimentExample.Label.values)
 CSAT_CHOICES = ("1", "2", "3", "4", "5", "low", "high", "none")
 # The codes a conversation's hand-off can have (`fallback` marks bot replies only), with their labels.
 HANDOFF_REASONS = tuple((code.value, code.label) for code in HandoffReason if code != HandoffReason.FALLBACK)
-# `reason` values of bookmarks and links made before the codes (the beginnings the filter matched then).
+# `reason` values of bookmarks and links made before the codes: the texts the old filter offered, and the
+# beginnings it matched ("language: es" reads as `language`).
 LEGACY_REASONS = {
     "visitor asked for a person": HandoffReason.ASKED_FOR_PERSON,
     "negative sentiment": HandoffReason.NEGATIVE_SENTIMENT,
@@ -48,6 +49,7 @@ LEGACY_REASONS = {
     "fallback": HandoffReason.REPEATED_FALLBACK,
     "language:": HandoffReason.LANGUAGE,
     "the bot failed": HandoffReason.BOT_UNAVAILABLE,
+    "bot unavailable": HandoffReason.BOT_UNAVAILABLE,
 }
 MAX_QUERY = 200
 PAGE_SIZE = 25
@@ -154,7 +156,7 @@ def _date(params, name: str) -> date | None:
 def _reason(params) -> str:
     """The `reason` filter as a hand-off code; an old bookmark's text (LEGACY_REASONS) is read as its code."""
     value = _text(params, "reason")
-    value = LEGACY_REASONS.get(value.lower(), value)
+    value = next((code for text, code in LEGACY_REASONS.items() if value.lower().startswith(text)), value)
     codes = dict(HANDOFF_REASONS)
     if value and value not in codes:
         raise InvalidFilter(f"`reason` must be one of {', '.join(codes)} (got {value!r}).")

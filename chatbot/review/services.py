@@ -79,6 +79,6 @@ def _handoff_feedback(reviewer: AbstractBaseUser, message: Message, rating: str,
     if intent:
         feedback.corrected_intent = intent
     feedback.save()
-    services._feedback_recorded(feedback, message.conversation.tenant_id)
+    services.feedback_recorded_emit(feedback, message.conversation.tenant_id)
     return feedback
 

@@ -10,6 +10,7 @@ from chatbot.conversations import identity, presence, selectors, services
 
 from chatbot.sockets import ratelimit, realtime
 from chatbot.errors import InvalidState, NotFound, ServiceError
+from chatbot.models import language_code
 from chatbot.sockets.base import ReplayBudget, SocketConsumer, replay_rule
 from chatbot.sockets.outages import OutageGuard
 from chatbot.conversations.payloads import display_name, message_payload
@@ -48,6 +49,7 @@ class WidgetConsumer(OutageGuard, SocketConsumer):
     ECHOED = ("client_id",)
     tenant = None  # set once the connect is accepted
     pending_group = ""  # while the visitor has no conversation: see _pending_group
+    language = ""  # the widget's language (its `lang` query parameter): the store's greeting in it
     conversation_id: int | None = None  # None until the visitor's first message (or a known conversation)
 
     async def connect(self) -> None:
@@ -59,6 +61,7 @@ class WidgetConsumer(OutageGuard, SocketConsumer):
 
         await self.accept()
         self.ip = ratelimit.client_ip(self.scope)
+        self.language = language_code(param("lang"))  # the widget's own language: the greeting follows it
         try:
             await ratelimit.hit([(ratelimit.rules_for().get("ip_connects"), self.ip)])
         except ratelimit.Limited as exc:
@@ -107,7 +110,7 @@ class WidgetConsumer(OutageGuard, SocketConsumer):
             "visitor": session.token,
             "conversation": self.conversation_id,
             "messages": [message_payload(m) for m in history],
-            "greeting": tenant.greeting,
+            "greeting": tenant.text("greeting", self.language),
             "name": tenant.name,
             **await self._status(conversation.status if conversation else "bot"),
             **(_holder(conversation) if conversation else {}),

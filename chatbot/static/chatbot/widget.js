@@ -5,7 +5,7 @@
  *
  * Plain JavaScript (ASCII only, so any page encoding reads it), no dependencies, no build step. It talks to HOST (taken from this
  * script's own src, never from the page) over the widget websocket protocol described
- * in ARCHITECTURE.md. Optional attributes: data-title (panel heading), data-color
+ * in docs/widget-protocol.md. Optional attributes: data-title (panel heading), data-color
  * (accent, #rgb or #rrggbb), data-server (base URL when the file is served elsewhere), data-lang (the
  * language of the widget's own words, else the page's <html lang>, else the browser's), and for a
  * signed-in customer data-user-id (the store's id for her) with data-user-hash (hex HMAC-SHA256 of
