@@ -96,9 +96,7 @@ def translating_only(counts_en: dict[str, int], rows: list[tuple[str, int]], ite
     English items p-d..p (p..p+|d|): the row counts only if all of them are in `items`, so no row that may
     translate a training sentence is scored as held out. With equal counts that is exactly item p.
     """
-    counts: dict[str, int] = defaultdict(int)
-    for intent, _ in rows:
-        counts[intent] += 1
+    counts = Counter(intent for intent, _ in rows)
     keep = []
     for intent, p in rows:
         d = counts[intent] - counts_en.get(intent, 0)
@@ -325,7 +323,7 @@ def _nbytes(value) -> int:
 def footprint(path: str, texts: list[str], threads: int) -> dict:
     """Memory of one int8 classifier as a worker holds it; run in a fresh process so nothing else is counted."""
     torch.set_num_threads(threads)
-    before = _rss_kib()
+    before, anon_before = _rss_kib(), _rss_kib("RssAnon")
     clf = labeller_load(path, quantize=True)
     loaded = _rss_kib()
     for text in texts:
@@ -340,6 +338,8 @@ def footprint(path: str, texts: list[str], threads: int) -> dict:
     return {"rss_mib_model": round((loaded - before) / 1024, 1),
             "rss_mib_after_labelling": round((after - before) / 1024, 1),
             "rss_mib_after_malloc_trim": round((_rss_kib() - before) / 1024, 1),
+            # of which anonymous memory (the rest: pages of the saved files, mapped while loading)
+            "rss_anon_mib_after_malloc_trim": round((_rss_kib("RssAnon") - anon_before) / 1024, 1),
             "rss_mib_process_peak": round(_rss_kib("VmHWM") / 1024, 1),
             "parameter_mib": round(sum(_nbytes(v) for v in state.values()) / 2**20, 1),
             "word_embeddings_mib": round(words.numel() * words.element_size() / 2**20, 1),
@@ -417,6 +417,8 @@ def main() -> None:
     args = parser.parse_args()
     args.intent_variants = names_parse(parser, args.intent_variants, INTENT_VARIANTS)
     args.sentiment_variants = names_parse(parser, args.sentiment_variants, SENTIMENT_VARIANTS)
+    if args.folds < 2:
+        parser.error("--folds: at least 2 (one is held out, the others train)")
     if args.quick:
         args.latency_messages = min(args.latency_messages, 30)
     if not Path(args.data_dir).is_dir():
