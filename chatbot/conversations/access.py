@@ -5,6 +5,7 @@ one that does not exist, so nobody learns which ids are taken. Superusers (the p
 operators) see every tenant; everybody else sees the tenants they hold a membership in.
 """
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.validators import slug_re
 from django.db.models import QuerySet
 
 from chatbot.conversations import journal
@@ -52,8 +53,13 @@ def conversations_for(user: AbstractBaseUser) -> QuerySet[Conversation]:
     return Conversation.objects.filter(tenant_id__in=tenant_ids_of(user))
 
 
+SLUG_MAX = Tenant._meta.get_field("slug").max_length
+
+
 def access_tenant(user: AbstractBaseUser, tenant: int | str, *, manager: bool = False) -> Tenant:
     """A tenant by id or slug that the user belongs to; with `manager`, one she manages."""
+    if isinstance(tenant, str) and not (slug_re.match(tenant) and len(tenant) <= SLUG_MAX):  # no store has it
+        raise NotFound("No such store.", "not_found")
     lookup = {"pk": tenant} if isinstance(tenant, int) else {"slug": tenant}
     found = Tenant.objects.filter(is_active=True, **lookup).first()
     role = role_in(user, found.id) if found else None

@@ -502,3 +502,10 @@ async def test_a_visitor_of_another_store_reaches_nothing_of_b_with_any_widget_f
     assert not any(f.get("type") in ("message", "typing") for f in heard), heard
     for socket in (comm, b_widget, b_agent):
         await socket.disconnect()
+
+
+@pytest.mark.parametrize("slug", ["", "a\x00b", "no such store", "é" * 3, "x" * 5000])
+def test_a_store_slug_no_store_can_have_is_not_found_without_a_query(db, slug, django_assert_num_queries):
+    user = agent_of(TenantFactory())
+    with django_assert_num_queries(0), pytest.raises(NotFound):
+        access.access_tenant(user, slug)
