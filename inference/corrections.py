@@ -146,8 +146,6 @@ def _version(tenant_id: int) -> tuple:
     now = time.monotonic()
     if entry is not None and now - entry[1] < settings.MODEL_POLL_SECONDS:
         return entry[0]
-    from inference import model_watch
-
     model_watch.ensure_listening()  # what forgets the stamp in this process when another one records
     generation = _generation
     stamp = corrections_version(tenant_id)

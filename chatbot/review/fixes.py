@@ -3,7 +3,7 @@ visitors' own messages, linked to their conversations), ranked by how many visit
 
 - questions the bot could not answer, grouped by meaning: the groups need sentence embeddings, which only
   the worker side computes (inference.clusters); it stores its last result as a JSON file under MODELS_DIR,
-  and this module reads it and asks for a new one (the Celery task by name, or a thread in one-process mode);
+  and this module reads it and asks for a new one (the `clusters_requested` event, which the workers answer);
 - intents most often met with negative sentiment, a thumbs down or a hand-off (SQL);
 - knowledge entries whose answers were rated down (SQL, over the bot replies' grounding);
 - the recurring words of unhappy visitors: n-grams of negative messages and of messages right after a thumbs
