@@ -3,10 +3,7 @@ Content-Security-Policy and CSRF, and no message text or keys in logs above DEBU
 import asyncio
 import json
 import logging
-import os
 import re
-import signal
-import subprocess
 import sys
 import time
 
@@ -19,8 +16,8 @@ from django.test import Client
 from chatbot.asgi import application
 from chatbot.models import Conversation, Message, Visitor
 from tests.chatbot.sockets import WIDGET_ORIGIN, agent_socket
-from tests.conftest import ROOT, free_port
 from tests.factories import KnowledgeEntryFactory, TenantFactory, agent_of
+from tests.processes import Process, free_port
 
 db = database_sync_to_async
 
@@ -288,21 +285,6 @@ def test_the_demo_store_and_health_check_have_no_console_policy(shop):
 SECRET_TEXT = "my-card-4111-1111-1111-1111-and-home-address"
 
 
-def _start(args: list[str], env: dict, log_path) -> subprocess.Popen:
-    out = open(log_path, "w")
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 def test_a_conversation_logs_no_text_key_or_token_at_info(process_env, tmp_path, caplog):
@@ -316,11 +298,11 @@ def test_a_conversation_logs_no_text_key_or_token_at_info(process_env, tmp_path,
     agent = agent_of(shop)
     env = dict(process_env, LOG_LEVEL="INFO", CELERY_QUEUE=f"{process_env['CELERY_QUEUE']}-logs")
     port = free_port()
-    web = _start([sys.executable, "-m", "daphne", "-v", "1", "-b", "127.0.0.1", "-p", str(port),
-                  "chatbot.asgi:application"], env, tmp_path / "web.log")
-    worker = _start([sys.executable, "-m", "celery", "-A", "chatbot", "worker", "-P", "solo", "-Q",
-                     env["CELERY_QUEUE"], "-l", "info", "--without-gossip", "--without-mingle"], env,
-                    tmp_path / "worker.log")
+    web = Process("web", [sys.executable, "-m", "daphne", "-v", "1", "-b", "127.0.0.1", "-p", str(port),
+                          "chatbot.asgi:application"], env, tmp_path).launch()
+    worker = Process("worker", [sys.executable, "-m", "celery", "-A", "chatbot", "worker", "-P", "solo", "-Q",
+                                env["CELERY_QUEUE"], "-l", "info", "--without-gossip", "--without-mingle"], env,
+                     tmp_path).launch()
 
     async def chat() -> dict:
         deadline = time.monotonic() + 60
@@ -350,9 +332,9 @@ def test_a_conversation_logs_no_text_key_or_token_at_info(process_env, tmp_path,
             services.agent_message_send(agent, conversation.id, f"agent says {SECRET_TEXT}", "log-2")
             time.sleep(1)
     finally:
-        _stop(worker)
-        _stop(web)
-    logs = (tmp_path / "web.log").read_text() + (tmp_path / "worker.log").read_text() + caplog.text
+        worker.stop()
+        web.stop()
+    logs = web.text() + worker.text() + caplog.text
     assert "WSCONNECT" in logs and "ready" in logs  # the logs were written at INFO
     token = result["session"]["visitor"]
     for secret in (SECRET_TEXT, shop.public_key, token, token.split(".")[-1]):
