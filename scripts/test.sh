@@ -20,4 +20,6 @@ export MODELS_DIR=${MODELS_DIR:-$(mktemp -d)}
 export DJANGO_SETTINGS_MODULE=chatbot.settings
 
 "$PY" manage.py collectstatic --noinput -v 0
-exec "$PY" -m pytest "$@"
+# Two workers (pytest-xdist) by default, a file to a worker: the live tests spend most of their time
+# waiting on processes, so two keep both cores busy. TEST_WORKERS=0 runs in this one process.
+exec "$PY" -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@"
