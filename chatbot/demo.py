@@ -16,6 +16,7 @@ DEMO_DIR = Path(__file__).resolve().parent / "demo"
 DEMO_SLUG = "demo"
 DEMO_NAME = "Northwind Outfitters"
 DEMO_AGENT = "demo-agent"
+DEMO_LANGUAGES = ("en", "es", "de", "fr")
 
 
 @dataclass
@@ -45,23 +46,31 @@ def demo_seed(origins: list[str], agent_password: str | None = None) -> DemoSeed
     tenant.allowed_origins = origins
     tenant.greeting = "Hi! I'm the Northwind assistant. Ask me about orders, shipping, returns or our gear."
     tenant.translations = load_json("texts.json")  # the bot's own texts in es, de, fr, it, pt
-    # The languages its team serves: a message in any other (Japanese, say) goes straight to a person.
-    tenant.languages = ["en", *sorted(tenant.translations)]
+    # The languages its bot answers, English first (its main one): its knowledge and replies are written in
+    # each; a message in any other (Italian, Japanese) goes straight to a person.
+    tenant.languages = list(DEMO_LANGUAGES)
     tenant.save()
 
     tenant.knowledge.all().delete()
     KnowledgeEntry.objects.bulk_create(
-        KnowledgeEntry(tenant=tenant, question=e["question"], answer=e["answer"], category=e.get("category", ""))
+        KnowledgeEntry(tenant=tenant, question=e["question"], answer=e["answer"], category=e.get("category", ""),
+                       translations=e.get("translations", {}))
         for e in load_json("knowledge_base.json")
     )
     tenant.training_examples.filter(source=TrainingExample.Source.SEED).delete()
     examples = []
+    translated = load_json("intents_translations.json")  # {intent: {language: {examples, pairs}}}
     for intent in load_json("intents.json"):
         examples += [TrainingExample(tenant=tenant, text=t, intent=intent["intent"]) for t in intent["examples"]]
         examples += [
             TrainingExample(tenant=tenant, text=p["message"], intent=intent["intent"], response=p["reply"])
             for p in intent.get("pairs", [])
         ]
+        for language, written in sorted(translated.get(intent["intent"], {}).items()):
+            examples += [TrainingExample(tenant=tenant, text=t, intent=intent["intent"], language=language)
+                         for t in written.get("examples", [])]
+            examples += [TrainingExample(tenant=tenant, text=p["message"], intent=intent["intent"],
+                                         response=p["reply"], language=language) for p in written.get("pairs", [])]
     # Questions a shop does not answer: the intent model's out-of-scope threshold is chosen so that
     # validation shows it catches at least NLU_OOS_MIN_RECALL of them (else the 5% quantile rule).
     examples += [TrainingExample(tenant=tenant, text=t, intent=OUT_OF_SCOPE) for t in load_json("out_of_scope.json")]

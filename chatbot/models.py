@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from chatbot.content import untranslated_note
+
 
 def new_public_key() -> str:
     return "pk_" + secrets.token_urlsafe(24)
@@ -18,7 +20,12 @@ def new_visitor_token() -> str:
 
 
 # The store's texts a visitor reads from the bot, which a store may also write in other languages.
-TRANSLATED_TEXTS = ("greeting", "fallback_text", "handoff_text", "complaint_text", "no_agent_text")
+# `untranslated_note` has no field of its own: it prefixes an answer sent in the store's main language
+# (Tenant.Untranslated.MAIN_LANGUAGE); chatbot.content holds its default wording per language.
+TRANSLATED_TEXTS = ("greeting", "fallback_text", "handoff_text", "complaint_text", "no_agent_text",
+                    "untranslated_note")
+# The most a store may write in one text of the bot or one version of an answer.
+CONTENT_MAX_LENGTH = 4000
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
 
 
@@ -42,6 +49,35 @@ def translations_validate(value: object) -> None:
                 raise ValidationError(f"{name!r} is not a text the bot sends; use {', '.join(TRANSLATED_TEXTS)}.")
             if not isinstance(text, str) or not text.strip() or len(text) > 1000:
                 raise ValidationError(f"The {language} {name} must be a text of 1 to 1000 characters.")
+
+
+def _language_versions(value: object, example: str) -> dict:
+    if not isinstance(value, dict):
+        raise ValidationError(f"Write the versions per language, e.g. {example}.")
+    for language in value:
+        if language_code(language) != language:
+            raise ValidationError(f"{language!r} is not a two-letter language code (e.g. es, de).")
+    return value
+
+
+def _content_check(language: str, name: str, text: object) -> None:
+    if not isinstance(text, str) or not text.strip() or len(text) > CONTENT_MAX_LENGTH:
+        raise ValidationError(f"The {language} {name} must be a text of 1 to {CONTENT_MAX_LENGTH} characters.")
+
+
+def entry_translations_validate(value: object) -> None:
+    """{"es": {"question": "...", "answer": "..."}, ...}: a knowledge entry in other languages, both texts."""
+    for language, version in _language_versions(value, '{"es": {"question": "…", "answer": "…"}}').items():
+        if not isinstance(version, dict) or set(version) != {"question", "answer"}:
+            raise ValidationError(f"The {language} version needs a question and an answer, and nothing else.")
+        for name in ("question", "answer"):
+            _content_check(language, name, version[name])
+
+
+def reply_translations_validate(value: object) -> None:
+    """{"es": "...", ...}: a canned reply in other languages."""
+    for language, text in _language_versions(value, '{"es": "…"}').items():
+        _content_check(language, "text", text)
 
 
 class Tenant(models.Model):
@@ -85,6 +121,16 @@ class Tenant(models.Model):
     generation = models.JSONField(default=dict, blank=True)
     # Languages the bot answers (ISO 639-1); a message in another one goes to people who speak it.
     languages = models.JSONField(default=list, blank=True, help_text='e.g. ["en"]; empty: every language.')
+    # A message in a language the store serves but wrote no answer in: a person answers it (the default),
+    # or the bot answers in the store's main language (its first listed one) with a line saying so.
+    class Untranslated(models.TextChoices):
+        HAND_OFF = "hand_off", "Hand the conversation to a person"
+        MAIN_LANGUAGE = "main_language", "Answer in the main language, with a line saying so"
+
+    untranslated = models.CharField(
+        max_length=20, choices=Untranslated.choices, default=Untranslated.HAND_OFF,
+        help_text="When the store wrote no answer in the visitor's language (see docs/languages.md).",
+    )
     # The texts above in other languages; a text the store did not write in a language is sent as above.
     translations = models.JSONField(
         default=dict, blank=True, validators=[translations_validate],
@@ -104,11 +150,21 @@ class Tenant(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def main_language(self) -> str:
+        """The language its own fields are written in: the first one it lists, else English."""
+        listed = [code for code in (language_code(x) for x in self.languages or []) if code]
+        return listed[0] if listed else "en"
+
     def text(self, name: str, language: str = "") -> str:
         """The store's text `name` (one of TRANSLATED_TEXTS) in `language` when it wrote one, else as above."""
         texts = (self.translations or {}).get(language_code(language))
         text = texts.get(name) if isinstance(texts, dict) else None
-        return text if isinstance(text, str) and text.strip() else getattr(self, name)
+        if isinstance(text, str) and text.strip():
+            return text
+        if name == "untranslated_note":
+            return untranslated_note(language_code(language), self.main_language)
+        return getattr(self, name)
 
     def origin_allowed(self, origin: str | None) -> bool:
         """Browsers always send Origin; a client without one is not a page on another site."""
@@ -168,6 +224,7 @@ class HandoffReason(models.TextChoices):
     LOW_RESPONDER_SCORE = "low_responder_score", "Low responder score"
     REPEATED_FALLBACK = "repeated_fallback", "Repeated fallbacks"
     LANGUAGE = "language", "Language"
+    UNTRANSLATED = "untranslated", "No answer written in the visitor's language"
     BOT_UNAVAILABLE = "bot_unavailable", "The bot was unavailable"
     ACTION_FAILED = "action_failed", "An action failed"
     FALLBACK = "fallback", "Fallback reply"  # a bot reply, not a hand-off: nothing close enough to answer
@@ -371,7 +428,9 @@ class CannedReply(models.Model):
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="canned_replies")
     shortcut = models.SlugField(max_length=50)
-    text = models.TextField()
+    text = models.TextField()  # in the store's main language
+    translations = models.JSONField(default=dict, blank=True, validators=[reply_translations_validate],
+                                    help_text='The reply in other languages, e.g. {"es": "…"}.')
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -417,8 +476,12 @@ class KnowledgeEntry(models.Model):
     """A question/answer fact of a tenant; grounds the bot's replies."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="knowledge")
-    question = models.TextField()
+    question = models.TextField()  # question and answer in the store's main language
     answer = models.TextField()
+    translations = models.JSONField(
+        default=dict, blank=True, validators=[entry_translations_validate],
+        help_text='The entry in other languages, e.g. {"es": {"question": "…", "answer": "…"}}.',
+    )
     category = models.CharField(max_length=50, blank=True, default="")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -444,6 +507,8 @@ class TrainingExample(models.Model):
     text = models.TextField()
     intent = models.CharField(max_length=100, blank=True, default="", db_index=True)
     response = models.TextField(blank=True, default="")
+    # The language of text and response (ISO 639-1); blank: the store's main language.
+    language = models.CharField(max_length=10, blank=True, default="")
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.SEED)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)  # keys the workers' cache of intent replies

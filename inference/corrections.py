@@ -84,7 +84,7 @@ class CorrectionMemory:
         """The correction of the message closest to `text`, when at least `min_score` close."""
         if not self.items:
             return None
-        scores = self.vectors @ self.encoder.query(text)
+        scores = self.encoder.scores(self.vectors, text)
         best = int(np.argmax(scores))
         score = float(scores[best])
         if score < min_score:
@@ -159,7 +159,7 @@ def correction_memory(tenant_id: int) -> CorrectionMemory:
     """The tenant's memory, rebuilt when its corrections changed."""
     return registry.get_versioned(
         "corrections", tenant_id, _version(tenant_id),
-        lambda: CorrectionMemory(corrections_for_tenant(tenant_id), sentence_encoder()))
+        lambda: CorrectionMemory(corrections_for_tenant(tenant_id), sentence_encoder(tenant_id)))
 
 
 def correction_match(tenant_id: int, text: str) -> CorrectionMatch | None:

@@ -15,7 +15,7 @@ from chatbot.conversations import selectors
 
 from inference import registry
 from inference.responder.placeholders import PATTERNS
-from inference.retrieval import SentenceEncoder, retrieval_text, sentence_encoder
+from inference.retrieval import SentenceEncoder, encoder_version, retrieval_text, sentence_encoder
 
 VERSION = "intent-reply-minilm"
 
@@ -27,6 +27,7 @@ class IntentReply:
     message: str
     reply: str
     score: float
+    language: str = ""  # the pair's (TrainingExample.language; "": the store's main one)
 
     def as_grounding(self) -> dict:
         return {"example": self.example_id, "intent": self.intent, "message": self.message,
@@ -61,31 +62,32 @@ def reply_is_generic(message: str, reply: str) -> bool:
 class IntentReplyIndex:
     """A tenant's generic (message, reply) pairs by intent, with the messages' embeddings."""
 
-    def __init__(self, pairs: list[tuple[int, str, str, str]], encoder: SentenceEncoder):
+    def __init__(self, pairs: list[tuple[int, str, str, str, str]], encoder: SentenceEncoder):
         self.pairs = [p for p in pairs if reply_is_generic(p[2], p[3])]
         self.encoder = encoder
-        self.vectors = encoder.encode([retrieval_text(m) for _, _, m, _ in self.pairs]) if self.pairs else None
+        self.vectors = encoder.encode([retrieval_text(p[2]) for p in self.pairs]) if self.pairs else None
 
-    def best(self, intent: str, text: str) -> IntentReply | None:
-        """The reply of the intent's example closest to `text`, or None when the intent has none."""
-        rows = [i for i, p in enumerate(self.pairs) if p[1] == intent]
+    def best(self, intent: str, text: str, languages: set[str] | None = None) -> IntentReply | None:
+        """The reply of the intent's example closest to `text`, among the pairs written in one of
+        `languages` (None: any), or None when the intent has none."""
+        rows = [i for i, p in enumerate(self.pairs) if p[1] == intent and (languages is None or p[4] in languages)]
         if not rows:
             return None
-        scores = self.vectors[rows] @ self.encoder.query(text)
+        scores = self.encoder.scores(self.vectors[rows], text)
         top = int(np.argmax(scores))
-        example_id, intent, message, reply = self.pairs[rows[top]]
-        return IntentReply(example_id, intent, message, reply, float(scores[top]))
+        example_id, intent, message, reply, language = self.pairs[rows[top]]
+        return IntentReply(example_id, intent, message, reply, float(scores[top]), language)
 
 
 def intent_reply_index(tenant_id: int) -> IntentReplyIndex:
     """The tenant's index, rebuilt when its labelled examples changed since it was built."""
     return registry.get_versioned(
-        "intent_replies", tenant_id, selectors.intent_replies_version(tenant_id),
-        lambda: IntentReplyIndex(selectors.intent_reply_pairs(tenant_id), sentence_encoder()))
+        "intent_replies", tenant_id, (selectors.intent_replies_version(tenant_id), encoder_version(tenant_id)),
+        lambda: IntentReplyIndex(selectors.intent_reply_pairs(tenant_id), sentence_encoder(tenant_id)))
 
 
-def intent_reply(tenant_id: int, intent: str, text: str) -> IntentReply | None:
-    return intent_reply_index(tenant_id).best(intent, text)
+def intent_reply(tenant_id: int, intent: str, text: str, languages: set[str] | None = None) -> IntentReply | None:
+    return intent_reply_index(tenant_id).best(intent, text, languages)
 
 
 def training_replies(tenant_id: int) -> str:

@@ -16,6 +16,7 @@ from chatbot.learning.registry import (
 )
 from chatbot.conversations.selectors import tenant_require
 
+from inference import bases
 from nlu import OUT_OF_SCOPE, SENTIMENT_LABELS
 from nlu.data import DataFileError, Example, examples_read
 from nlu.ensemble import ensemble_train
@@ -27,16 +28,20 @@ from nlu.train import TrainConfig, recipe
 MIN_EXAMPLES_PER_INTENT = 2
 
 
-def config_default(task: str = "intent", **overrides) -> TrainConfig:
-    """Training settings of the platform for `task` (intent or sentiment): the base encoder and threads
-    from the settings, the task's recipe (nlu.train.RECIPES), then `overrides`."""
-    values = {"base_encoder": str(settings.BASE_ENCODER_PATH), "threads": settings.TORCH_THREADS,
+def config_default(task: str = "intent", tenant: Tenant | None = None, **overrides) -> TrainConfig:
+    """Training settings of the platform for `task` (intent or sentiment): the base encoder (the store's,
+    inference.bases, for its intent model) and threads from the settings, the task's recipe
+    (nlu.train.RECIPES), then `overrides`."""
+    multilingual = tenant is not None and bases.multilingual(tenant.languages)
+    base = bases.multilingual_path() if multilingual else settings.BASE_ENCODER_PATH
+    values = {"base_encoder": str(base), "threads": settings.TORCH_THREADS,
               "oos_min_recall": settings.NLU_OOS_MIN_RECALL}
     options = (settings.NLU_TRAIN_OPTIONS or {}).get(task, {})
     unknown = sorted(set(options) - {f.name for f in dataclasses.fields(TrainConfig)})
     if unknown:
         raise ImproperlyConfigured(f"NLU_TRAIN_OPTIONS[{task!r}] names unknown training options: {', '.join(unknown)}")
-    return TrainConfig(**(values | recipe(task) | options | overrides))
+    base_recipe = bases.MULTILINGUAL_INTENT_RECIPE if multilingual and task == "intent" else {}
+    return TrainConfig(**(values | recipe(task) | base_recipe | options | overrides))
 
 
 def examples_of_file(path: str | Path, text_col: str, label_col: str, extra: tuple[str, ...] = ()) -> list[Example]:
@@ -89,7 +94,7 @@ def intent_model_train(tenant: Tenant | str, config: TrainConfig | None = None, 
     if rows is None:
         rows = list(TrainingExample.objects.filter(tenant=tenant).exclude(intent="").values_list("text", "intent"))
     rows = intent_rows_usable([(t, i) for t, i in rows if i], f"tenant {tenant.slug!r}")
-    config = config or config_default()
+    config = config or config_default(tenant=tenant)
     config.oos = True
     version, out_dir = model_version_dir(ModelVersion.Kind.INTENT, tenant)
     metrics = ensemble_train([t for t, _ in rows], [i for _, i in rows], config, out_dir, task="intent",

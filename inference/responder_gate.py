@@ -229,11 +229,12 @@ def tenant_baseline_replies(tenant, texts: Sequence[str],
     for text, intent in zip(texts, intents):
         hits = knowledge_search(tenant.id, text, k=3)
         knowledge.append([h.answer for h in hits])
-        if hits and policy.knowledge_answers(tenant, hits[0].score):
-            answers.append(hits[0].answer)
-            continue
         own = _intent_reply_excluding(index, intent, text) if intent not in ("", OUT_OF_SCOPE) else None
-        answers.append(own[0] if own and own[1] >= tenant.min_intent_reply_score else tenant.fallback_text)
+        score = hits[0].score if hits else None
+        if policy.intent_reply_answers(tenant, score, own[1] if own else None):
+            answers.append(own[0])
+        else:
+            answers.append(hits[0].answer if policy.knowledge_answers(tenant, score) else tenant.fallback_text)
     return answers, knowledge
 
 
@@ -243,7 +244,7 @@ def _intent_reply_excluding(index, intent: str, text: str) -> tuple[str, float] 
     rows = [i for i, p in enumerate(index.pairs) if p[1] == intent and " ".join(p[2].split()).lower() != same]
     if not rows:
         return None
-    scores = index.vectors[rows] @ index.encoder.query(text)
+    scores = index.encoder.scores(index.vectors[rows], text)
     top = int(np.argmax(scores))
     return index.pairs[rows[top]][3], float(scores[top])
 

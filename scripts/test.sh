@@ -17,6 +17,9 @@ run_id="test-$$-$(date +%s)"
 export CELERY_QUEUE="answers-$run_id" TRAINING_QUEUE="training-$run_id" CHANNELS_PREFIX="asgi-$run_id"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export MODELS_DIR=${MODELS_DIR:-$(mktemp -d)}
+# The multilingual base converted once (nlu.e5, keyed by the package's release) and shared by runs and
+# workers, where `make run` keeps it too.
+export E5_CACHE_DIR=${E5_CACHE_DIR:-$PWD/models/base}
 export DJANGO_SETTINGS_MODULE=chatbot.settings
 
 "$PY" manage.py collectstatic --noinput -v 0

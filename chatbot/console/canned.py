@@ -1,22 +1,26 @@
 """Writes of a store's canned replies (the answers agents insert by typing /shortcut).
 
-Only the store's managers may write them; a reply of a store the user is not in is NotFound,
-exactly like a missing one (chatbot.conversations.access).
+A reply's `text` is in the store's main language, its `translations` in the other languages the store lists
+(the console inserts the version in the conversation's language). Only the store's managers may write them;
+a reply of a store the user is not in is NotFound, exactly like a missing one (chatbot.conversations.access).
 """
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
+from chatbot.console.languages import language_name, other_languages, store_languages
 from chatbot.conversations import access
 from chatbot.errors import NotFound, ServiceError
-from chatbot.models import CannedReply, Tenant
+from chatbot.models import CannedReply, Tenant, language_code
 
 SHORTCUT_MAX_LENGTH = CannedReply._meta.get_field("shortcut").max_length
 
 
 class CannedReplyInvalid(ServiceError):
-    """A refused canned reply; `field` names the input at fault, for the form (codes: shortcut_required,
-    shortcut_too_long, invalid_shortcut, text_required, text_too_long, duplicate_shortcut)."""
+    """A refused canned reply; `field` names the input at fault, for the form: shortcut, text, text_<language>
+    for another language's version, translations for the whole (codes: shortcut_required, shortcut_too_long,
+    invalid_shortcut, text_required, text_too_long, duplicate_shortcut, invalid_text, language_not_listed,
+    invalid_translations)."""
 
     code = "invalid_canned_reply"
 
@@ -40,15 +44,46 @@ def _clean_shortcut(shortcut: object) -> str:
     return shortcut
 
 
-def _clean_text(text: object) -> str:
+def _clean_text(text: object, field: str = "text", required: bool = True) -> str:
+    """The text stripped, at most what a composer sends (a version too: the agent sends what is inserted)."""
     text = text.strip() if isinstance(text, str) else ""
     if not text:
-        raise CannedReplyInvalid("Write the reply's text.", "text_required", "text")
+        if required:
+            raise CannedReplyInvalid("Write the reply's text.", "text_required", field)
+        return ""
+    if "\x00" in text:
+        raise CannedReplyInvalid("A reply must not contain NUL characters.", "invalid_text", field)
     limit = settings.WIDGET_MAX_TEXT_LENGTH
     if len(text) > limit:
         raise CannedReplyInvalid(f"A reply has at most {limit} characters (this one has {len(text)}).",
-                                 "text_too_long", "text")
+                                 "text_too_long", field)
     return text
+
+
+def _clean_translations(tenant: Tenant, translations: object) -> dict[str, str | None]:
+    """The versions to write, language -> text, or None to remove one (an empty text)."""
+    if translations is None:
+        return {}
+    if not isinstance(translations, dict):
+        raise CannedReplyInvalid('Give the versions per language, e.g. {"es": "…"}.', "invalid_translations",
+                                 "translations")
+    others, found = other_languages(tenant), {}
+    for language, text in translations.items():
+        if text is not None and not isinstance(text, str):
+            raise CannedReplyInvalid(f"The {language!r} version must be text.", "invalid_translations",
+                                     "translations")
+        text = _clean_text(text, f"text_{language}", required=False)
+        if language in others:
+            found[language] = text or None
+        elif text:  # an empty version of a language the store does not list: nothing to write or remove
+            name = language_name(language) if language_code(language) == language else repr(language)
+            if language == tenant.main_language:
+                detail = f"{name} is {tenant.name}'s main language: write it as the reply's text."
+            else:
+                detail = (f"{name} is not one of the languages {tenant.name} lists "
+                          f"({', '.join(store_languages(tenant))}); add it to the store's languages first.")
+            raise CannedReplyInvalid(detail, "language_not_listed", f"text_{language}")
+    return found
 
 
 def _duplicate(shortcut: str) -> CannedReplyInvalid:
@@ -69,10 +104,13 @@ def canned_reply_of(user: AbstractBaseUser, reply_id: object, *, manager: bool =
 
 
 def canned_reply_save(user: AbstractBaseUser, tenant: Tenant | int | str, shortcut: object, text: object,
-                      reply_id: int | None = None) -> CannedReply:
-    """Create (no `reply_id`) or edit a canned reply of a store the user manages; shortcuts are unique per store."""
+                      reply_id: int | None = None, translations: object = None) -> CannedReply:
+    """Create (no `reply_id`) or edit a canned reply of a store the user manages; shortcuts are unique per store.
+    `translations` maps a language the store lists to its version: a text sets it, "" removes it, a language
+    left out keeps its version."""
     tenant = access.access_tenant(user, tenant.pk if isinstance(tenant, Tenant) else tenant, manager=True)
     shortcut, text = _clean_shortcut(shortcut), _clean_text(text)
+    versions = _clean_translations(tenant, translations)
     with transaction.atomic():
         if reply_id is None:
             reply = CannedReply(tenant=tenant)
@@ -80,9 +118,16 @@ def canned_reply_save(user: AbstractBaseUser, tenant: Tenant | int | str, shortc
             reply = canned_reply_of(user, reply_id, manager=True)
             if reply.tenant_id != tenant.id:
                 raise NotFound("No such canned reply.")
+            reply = CannedReply.objects.select_for_update().get(pk=reply.pk)  # versions merged, not lost
         if CannedReply.objects.filter(tenant=tenant, shortcut=shortcut).exclude(pk=reply.pk).exists():
             raise _duplicate(shortcut)
-        reply.shortcut, reply.text = shortcut, text
+        merged = dict(reply.translations or {})
+        for language, version in versions.items():
+            if version is None:
+                merged.pop(language, None)
+            else:
+                merged[language] = version
+        reply.shortcut, reply.text, reply.translations = shortcut, text, merged
         try:
             with transaction.atomic():
                 reply.save()

@@ -1,7 +1,7 @@
 """The agent console's pages, mounted at /console/."""
 from django.urls import path
 
-from chatbot.console import views as console_views
+from chatbot.console import content_views, views as console_views
 
 from chatbot.review import insights_views, views as manager_views
 
@@ -14,6 +14,12 @@ urlpatterns = [
     path("canned/", console_views.canned_list, name="canned"),
     path("canned/<int:reply_id>/", console_views.canned_edit, name="canned-edit"),
     path("canned/<int:reply_id>/delete/", console_views.canned_delete, name="canned-delete"),
+    path("knowledge/", content_views.knowledge_list, name="knowledge"),
+    path("knowledge/new/", content_views.knowledge_add, name="knowledge-add"),
+    path("knowledge/<int:entry_id>/", content_views.knowledge_edit, name="knowledge-edit"),
+    path("knowledge/<int:entry_id>/active/", content_views.knowledge_active, name="knowledge-active"),
+    path("knowledge/<int:entry_id>/delete/", content_views.knowledge_delete, name="knowledge-delete"),
+    path("texts/", content_views.store_texts, name="texts"),
     path("insights/", insights_views.insights_page, name="insights"),
     path("insights/fix/", insights_views.fixes_page, name="insights-fix"),
     path("insights/fix/recompute/", insights_views.fixes_recompute, name="insights-recompute"),

@@ -1,6 +1,7 @@
 """The agent console's pages: the live inbox (its data rendered as JSON for console.js, which
 talks to /ws/agent/) and the canned replies. Thin: access checks and reads come from
-chatbot.conversations.access and chatbot.conversations.selectors, writes from chatbot.console.canned."""
+chatbot.conversations.access and chatbot.conversations.selectors, writes from chatbot.console.canned.
+The knowledge base and the store's texts are in chatbot.console.content_views."""
 from functools import wraps
 
 from django.contrib import messages
@@ -14,7 +15,8 @@ from chatbot.conversations import access, selectors
 
 from chatbot.console import canned
 from chatbot.errors import AssignedToOther, InvalidState, NotFound, PermissionDenied, RateLimited, ServiceError
-from chatbot.console.forms import CannedReplyForm
+from chatbot.console.forms import CannedReplyForm, field_of
+from chatbot.console.languages import other_languages, store_languages
 from chatbot.models import AgentMembership, CannedReply, Tenant
 from chatbot.conversations.payloads import display_name
 
@@ -88,6 +90,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     user, tenants, roles = request.user, request.console_tenants, request.console_roles
     tenant_ids = [t.id for t in tenants]
     slugs = {t.id: t.slug for t in tenants}
+    main_languages = {t.id: t.main_language for t in tenants}
     data = {
         "me": {"id": user.pk, "name": display_name(user), "username": user.get_username()},
         "tenants": [{"slug": t.slug, "name": t.name, "role": roles[t.id], "languages": t.languages or []}
@@ -97,7 +100,10 @@ def inbox(request: HttpRequest) -> HttpResponse:
                      for m in selectors.team_of(t.id)]
             for t in tenants
         },
-        "canned": [{"tenant": slugs[r.tenant_id], "shortcut": r.shortcut, "text": r.text}
+        # Each reply's text is in its store's main language (`language`); console.js inserts the version in
+        # the conversation's language when the store wrote one (`translations`, language -> text).
+        "canned": [{"tenant": slugs[r.tenant_id], "shortcut": r.shortcut, "text": r.text,
+                    "language": main_languages[r.tenant_id], "translations": r.translations or {}}
                    for r in selectors.canned_replies(tenant_ids)],
         "counts": selectors.inbox_counts(user),
         # The languages she answers in, per store: conversations in one of them are marked "you speak it".
@@ -132,10 +138,20 @@ def _save(request: HttpRequest, form: CannedReplyForm, reply_id: int | None = No
         return None
     try:
         return canned.canned_reply_save(request.user, form.cleaned_data["tenant"], form.cleaned_data["shortcut"],
-                                        form.cleaned_data["text"], reply_id=reply_id)
+                                        form.cleaned_data["text"], reply_id=reply_id,
+                                        translations=form.translations())
     except canned.CannedReplyInvalid as exc:
-        form.add_error(exc.field, exc.detail)
+        form.add_error(field_of(form, exc.field), exc.detail)
         return None
+
+
+def _canned_form(tenants: list[Tenant], data=None, **kwargs) -> CannedReplyForm:
+    """The form with a version per other language of its stores (of all of them, when she manages several: the
+    service refuses a version in a language the chosen store does not list)."""
+    languages = list(dict.fromkeys(language for t in tenants for language in other_languages(t)))
+    mains = {t.main_language for t in tenants}
+    return CannedReplyForm(data, tenants=tenants, languages=languages,
+                           main_language=mains.pop() if len(mains) == 1 else "", **kwargs)
 
 
 @console_view
@@ -143,12 +159,12 @@ def _save(request: HttpRequest, form: CannedReplyForm, reply_id: int | None = No
 def canned_list(request: HttpRequest) -> HttpResponse:
     """Every canned reply of the user's stores; managers add new ones here."""
     managed = _managed(request)
-    form = CannedReplyForm(tenants=managed)
+    form = _canned_form(managed)
     status = 200
     if request.method == "POST":
         # Authorise before validating: an agent's write is refused (403), not just invalid.
         access.access_tenant(request.user, request.POST.get("tenant", ""), manager=True)
-        form = CannedReplyForm(request.POST, tenants=managed)
+        form = _canned_form(managed, request.POST)
         saved = _save(request, form)
         if saved:
             messages.success(request, f"Saved /{saved.shortcut}.")
@@ -157,8 +173,10 @@ def canned_list(request: HttpRequest) -> HttpResponse:
     tenant_ids = [t.id for t in request.console_tenants]
     replies = selectors.canned_replies(tenant_ids)
     managed_ids = {t.id for t in managed}
-    groups = [{"tenant": t, "manages": t.id in managed_ids, "replies": [r for r in replies if r.tenant_id == t.id]}
-              for t in request.console_tenants]
+    # `languages`: the badges of each reply's versions, where the store writes in more than one language.
+    groups = [{"tenant": t, "manages": t.id in managed_ids, "replies": [r for r in replies if r.tenant_id == t.id],
+               "languages": languages if len(languages) > 1 else []}
+              for t in request.console_tenants for languages in [store_languages(t)]]
     return render(request, "console/canned.html",
                   _page(request, "canned", form=form, groups=groups, can_write=bool(managed)), status=status)
 
@@ -167,19 +185,20 @@ def canned_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def canned_edit(request: HttpRequest, reply_id: int) -> HttpResponse:
     reply = canned.canned_reply_of(request.user, reply_id, manager=True)
-    initial = {"tenant": reply.tenant.slug, "shortcut": reply.shortcut, "text": reply.text}
+    initial = {"tenant": reply.tenant.slug, "shortcut": reply.shortcut, "text": reply.text,
+               **{f"text_{language}": text for language, text in (reply.translations or {}).items()}}
     status = 200
     if request.method == "POST":
         data = request.POST.copy()
         data["tenant"] = reply.tenant.slug  # a reply stays in its store
-        form = CannedReplyForm(data, tenants=[reply.tenant])
+        form = _canned_form([reply.tenant], data)
         saved = _save(request, form, reply_id=reply.id)
         if saved:
             messages.success(request, f"Saved /{saved.shortcut}.")
             return redirect("console:canned")
         status = 400
     else:
-        form = CannedReplyForm(initial=initial, tenants=[reply.tenant])
+        form = _canned_form([reply.tenant], initial=initial)
     return render(request, "console/canned_edit.html", _page(request, "canned", form=form, reply=reply),
                   status=status)
 

@@ -78,6 +78,11 @@ def conversation_recent_turns(conversation_id: int, up_to_seq: int, turns: int) 
     return list(reversed(qs))
 
 
+def tenant_languages(tenant_id: int) -> list[str]:
+    """The languages a store lists (Tenant.languages); [] for none or for a store that is gone."""
+    return next(iter(Tenant.objects.filter(pk=tenant_id).values_list("languages", flat=True)), None) or []
+
+
 def knowledge_for_tenant(tenant_id: int) -> list[KnowledgeEntry]:
     return list(KnowledgeEntry.objects.filter(tenant_id=tenant_id, is_active=True).order_by("id"))
 
@@ -87,10 +92,11 @@ def knowledge_version(tenant_id: int) -> tuple:
     return _change_stamp(KnowledgeEntry.objects.filter(tenant_id=tenant_id, is_active=True))
 
 
-def intent_reply_pairs(tenant_id: int) -> list[tuple[int, str, str, str]]:
-    """(id, intent, message, reply) of the tenant's labelled examples that carry a reply."""
+def intent_reply_pairs(tenant_id: int) -> list[tuple[int, str, str, str, str]]:
+    """(id, intent, message, reply, language) of the tenant's labelled examples that carry a reply
+    (language "": the store's main one)."""
     return list(TrainingExample.objects.filter(tenant_id=tenant_id).exclude(intent="").exclude(response="")
-                .order_by("id").values_list("id", "intent", "text", "response"))
+                .order_by("id").values_list("id", "intent", "text", "response", "language"))
 
 
 def intent_replies_version(tenant_id: int) -> tuple:

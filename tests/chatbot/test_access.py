@@ -15,7 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from chatbot.conversations import access, selectors
 from chatbot.errors import NotFound, PermissionDenied
 from chatbot.models import (
-    AssistSuggestion, CannedReply, Conversation, ConversationTransition, Feedback, Message, Tenant,
+    AssistSuggestion, CannedReply, Conversation, ConversationTransition, Feedback, KnowledgeEntry, Message, Tenant,
 )
 from tests.chatbot.sockets import agent_socket, drain, frame_where, frames_until, widget_socket
 from tests.factories import ConversationFactory, MessageFactory, TenantFactory, UserFactory, VisitorFactory, agent_of
@@ -48,11 +48,15 @@ def build_two_stores() -> dict:
     missing_conversation = (Conversation.objects.aggregate(top=Max("id"))["top"] or 0) + 10**6
     missing_message = (Message.objects.aggregate(top=Max("id"))["top"] or 0) + 10**6
     missing_canned = (CannedReply.objects.aggregate(top=Max("id"))["top"] or 0) + 10**6
+    b_entry = KnowledgeEntry.objects.create(tenant=bravo, question=f"{B_SECRET} question?", answer=f"{B_SECRET} answer",
+                                            translations={"es": {"question": "¿?", "answer": f"{B_SECRET} es"}})
+    missing_entry = (KnowledgeEntry.objects.aggregate(top=Max("id"))["top"] or 0) + 10**6
     return {
         "alpha": alpha, "bravo": bravo, "a_agent": a_agent, "a_manager": a_manager, "b_agent": b_agent,
         "a_conversation": a_conversation, "b_conversation": b_conversation, "b_reply": b_reply,
-        "b_canned": b_canned, "missing": {"conversation": missing_conversation, "message": missing_message,
-                                          "canned": missing_canned},
+        "b_canned": b_canned, "b_entry": b_entry,
+        "missing": {"conversation": missing_conversation, "message": missing_message, "canned": missing_canned,
+                    "entry": missing_entry},
     }
 
 
@@ -65,6 +69,8 @@ def store_snapshot(tenant: Tenant) -> dict:
         "feedback": Feedback.objects.filter(message__conversation__tenant=tenant).count(),
         "suggestions": list(AssistSuggestion.objects.filter(conversation__tenant=tenant).values()),
         "canned": list(CannedReply.objects.filter(tenant=tenant).values()),
+        "knowledge": list(KnowledgeEntry.objects.filter(tenant=tenant).values()),
+        "texts": list(Tenant.objects.filter(pk=tenant.pk).values("greeting", "translations", "untranslated")),
     }
 
 
@@ -249,6 +255,10 @@ CONSOLE_OBJECT_URLS: list[tuple[str, str]] = [
     ("GET", "/console/canned/{canned}/"),
     ("POST", "/console/canned/{canned}/"),
     ("POST", "/console/canned/{canned}/delete/"),
+    ("GET", "/console/knowledge/{entry}/"),
+    ("POST", "/console/knowledge/{entry}/"),
+    ("POST", "/console/knowledge/{entry}/active/"),
+    ("POST", "/console/knowledge/{entry}/delete/"),
     ("GET", "/console/review/{conversation}/"),
     ("POST", "/console/review/queue/{message}/label/"),
 ]
@@ -257,14 +267,18 @@ CONSOLE_PAGES: list[str] = ["/console/", "/console/canned/"]
 # manager sees her store and nothing of B, and one aimed at store B answers exactly like a missing store.
 MANAGER_PAGES: list[tuple[str, str]] = [("/console/insights/", "tenant"), ("/console/insights/fix/", "tenant"),
                                         ("/console/review/", "store"), ("/console/review/queue/", "store"),
-                                        ("/console/models/", "tenant"), ("/console/models/runs.json", "tenant")]
+                                        ("/console/models/", "tenant"), ("/console/models/runs.json", "tenant"),
+                                        ("/console/knowledge/", "tenant"), ("/console/knowledge/new/", "tenant"),
+                                        ("/console/texts/", "tenant")]
 # Their downloads (streamed): the same refusals, and no row of B in what a manager gets.
 MANAGER_DOWNLOADS: list[tuple[str, str]] = [("/console/export/?format=csv&rows=conversation", "store"),
                                             ("/console/export/?format=jsonl&rows=message", "store")]
 # Their POSTs, with the store in the form: for B refused like a missing store, changing and writing nothing.
 MANAGER_POSTS: list[tuple[str, str]] = [("/console/insights/fix/recompute/", "tenant"),
+                                        ("/console/knowledge/new/", "tenant"), ("/console/texts/", "tenant"),
                                         ("/console/models/retrain/", "tenant"), ("/console/models/rollback/", "tenant")]
-CONSOLE_POST_DATA = {"tenant": "bravo", "shortcut": "hacked", "text": "hacked", "conversation": "", "message": ""}
+CONSOLE_POST_DATA = {"tenant": "bravo", "shortcut": "hacked", "text": "hacked", "conversation": "", "message": "",
+                     "question": "hacked?", "answer": "hacked", "greeting": "hacked", "untranslated": "main_language"}
 
 
 def console_routes() -> list[str]:
@@ -295,7 +309,7 @@ def test_console_urls_answer_another_stores_ids_like_missing_ones(world, method,
     client.force_login(world[who])
     before = store_snapshot(world["bravo"])
     ids = {"conversation": world["b_conversation"].id, "message": world["b_reply"].id,
-           "canned": world["b_canned"].id}
+           "canned": world["b_canned"].id, "entry": world["b_entry"].id}
     call = getattr(client, method.lower())
     args = (CONSOLE_POST_DATA,) if method == "POST" else ()
     theirs = call(template.format(**ids), *args)

@@ -119,7 +119,8 @@ def test_member_sees_the_console_with_her_stores_team_as_json(client, store_a, s
         {"id": agent.id, "name": "Ada Agent", "role": "agent", "languages": []},
         {"id": manager.id, "name": "Mia Manager", "role": "manager", "languages": []},
     ]}
-    assert data["canned"] == [{"tenant": "alpha", "shortcut": "hello", "text": "Hi there!"}]
+    assert data["canned"] == [{"tenant": "alpha", "shortcut": "hello", "text": "Hi there!", "language": "en",
+                               "translations": {}}]
     assert data["socket_path"] == "/ws/agent/"
     assert data["counts"] == {"mine": 0, "unassigned": 0, "all": 0}
 
@@ -261,4 +262,5 @@ def test_markup_in_a_canned_reply_is_escaped(client, store_a, manager):
 
     page = client.get("/console/")
     assert "<script>alert" not in page.content.decode()
-    assert console_data(page)["canned"] == [{"tenant": "alpha", "shortcut": "xss", "text": text}]
+    assert console_data(page)["canned"] == [{"tenant": "alpha", "shortcut": "xss", "text": text, "language": "en",
+                                             "translations": {}}]

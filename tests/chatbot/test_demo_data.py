@@ -50,10 +50,37 @@ def test_knowledge_schema(knowledge):
     assert isinstance(knowledge, list)
     assert len(knowledge) >= 48
     for entry in knowledge:
-        assert set(entry) == {"question", "answer", "category"}, entry
+        assert set(entry) == {"question", "answer", "category", "translations"}, entry
         assert isinstance(entry["question"], str) and entry["question"].strip()
         assert isinstance(entry["answer"], str) and entry["answer"].strip()
         assert entry["category"] in KB_CATEGORIES, entry
+
+
+def test_knowledge_is_written_in_every_demo_language(knowledge):
+    """Spanish, German and French versions of every entry, keeping the values a visitor types or clicks."""
+    for entry in knowledge:
+        assert sorted(entry["translations"]) == ["de", "es", "fr"], entry["question"]
+        for version in entry["translations"].values():
+            assert set(version) == {"question", "answer"} and all(v.strip() for v in version.values())
+            for value in ORDER_NUMBER.findall(entry["answer"]) + EMAIL.findall(entry["answer"]):
+                assert value in version["answer"], (entry["question"], value)
+
+
+@pytest.fixture(scope="module")
+def intents_translated():
+    return json.loads((DEMO_DIR / "intents_translations.json").read_text(encoding="utf-8"))
+
+
+def test_every_intent_has_examples_and_generic_replies_in_every_demo_language(intents, intents_translated):
+    assert list(intents_translated) == [i["intent"] for i in intents]
+    for intent, by_language in intents_translated.items():
+        assert sorted(by_language) == ["de", "es", "fr"], intent
+        for written in by_language.values():
+            assert len(written["examples"]) >= 5 and all(t.strip() for t in written["examples"]), intent
+            assert len(written["pairs"]) >= 2, intent
+            for pair in written["pairs"]:
+                assert pair["message"].strip() and pair["reply"].strip()
+                assert not ORDER_NUMBER.search(pair["reply"]) and not EMAIL.search(pair["reply"]), pair
 
 
 def test_knowledge_spread_across_categories(knowledge):

@@ -39,7 +39,8 @@ def test_the_migration_reads_each_old_text_as_its_code(text, sender, code):
 
 
 def test_the_migrations_codes_are_the_models():
-    assert [value for value, _ in MIGRATION.CHOICES] == HandoffReason.values
+    """It writes codes the model knows (codes added later, e.g. untranslated, no old text could mean)."""
+    assert set(value for value, _ in MIGRATION.CHOICES) <= set(HandoffReason.values)
 
 
 @pytest.mark.django_db

@@ -46,7 +46,8 @@ def test_the_demo_store_writes_every_text_in_five_more_languages():
     texts = json.loads(DEMO_TEXTS.read_text(encoding="utf-8"))
     translations_validate(texts)
     assert sorted(texts) == ["de", "es", "fr", "it", "pt"]
-    assert all(set(by_name) == set(TRANSLATED_TEXTS) for by_name in texts.values())
+    # The line before an untranslated answer has the platform's wording (chatbot.content) unless written.
+    assert all(set(by_name) == set(TRANSLATED_TEXTS) - {"untranslated_note"} for by_name in texts.values())
 
 
 @pytest.mark.django_db(transaction=True)
@@ -85,7 +86,7 @@ def test_the_demo_store_hands_a_japanese_visitor_to_a_person_and_answers_a_spani
     from chatbot.demo import demo_seed
 
     tenant = demo_seed(["http://localhost:8000"]).tenant
-    assert tenant.languages == ["en", "de", "es", "fr", "it", "pt"]
+    assert tenant.languages == ["en", "es", "de", "fr"]
     japanese = ConversationFactory(visitor__tenant=tenant)
     message, _ = services.message_receive(japanese.id, "注文した商品がまだ届いていません。どうすればいいですか？", "c1")
     assert answer_message(japanese.id, message.id) == "handed_off"

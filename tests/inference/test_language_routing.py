@@ -12,10 +12,13 @@ from tests.factories import ConversationFactory, KnowledgeEntryFactory, TenantFa
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def store(languages: list[str]) -> Conversation:
+MEXICO_ES = {"question": "¿Hacen envíos a México?", "answer": "Sí, enviamos a México en 5 a 7 días."}
+
+
+def store(languages: list[str], mexico_translations: dict | None = None) -> Conversation:
     tenant = TenantFactory(languages=languages)
     KnowledgeEntryFactory(tenant=tenant, question="Do you ship to Mexico?",
-                          answer="Yes, we ship to Mexico in 5 to 7 days.")
+                          answer="Yes, we ship to Mexico in 5 to 7 days.", translations=mexico_translations or {})
     KnowledgeEntryFactory(tenant=tenant, question="How long does shipping take?",
                           answer="Three to five business days.")
     return ConversationFactory(visitor=VisitorFactory(tenant=tenant))
@@ -70,10 +73,13 @@ def test_a_store_that_lists_no_languages_answers_in_every_one():
     assert message.language == "es"
 
 
-def test_a_store_that_answers_spanish_too_keeps_the_conversation():
-    conversation = store(["en", "es"])
-    outcome, _ = ask(conversation, "¿Hacen envíos a México?", "c1")
-    assert outcome != "handed_off"
+def test_a_store_that_answers_spanish_too_keeps_the_conversation_and_answers_in_spanish():
+    conversation = store(["en", "es"], {"es": MEXICO_ES})
+    outcome, message = ask(conversation, "¿Hacen envíos a México?", "c1")
+    assert outcome == "answered"
+    assert Message.objects.get(reply_to=message, sender="bot").text == MEXICO_ES["answer"]
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.BOT
 
 
 def test_the_policy_checks_the_language_before_anything_else():

@@ -71,6 +71,13 @@ def test_weak_retrieval_is_answered_by_the_intents_own_reply_when_the_message_is
     assert decide(tenant, "x", Labels("thanks", 0.3), 0.2, [], intent_reply_score=0.9).hands_off  # unsure of the intent
 
 
+def test_a_message_much_closer_to_an_intents_example_than_to_any_entry_gets_the_intents_reply(tenant):
+    labels = Labels("thanks", 0.9, "positive", 0.9)
+    # "¡Gracias!" on the multilingual base: 0.45 from some entry, 0.9 from "muchas gracias"
+    assert decide(tenant, "¡Gracias!", labels, 0.45, [], intent_reply_score=0.9).details == {"source": "intent_reply"}
+    assert decide(tenant, "¡Gracias!", labels, 0.45, [], intent_reply_score=0.6).details == {}  # not by the margin
+
+
 # --- repeated fallbacks ---------------------------------------------------------------
 
 

@@ -945,25 +945,54 @@
     return { start: caret - match[2].length - 1, end: caret, query: match[2].toLowerCase() };
   }
 
+  /** The version of a canned reply to insert in `conv`: the store's text in the conversation's language when it
+   * wrote one, else its main text. {text, language, fallback: whether the conversation's language has none}. */
+  function cannedVersion(reply, conv) {
+    var lang = (conv && conv.language) || "";
+    var translated = lang && lang !== reply.language ? (reply.translations || {})[lang] : null;
+    if (typeof translated === "string" && translated.trim()) return { text: translated, language: lang, fallback: false };
+    return { text: reply.text, language: reply.language || "", fallback: !!lang && lang !== reply.language };
+  }
+
+  /** Which language a menu entry inserts, where there is a choice to tell about: the reply has other versions,
+   * or the conversation is in a language it has none in. */
+  function cannedLanguageBadge(reply, version) {
+    var versions = Object.keys(reply.translations || {}).length;
+    if (!version.language || (!versions && !version.fallback)) return null;
+    var code = version.language.toUpperCase();
+    return h("span", {
+      class: "badge badge-lang canned-lang" + (version.fallback ? " canned-lang-fallback" : ""),
+      "data-lang": version.language,
+      title: version.fallback ? "No version in this conversation's language: inserts the " + code + " text" : "Inserts the " + code + " version",
+      text: code,
+    });
+  }
+
   function updateCanned() {
     var conv = currentConv();
     var token = conv ? cannedToken() : null;
     if (!token) return closeCanned();
     var ofStore = CANNED.filter(function (r) { return r.tenant === conv.tenant; });
+    var versions = new Map(ofStore.map(function (r) { return [r, cannedVersion(r, conv)]; }));
     var starts = ofStore.filter(function (r) { return r.shortcut.indexOf(token.query) === 0; });
     var contains = ofStore.filter(function (r) {
-      return r.shortcut.indexOf(token.query) > 0 || (token.query && r.text.toLowerCase().indexOf(token.query) !== -1 && starts.indexOf(r) === -1);
+      var text = versions.get(r).text.toLowerCase();
+      return r.shortcut.indexOf(token.query) > 0 || (token.query && starts.indexOf(r) === -1 &&
+        (r.text.toLowerCase().indexOf(token.query) !== -1 || text.indexOf(token.query) !== -1));
     });
-    var items = starts.concat(contains.filter(function (r) { return starts.indexOf(r) === -1; })).slice(0, 8);
+    var items = starts.concat(contains.filter(function (r) { return starts.indexOf(r) === -1; })).slice(0, 8)
+      .map(function (r) { return { reply: r, version: versions.get(r) }; });
     state.canned = { open: true, items: items, index: 0, token: token };
     if (!items.length) {
       ui.canned.replaceChildren(h("li", { class: "canned-none", text: ofStore.length ?
         "No canned reply matches /" + token.query : "This store has no canned replies yet." }));
     } else {
-      ui.canned.replaceChildren.apply(ui.canned, items.map(function (r, i) {
-        return h("li", { class: "canned-option", role: "option", "data-index": String(i), "aria-selected": String(i === 0) }, [
-          h("code", { text: "/" + r.shortcut }),
-          h("span", { text: r.text }),
+      ui.canned.replaceChildren.apply(ui.canned, items.map(function (item, i) {
+        return h("li", { class: "canned-option", role: "option", "data-index": String(i), "aria-selected": String(i === 0),
+          "data-lang": item.version.language || null }, [
+          h("code", { text: "/" + item.reply.shortcut }),
+          h("span", { text: item.version.text }),
+          cannedLanguageBadge(item.reply, item.version),
         ]);
       }));
     }
@@ -982,11 +1011,12 @@
 
   function insertCanned(index) {
     var c = state.canned;
-    var reply = c.items[index];
-    if (!reply || !c.token) return;
+    var item = c.items[index];
+    if (!item || !c.token) return;
+    var text = item.version.text;
     var value = ui.input.value;
-    ui.input.value = value.slice(0, c.token.start) + reply.text + value.slice(c.token.end);
-    var caret = c.token.start + reply.text.length;
+    ui.input.value = value.slice(0, c.token.start) + text + value.slice(c.token.end);
+    var caret = c.token.start + text.length;
     closeCanned();
     ui.input.focus();
     ui.input.setSelectionRange(caret, caret);

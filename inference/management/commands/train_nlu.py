@@ -1,3 +1,4 @@
+from chatbot.conversations.selectors import tenant_require
 from inference.nlu_services import config_default, intent_model_train
 
 from chatbot.management.base import tenant_argument
@@ -15,7 +16,7 @@ class Command(ModelCommand):
         overrides = training_overrides(options)
         if "epochs" in overrides:  # as many epochs as asked: no early stop
             overrides.setdefault("patience", 0)
-        config = config_default("intent", **overrides)
+        config = config_default("intent", tenant_require(tenant), **overrides)
         version = intent_model_train(tenant, config, activate=not options["no_activate"],
                                      members=options["members"],
                                      progress=options["verbosity"] > 0)
