@@ -35,6 +35,14 @@ class ServiceError(Exception):
             self.code = code
 
 
+class InvalidField(ServiceError):
+    """Refused input of a form; `field` names the input at fault, so the console shows the error beside it."""
+
+    def __init__(self, detail: str, code: str, field: str):
+        super().__init__(detail, code)
+        self.field = field
+
+
 class NotFound(ServiceError):
     """No such object, or not one the user may see (the same refusal for both)."""
 

@@ -3,7 +3,6 @@ import functools
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.conf import settings
 
 from chatbot.content import version_in
 from chatbot.conversations import selectors

@@ -10,23 +10,19 @@ from django.db import IntegrityError, transaction
 
 from chatbot.console.languages import language_name, other_languages, store_languages
 from chatbot.conversations import access
-from chatbot.errors import NotFound, ServiceError
+from chatbot.errors import InvalidField, NotFound
 from chatbot.models import CannedReply, Tenant, language_code
 
 SHORTCUT_MAX_LENGTH = CannedReply._meta.get_field("shortcut").max_length
 
 
-class CannedReplyInvalid(ServiceError):
+class CannedReplyInvalid(InvalidField):
     """A refused canned reply; `field` names the input at fault, for the form: shortcut, text, text_<language>
     for another language's version, translations for the whole (codes: shortcut_required, shortcut_too_long,
     invalid_shortcut, text_required, text_too_long, duplicate_shortcut, invalid_text, language_not_listed,
     invalid_translations)."""
 
     code = "invalid_canned_reply"
-
-    def __init__(self, detail: str, code: str, field: str):
-        super().__init__(detail, code)
-        self.field = field
 
 
 def _clean_shortcut(shortcut: object) -> str:

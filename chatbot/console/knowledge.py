@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 
 from chatbot.console.languages import language_name, other_languages, store_languages
 from chatbot.conversations import access
-from chatbot.errors import NotFound, ServiceError
+from chatbot.errors import InvalidField, NotFound, ServiceError
 from chatbot.models import CONTENT_MAX_LENGTH, KnowledgeEntry, Tenant, entry_translations_validate, language_code
 
 CATEGORY_MAX_LENGTH = KnowledgeEntry._meta.get_field("category").max_length
@@ -21,17 +21,13 @@ QUERY_MAX_LENGTH = 200
 MISSING_ANY = "any"
 
 
-class KnowledgeEntryInvalid(ServiceError):
+class KnowledgeEntryInvalid(InvalidField):
     """A refused entry; `field` names the input at fault, for the form: question, answer, category,
     question_<language> or answer_<language> for another language's version, translations for the whole
     (codes: question_required, answer_required, question_too_long, answer_too_long, invalid_text,
     category_too_long, version_incomplete, language_not_listed, invalid_translations)."""
 
     code = "invalid_knowledge_entry"
-
-    def __init__(self, detail: str, code: str, field: str):
-        super().__init__(detail, code)
-        self.field = field
 
 
 def _text(value: object, field: str, what: str, *, required: bool = False) -> str:

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from chatbot.console.languages import language_name, other_languages, store_languages
 from chatbot.conversations import access
-from chatbot.errors import ServiceError
+from chatbot.errors import InvalidField
 from chatbot.models import TRANSLATED_TEXTS, Tenant, language_code, translations_validate
 
 # The texts with a field of their own, written in the main language.
@@ -21,17 +21,13 @@ MAIN_TEXTS = tuple(name for name in TRANSLATED_TEXTS if name != "untranslated_no
 TRANSLATION_MAX_LENGTH = 1000
 
 
-class StoreTextsInvalid(ServiceError):
+class StoreTextsInvalid(InvalidField):
     """Refused texts; `field` names the input at fault, for the form: the text's name (greeting...) in the
     main language, <name>_<language> in another, untranslated, or translations for the whole (codes:
     text_required, text_too_long, invalid_text, unknown_text, language_not_listed, invalid_untranslated,
     invalid_translations)."""
 
     code = "invalid_store_texts"
-
-    def __init__(self, detail: str, code: str, field: str):
-        super().__init__(detail, code)
-        self.field = field
 
 
 def main_max_length(name: str) -> int:
