@@ -262,7 +262,7 @@ def loaded_models() -> dict[Hashable, Loaded]:
 
 def model_nbytes(model: Any) -> int:
     """Estimated memory of a loaded model: the bytes of the tensors and arrays it holds (its parameters,
-    buffers, int8 packed weights, neighbour tables), each counted once."""
+    buffers, int8 packed weights, neighbour tables), each counted once; a shared base encoder not at all."""
     import numpy as np
     import torch
 
@@ -287,7 +287,13 @@ def model_nbytes(model: Any) -> int:
         elif isinstance(obj, np.ndarray):
             total += obj.nbytes
         elif isinstance(obj, torch.nn.Module):
-            for value in obj.state_dict(keep_vars=True).values():
+            # A base encoder shared by every probe on it (nlu.classifier.encoder_shared) is no one model's.
+            shared = tuple(f"{name}." for name, module in obj.named_modules() if getattr(module, "shared_from", None))
+            if "." in shared:
+                return
+            for key, value in obj.state_dict(keep_vars=True).items():
+                if shared and key.startswith(shared):
+                    continue
                 visit(value, depth + 1)
         elif isinstance(obj, dict):
             for value in obj.values():

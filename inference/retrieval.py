@@ -6,7 +6,8 @@ import numpy as np
 
 from chatbot.content import version_in
 from chatbot.conversations import selectors
-from nlu.encoder import encoder_load, sentence_vectors
+from nlu.classifier import encoder_shared
+from nlu.encoder import sentence_vectors
 
 from inference import bases, registry
 from inference.device import inference_device
@@ -25,7 +26,8 @@ class SentenceEncoder:
     store's thresholds mean about the same on either base; every search scores through it."""
 
     def __init__(self, path: str, max_length: int = 128, prefix: str = "", score_floor: float = 0.0):
-        self.tokenizer, model = encoder_load(path)
+        # The process's one float copy of the base, which classifiers on it share too (nlu.classifier).
+        self.tokenizer, model = encoder_shared(path)
         self.model = model.to(inference_device()).eval()
         self.max_length, self.prefix, self.score_floor = max_length, prefix, score_floor
         # The last few messages' vectors: the knowledge base and the intent replies search with the same one.

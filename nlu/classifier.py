@@ -1,12 +1,14 @@
 """The model: a transformer encoder, mean pooling and a linear head; saved as one folder.
 
-Folder layout: `encoder/` (HF weights + config + tokenizer), `head.safetensors`,
+Folder layout: `encoder/` (HF weights + config + tokenizer; absent when the encoder is its base unchanged,
+`ClassifierMeta.encoder_shared`: a probe on a frozen base reads the base's folder), `head.safetensors`,
 `probe.safetensors` (when a middle layer's probe is used),
 `nlu.json` (labels, temperature, max length, out-of-scope method and threshold),
 `oos.safetensors` (feature statistics, when the method needs them), `neighbours.safetensors`
 (the training examples' features, when neighbours vote), `metrics.json`.
 """
 import json
+import threading
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,6 +42,9 @@ class ClassifierMeta:
     knn_weight: float = 0.0  # share of the neighbours' vote in the probabilities
     probe_layer: int = 0  # encoder layer whose pooled output the probe reads (0: no probe)
     probe_weight: float = 0.0
+    # The encoder is `base_encoder` unchanged (no fine-tuning step): not saved, loaded from there once per
+    # process and shared by every classifier on it. A store's probe on e5 costs kilobytes, not 465 MB.
+    encoder_shared: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -85,8 +90,9 @@ def classifier_save(model: TextClassifier, tokenizer, meta: ClassifierMeta, out_
                     tables: dict[str, dict[str, torch.Tensor]] | None = None, metrics: dict | None = None) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.encoder.save_pretrained(out_dir / "encoder")
-    tokenizer.save_pretrained(out_dir / "encoder")
+    if not meta.encoder_shared:
+        model.encoder.save_pretrained(out_dir / "encoder")
+        tokenizer.save_pretrained(out_dir / "encoder")
     save_file({k: v.detach().contiguous().cpu() for k, v in model.head.state_dict().items()},
               out_dir / "head.safetensors")
     if meta.probe_layer:
@@ -112,7 +118,10 @@ def classifier_load(path: str | Path):
     raw = json.loads(meta_file.read_text())
     raw.pop("format", None)
     meta = ClassifierMeta(**raw)
-    tokenizer, encoder = encoder_load(path / "encoder")
+    if meta.encoder_shared and not Path(meta.base_encoder).is_dir():
+        raise FileNotFoundError(f"{path}: its base encoder folder {meta.base_encoder} is gone (the model reads it); "
+                                "restore it or train the model again")
+    tokenizer, encoder = encoder_shared(meta.base_encoder) if meta.encoder_shared else encoder_load(path / "encoder")
     model = TextClassifier(encoder, len(meta.labels), probe_layer=meta.probe_layer, probe_weight=meta.probe_weight)
     model.head.load_state_dict(load_file(path / "head.safetensors"))
     if meta.probe_layer:
@@ -195,13 +204,64 @@ def model_quantize(model):
     """Dynamic int8 quantization of the encoder's linear layers (CPU), one scale per output channel.
 
     Measured on BANKING77 (fp32 0.937): per-channel int8 0.933, per-tensor 0.929; quantizing the
-    head too dropped accuracy to chance, so it stays float.
+    head too dropped accuracy to chance, so it stays float. A shared encoder's int8 copy is shared too.
     """
+    key = getattr(model.encoder, "shared_from", None)
+    model.encoder = encoder_shared(key, quantized=True)[1] if key else _encoder_quantize(model.encoder)
+    return model
+
+
+def _encoder_quantize(encoder: nn.Module) -> nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
         try:
             from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
         except ImportError:
-            return model
-        model.encoder = quantize_dynamic(model.encoder, {torch.nn.Linear: per_channel_dynamic_qconfig})
-        return model
+            return encoder
+        return quantize_dynamic(encoder, {torch.nn.Linear: per_channel_dynamic_qconfig})
+
+
+def _memory_return() -> None:
+    """Give the quantization's scratch copy back to the system (glibc keeps freed arenas otherwise)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+_shared: dict[tuple[str, bool], tuple] = {}
+_shared_lock = threading.Lock()
+
+
+def encoder_shared(path: str, quantized: bool = False):
+    """(tokenizer, encoder in eval mode) of an unchanged base folder, loaded once per process (and its int8
+    copy once, with `quantized`) for every classifier that reads it: never train it in place."""
+    key = (str(path), quantized)
+    with _shared_lock:
+        if key not in _shared:
+            if quantized:
+                if (str(path), False) not in _shared:
+                    _shared[(str(path), False)] = encoder_load(path)
+                tokenizer, base = _shared[(str(path), False)]
+                base.eval().shared_from = str(path)
+                # int8 covers the linear layers; the embeddings (250k x 384 words on e5, 384 MB) stay float
+                # and are the float copy's: lent out while quantizing, so they are not even copied
+                embeddings = getattr(base, "embeddings", None)
+                if embeddings is not None:
+                    base.embeddings = nn.Identity()
+                try:
+                    encoder = _encoder_quantize(base)
+                finally:
+                    if embeddings is not None:
+                        base.embeddings = encoder.embeddings = embeddings
+                _memory_return()
+            else:
+                tokenizer, encoder = encoder_load(path)
+            encoder.eval()
+            encoder.shared_from = str(path)
+            _shared[key] = (tokenizer, encoder)
+        return _shared[key]

@@ -77,6 +77,8 @@ class TrainConfig:
     # with keep_best the model is the best epoch's either way, so the epochs cut only cost time
     patience: int = 0
     freeze_embeddings: bool = False  # leave the word embeddings as pretrained (less to update per step)
+    # without fine-tuning, save no copy of the encoder: the model reads its base folder (ClassifierMeta)
+    share_frozen_encoder: bool = True
     extra: dict = field(default_factory=dict)
 
 
@@ -435,7 +437,8 @@ def classifier_finish(prep: Prepared, config: TrainConfig, out_dir: str | Path, 
     temperature = temperature_fit(val_logits, y_val)
     meta = ClassifierMeta(task=task, labels=label_names, max_length=config.max_length,
                           temperature=temperature, base_encoder=base,
-                          probe_layer=model.probe_layer, probe_weight=model.probe_weight)
+                          probe_layer=model.probe_layer, probe_weight=model.probe_weight,
+                          encoder_shared=steps == 0 and config.share_frozen_encoder)
     index, neighbours_info, oos_stats, oos_info = None, None, None, None
     if LAST in train_layers:
         train_feats = train_layers[LAST].numpy()

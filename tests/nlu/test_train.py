@@ -1,4 +1,5 @@
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ import torch
 
 from nlu import OUT_OF_SCOPE
 from nlu.predict import Classifier
-from nlu.train import split_stratified, train_classifier
+from nlu.train import TrainConfig, split_stratified, train_classifier
 
 from .conftest import TINY_OOS
 
@@ -167,3 +168,28 @@ def test_probe_choice_is_recorded_and_a_chosen_probe_is_saved_and_used(trained):
     with torch.no_grad():
         added = 0.5 * clf.model.probe(layer_features(clf.model, ids, clf.pad_id, (1,))[1].clone())
     assert np.allclose(with_probe.numpy(), (without + added).numpy(), atol=1e-4)
+
+
+def test_a_probe_on_a_frozen_base_saves_no_encoder_and_its_loads_share_one(tiny_encoder, tiny_data, tmp_path):
+    """Every store's probe on the multilingual base would otherwise save and hold its own 465 MB copy."""
+    from inference.registry import model_nbytes
+    from nlu.classifier import ClassifierMeta, classifier_load
+    from nlu.predict import Classifier
+
+    texts, labels = tiny_data
+    config = TrainConfig(base_encoder=tiny_encoder, epochs=0, max_length=16, neighbours=False, probe=False)
+    train_classifier(texts, labels, config, tmp_path / "a", task="intent", progress=False)
+    train_classifier(texts, labels, config, tmp_path / "b", task="intent", progress=False)
+    assert not (tmp_path / "a" / "encoder").exists()
+    a, b = Classifier.load(tmp_path / "a", quantize=True), Classifier.load(tmp_path / "b", quantize=True)
+    assert a.model.encoder is b.model.encoder
+    assert a.predict(texts[:3]) and [p.label for p in a.predict(texts)] == [p.label for p in b.predict(texts)]
+    assert model_nbytes(a.model) < 10_000  # the heads only: the shared encoder is no one model's
+    tuned = TrainConfig(base_encoder=tiny_encoder, epochs=1, max_length=16, neighbours=False, probe=False)
+    train_classifier(texts, labels, tuned, tmp_path / "c", task="intent", progress=False)
+    assert (tmp_path / "c" / "encoder").is_dir()  # fine-tuned: its own
+    meta = ClassifierMeta(**{k: v for k, v in json.loads((tmp_path / "a" / "nlu.json").read_text()).items()
+                             if k != "format"} | {"base_encoder": str(tmp_path / "gone")})
+    (tmp_path / "a" / "nlu.json").write_text(json.dumps(asdict(meta)))
+    with pytest.raises(FileNotFoundError, match="base encoder folder"):
+        classifier_load(tmp_path / "a")
