@@ -33,7 +33,10 @@ def config_default(task: str = "intent", tenant: Tenant | None = None, **overrid
     inference.bases, for its intent model) and threads from the settings, the task's recipe
     (nlu.train.RECIPES), then `overrides`."""
     multilingual = tenant is not None and bases.multilingual(tenant.languages)
-    base = bases.multilingual_path() if multilingual else settings.BASE_ENCODER_PATH
+    if task == "sentiment":
+        base = bases.sentiment_base_path()
+    else:
+        base = bases.multilingual_path() if multilingual else settings.BASE_ENCODER_PATH
     values = {"base_encoder": str(base), "threads": settings.TORCH_THREADS,
               "oos_min_recall": settings.NLU_OOS_MIN_RECALL}
     options = (settings.NLU_TRAIN_OPTIONS or {}).get(task, {})

@@ -138,3 +138,13 @@ def test_an_intents_reply_is_taken_in_the_language_asked_for():
     assert index.best("thanks", "gracias por todo", {"", "en"}).reply == "You're welcome!"
     assert index.best("greeting", "hello", {"", "en"}) is None
     assert index.best("greeting", "hello").language == "es"
+
+
+def test_the_global_sentiment_model_reads_every_language_unless_told_never(settings):
+    from inference.nlu_services import config_default
+
+    settings.MULTILINGUAL_BASE = "auto"
+    assert config_default("sentiment").base_encoder == bases.multilingual_path()
+    assert config_default("intent").base_encoder == str(settings.BASE_ENCODER_PATH)  # no store: English
+    settings.MULTILINGUAL_BASE = "never"
+    assert config_default("sentiment").base_encoder == str(settings.BASE_ENCODER_PATH)

@@ -25,6 +25,7 @@ def tenant(settings, tmp_path, tiny_encoder):
     settings.MODELS_DIR = tmp_path / "models"
     settings.EVAL_FROZEN_FRACTION = 0.25
     settings.BASE_ENCODER_PATH = tiny_encoder  # the commands train with the platform's settings
+    settings.MULTILINGUAL_BASE = "never"  # sentiment too
     tenant = TenantFactory()
     TrainingExample.objects.bulk_create(TrainingExample(tenant=tenant, text=text, intent=intent)
                                         for intent, texts in TINY_INTENTS.items() for text in texts)

@@ -35,6 +35,7 @@ def examples_csv(tmp_path):
 @pytest.fixture
 def tiny_settings(settings, tiny_encoder, tmp_path):
     settings.BASE_ENCODER_PATH = tiny_encoder
+    settings.MULTILINGUAL_BASE = "never"  # the sentiment model too
     settings.MODELS_DIR = tmp_path / "models"
     settings.TORCH_THREADS = 1
     settings.NLU_QUANTIZE = False
