@@ -69,7 +69,10 @@ class TextClassifier(nn.Module):
     def pooled_layers(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                       layers: tuple[int, ...] = ()) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Pooled last layer, and the pooled outputs of `layers` (0 is the embeddings)."""
-        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=bool(layers))
+        if getattr(self.encoder, "shared_from", None) and not self.training and input_ids.shape[0] == 1:
+            out = _shared_encoding(self.encoder, input_ids, attention_mask)
+        else:
+            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=bool(layers))
         middle = [mean_pool(out.hidden_states[layer], attention_mask) for layer in layers]
         return mean_pool(out.last_hidden_state, attention_mask), middle
 
@@ -81,6 +84,20 @@ class TextClassifier(nn.Module):
         if use_probe:
             logits = logits + self.probe_weight * self.probe(middle[0])
         return logits, pooled
+
+
+_recent = threading.local()
+
+
+def _shared_encoding(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+    """A shared base's output for one message, remembered for the next call in this thread: the intent and
+    sentiment probes of a message read the same encoder on the same tokens, so it runs once, not twice."""
+    key = (id(encoder), input_ids.cpu().numpy().tobytes(), attention_mask.cpu().numpy().tobytes())
+    if getattr(_recent, "key", None) != key:
+        _recent.key, _recent.out = None, encoder(input_ids=input_ids, attention_mask=attention_mask,
+                                                 output_hidden_states=True)
+        _recent.key = key
+    return _recent.out
 
 
 TABLES = ("oos", "neighbours")  # optional tensors saved beside the weights, as <name>.safetensors

@@ -185,6 +185,15 @@ def test_a_probe_on_a_frozen_base_saves_no_encoder_and_its_loads_share_one(tiny_
     assert a.model.encoder is b.model.encoder
     assert a.predict(texts[:3]) and [p.label for p in a.predict(texts)] == [p.label for p in b.predict(texts)]
     assert model_nbytes(a.model) < 10_000  # the heads only: the shared encoder is no one model's
+    calls = []
+    hook = a.model.encoder.register_forward_hook(lambda *_: calls.append(1))
+    try:  # one message through two probes on one base (intent and sentiment): the base runs once
+        assert a.predict_one(texts[0]).label == b.predict_one(texts[0]).label
+        assert len(calls) == 1
+        b.predict_one(texts[1])
+        assert len(calls) == 2
+    finally:
+        hook.remove()
     tuned = TrainConfig(base_encoder=tiny_encoder, epochs=1, max_length=16, neighbours=False, probe=False)
     train_classifier(texts, labels, tuned, tmp_path / "c", task="intent", progress=False)
     assert (tmp_path / "c" / "encoder").is_dir()  # fine-tuned: its own
