@@ -24,6 +24,11 @@ Sections, all scored with the int8 models the workers serve (`labeller_load(...,
   language against the pair's own reply, with a 95% bootstrap interval; and for es, de, fr the share
   answered when only the English versions are indexed (a store that wrote no translations). Needs no
   data folder.
+- language: the language hand-off (inference.policy.unserved_language's rule on nlu.language's detection, the
+  store's languages preferred) on every message of the dev sets (assistant intents, XLM-T val) and the demo
+  store's translated pairs: for a store listing en, es, de, fr, it, pt, the messages in those languages
+  handed off for their language (should be none); for a store listing only en, the share of the other
+  languages' messages handed off (should be all), and of those kept, how many had no clear language.
 - latency: one message's p50 with the e5 intent classifier (MiniLM as a reference; short commands and
   tweets; with the sentiment probe too when the sentiment section saved it), and the classifier's resident
   memory and parameter bytes, measured in a fresh process.
@@ -55,7 +60,7 @@ from nlu.predict import latency_measure, model_saved  # noqa: E402
 from nlu.train import TrainConfig, recipe, split_stratified  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("intents", "sentiment", "latency", "retrieval")
+SECTIONS = ("intents", "sentiment", "latency", "retrieval", "language")
 INTENT_TARGETS = ("de", "es", "fr", "it")  # the languages the 0.90-of-English target is about
 INTENT_INFO = ("zh",)  # scored for information only
 SENTIMENT_TARGETS = ("es", "de", "fr", "it", "pt")
@@ -455,6 +460,35 @@ def bench_retrieval(args) -> dict:
                 figures[language]["answered_share_english_only"] = round(float(found.mean()), 3)
             log(f"retrieval {name} {language}: {figures[language]}")
         out[name] = figures
+    return out
+
+
+def bench_language(args) -> dict:
+    from nlu.language import detect_language
+
+    root = Path(args.data_dir) / "multilingual"
+    messages: dict[str, list[str]] = defaultdict(list)
+    for name, column in (("assistant_intents.csv", "intent"), ("xlmt_sentiment_val.csv", "sentiment")):
+        if (root / name).is_file():
+            for e in examples_read(root / name, "text", column, ("language",)):
+                messages[e.extra["language"]].append(e.text)
+    _, pairs = retrieval_queries()
+    for language, written in pairs.items():
+        messages[language] += [m for m, _ in written]
+    listed = ("en", "es", "de", "fr", "it", "pt")
+    stores = {"multilingual": list(listed), "english_only": ["en"]}
+    out: dict = {"listed": list(listed)}
+    for store_name, store in stores.items():
+        figures = {}
+        for language, texts in sorted(messages.items()):
+            if store_name == "english_only" and language == "en":
+                continue
+            detected = [detect_language(t, prefer=tuple(store)).language for t in texts]
+            handed = [bool(d) and d not in store for d in detected]  # inference.policy.unserved_language
+            figures[language] = {"messages": len(texts), "handed_off_for_language": round(sum(handed) / len(texts), 4),
+                                 "no_clear_language": round(sum(not d for d in detected) / len(texts), 4)}
+        out[store_name] = figures
+        log(f"language {store_name}: {figures}")
     return out
 
 
