@@ -43,6 +43,20 @@ def tenant(db):
     return TenantFactory(allowed_origins=["https://shop.example"])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def test_database_dropped_cleanly(django_db_setup, django_db_blocker):
+    """At the end, end the test database's other sessions (an async test's thread keeps its connection),
+    so pytest-django can drop it instead of warning that it is in use."""
+    yield
+    if not uses_postgres:
+        return
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 @pytest.fixture(scope="session")
 def test_database_url(django_db_setup) -> str:
     """The URL of the test database pytest-django created, for child processes."""
