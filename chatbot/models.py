@@ -51,6 +51,18 @@ def translations_validate(value: object) -> None:
                 raise ValidationError(f"The {language} {name} must be a text of 1 to 1000 characters.")
 
 
+def languages_validate(value: object) -> None:
+    """["en", "es"]: distinct ISO 639-1 codes, the main language first (a name like "english" would hand every
+    visitor to a person, since no message is detected as it)."""
+    if not isinstance(value, list):
+        raise ValidationError('List the languages as two-letter codes, main language first, e.g. ["en", "es"].')
+    for code in value:
+        if not isinstance(code, str) or language_code(code) != code:
+            raise ValidationError(f"{code!r} is not a two-letter language code (e.g. en, es, de).")
+    if len(set(value)) != len(value):
+        raise ValidationError("Each language is listed once.")
+
+
 def _language_versions(value: object, example: str) -> dict:
     if not isinstance(value, dict):
         raise ValidationError(f"Write the versions per language, e.g. {example}.")
@@ -120,7 +132,8 @@ class Tenant(models.Model):
     # Generation settings: max_new_tokens, num_beams, no_repeat_ngram_size, temperature.
     generation = models.JSONField(default=dict, blank=True)
     # Languages the bot answers (ISO 639-1); a message in another one goes to people who speak it.
-    languages = models.JSONField(default=list, blank=True, help_text='e.g. ["en"]; empty: every language.')
+    languages = models.JSONField(default=list, blank=True, validators=[languages_validate],
+                                 help_text='Main language first, e.g. ["en", "es"]; empty: every language, in English.')
     # A message in a language the store serves but wrote no answer in: a person answers it (the default),
     # or the bot answers in the store's main language (its first listed one) with a line saying so.
     class Untranslated(models.TextChoices):

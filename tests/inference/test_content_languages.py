@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from chatbot.content import content_language, untranslated_note, version_in
 from chatbot.conversations import services
 from chatbot.models import (
-    HandoffReason, Message, Tenant, entry_translations_validate, reply_translations_validate,
+    HandoffReason, Message, Tenant, entry_translations_validate, languages_validate, reply_translations_validate,
 )
 from inference import bases
 from inference.answer import answer_message
@@ -57,6 +57,14 @@ def test_the_untranslated_note_names_the_main_language_in_the_visitors():
 def test_malformed_entry_translations_are_refused(value):
     with pytest.raises(ValidationError):
         entry_translations_validate(value)
+
+
+@pytest.mark.parametrize("value", ["en", ["english"], ["EN"], ["en", "en"], [None], {"en": True}])
+def test_a_store_lists_distinct_two_letter_codes(value):
+    with pytest.raises(ValidationError):
+        languages_validate(value)
+    languages_validate(["en", "es"])
+    languages_validate([])
 
 
 @pytest.mark.parametrize("value", [[], {"ES": "hola"}, {"es": ""}, {"es": 3}])
