@@ -103,8 +103,10 @@ def _answer(message: Message, tenant) -> str:
     if remembered is not None and remembered.intent:
         labels = replace(labels, intent=remembered.intent, intent_confidence=round(remembered.score, 4),
                          intent_version=corrections.VERSION)
-    corrected = remembered if remembered is not None and remembered.reply else None
     language = message_language(tenant, message.text)
+    # An agent's reply is in the language of the message she corrected: it answers messages in that one.
+    corrected = remembered if remembered is not None and remembered.reply and corrections.reply_fits(
+        remembered.correction, language) else None
     services.message_labels_store(message.id, labels, language=language)
     foreign = policy.unserved_language(tenant, language)  # goes to people: no reply to compute
     reply_language = content_language(language, tenant.main_language, tenant.languages)

@@ -39,6 +39,7 @@ class Correction:
     intent: str  # "" when the agent corrected the reply only
     reply: str  # "" when the agent corrected the intent only
     generic: bool  # the reply fits another message (names nothing of its own message)
+    language: str = ""  # the corrected message's (Message.language; "" when it had no clear one)
 
 
 @dataclass(frozen=True)
@@ -110,10 +111,11 @@ def _corrections_of(tenant_id: int):
 def corrections_for_tenant(tenant_id: int) -> list[Correction]:
     """The tenant's corrections of bot replies, oldest first."""
     rows = _corrections_of(tenant_id).order_by("updated_at", "id").values_list(
-        "id", "message__reply_to_id", "message__reply_to__text", "corrected_intent", "correction")
+        "id", "message__reply_to_id", "message__reply_to__text", "corrected_intent", "correction",
+        "message__reply_to__language")
     return [
-        Correction(pk, message_id, text, intent.strip(), reply.strip(), reply_is_generic(text, reply))
-        for pk, message_id, text, intent, reply in rows if text.strip()
+        Correction(pk, message_id, text, intent.strip(), reply.strip(), reply_is_generic(text, reply), language)
+        for pk, message_id, text, intent, reply, language in rows if text.strip()
     ]
 
 
@@ -165,6 +167,12 @@ def correction_memory(tenant_id: int) -> CorrectionMemory:
 def correction_match(tenant_id: int, text: str) -> CorrectionMatch | None:
     """What an agent's correction says about `text`: its intent, and its reply where it may answer it."""
     return correction_memory(tenant_id).match(text, settings.CORRECTION_MEMORY_MIN_SCORE)
+
+
+def reply_fits(correction: Correction, language: str) -> bool:
+    """Whether the correction's reply may answer a message in `language`: the same language, or either
+    one unclear (a short message, or a correction written before languages were detected)."""
+    return not correction.language or not language or correction.language == language
 
 
 def decision_with(decision: policy.Decision, match: CorrectionMatch | None) -> policy.Decision:

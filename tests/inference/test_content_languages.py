@@ -156,3 +156,12 @@ def test_the_global_sentiment_model_reads_every_language_unless_told_never(setti
     assert config_default("intent").base_encoder == str(settings.BASE_ENCODER_PATH)  # no store: English
     settings.MULTILINGUAL_BASE = "never"
     assert config_default("sentiment").base_encoder == str(settings.BASE_ENCODER_PATH)
+
+
+def test_an_agents_correction_answers_only_messages_in_its_language():
+    from inference.corrections import Correction, reply_fits
+
+    spanish = Correction(1, 2, "¿aceptan bitcoin?", "payment_methods", "No, solo tarjetas y PayPal.", True, "es")
+    assert reply_fits(spanish, "es") and reply_fits(spanish, "")
+    assert not reply_fits(spanish, "en")  # an English paraphrase gets the intent, not the Spanish words
+    assert reply_fits(Correction(1, 2, "ok?", "", "Yes.", True, ""), "de")  # written before languages: any
