@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from chatbot.console.languages import language_name, other_languages, store_languages
+from chatbot.console.languages import language_name, other_languages, store_languages, versions_merged
 from chatbot.conversations import access
 from chatbot.errors import InvalidField, NotFound
 from chatbot.models import CannedReply, Tenant, language_code
@@ -117,12 +117,7 @@ def canned_reply_save(user: AbstractBaseUser, tenant: Tenant | int | str, shortc
             reply = CannedReply.objects.select_for_update().get(pk=reply.pk)  # versions merged, not lost
         if CannedReply.objects.filter(tenant=tenant, shortcut=shortcut).exclude(pk=reply.pk).exists():
             raise _duplicate(shortcut)
-        merged = dict(reply.translations or {})
-        for language, version in versions.items():
-            if version is None:
-                merged.pop(language, None)
-            else:
-                merged[language] = version
+        merged = versions_merged(reply.translations, versions)
         reply.shortcut, reply.text, reply.translations = shortcut, text, merged
         try:
             with transaction.atomic():

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
-from chatbot.console.languages import language_name, other_languages, store_languages
+from chatbot.console.languages import language_name, other_languages, store_languages, versions_merged
 from chatbot.conversations import access
 from chatbot.errors import InvalidField, NotFound, ServiceError
 from chatbot.models import CONTENT_MAX_LENGTH, KnowledgeEntry, Tenant, entry_translations_validate, language_code
@@ -124,12 +124,7 @@ def knowledge_entry_save(user: AbstractBaseUser, tenant: Tenant | int | str, que
                 raise NotFound("No such knowledge entry.")
             # Locked: two managers writing two languages at once both keep theirs.
             entry = KnowledgeEntry.objects.select_for_update().get(pk=found.pk)
-        merged = dict(entry.translations or {})
-        for language, version in versions.items():
-            if version is None:
-                merged.pop(language, None)
-            else:
-                merged[language] = version
+        merged = versions_merged(entry.translations, versions)
         try:
             entry_translations_validate(merged)
         except ValidationError as exc:

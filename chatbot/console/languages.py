@@ -20,6 +20,18 @@ def other_languages(tenant: Tenant) -> list[str]:
     return store_languages(tenant)[1:]
 
 
+def versions_merged(stored: dict | None, written: dict) -> dict:
+    """`stored` versions (language or text name -> version) with `written` applied: a version sets one, None
+    removes it, a key left out keeps what was stored. A copy: the row changes only once it validates."""
+    merged = dict(stored or {})
+    for key, version in written.items():
+        if version is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = version
+    return merged
+
+
 def language_name(code: str) -> str:
     """A language's own name ("Español"), so a manager finds hers at a glance; the code for an unknown one."""
     try:

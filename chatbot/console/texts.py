@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from chatbot.console.languages import language_name, other_languages, store_languages
+from chatbot.console.languages import language_name, other_languages, store_languages, versions_merged
 from chatbot.conversations import access
 from chatbot.errors import InvalidField
 from chatbot.models import TRANSLATED_TEXTS, Tenant, language_code, translations_validate
@@ -113,13 +113,8 @@ def store_texts_save(user: AbstractBaseUser, tenant: Tenant | int | str, main: o
         merged = {language: dict(texts) for language, texts in (tenant.translations or {}).items()
                   if isinstance(texts, dict)}
         for language, texts in versions.items():
-            written = merged.setdefault(language, {})
-            for name, text in texts.items():
-                if text is None:
-                    written.pop(name, None)
-                else:
-                    written[name] = text
-            if not written:
+            merged[language] = versions_merged(merged.get(language), texts)
+            if not merged[language]:
                 del merged[language]
         try:
             translations_validate(merged)
