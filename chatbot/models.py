@@ -37,11 +37,7 @@ def language_code(value: object) -> str:
 
 def translations_validate(value: object) -> None:
     """{"es": {"greeting": "¡Hola!", ...}, ...}: ISO 639-1 codes, the texts of TRANSLATED_TEXTS, non-empty strings."""
-    if not isinstance(value, dict):
-        raise ValidationError('Write the texts per language, e.g. {"es": {"greeting": "¡Hola!"}}.')
-    for language, texts in value.items():
-        if language_code(language) != language:
-            raise ValidationError(f"{language!r} is not a two-letter language code (e.g. es, de).")
+    for language, texts in _language_versions(value, "texts", '{"es": {"greeting": "¡Hola!"}}').items():
         if not isinstance(texts, dict):
             raise ValidationError(f"The texts of {language!r} must be an object of text name to text.")
         for name, text in texts.items():
@@ -63,9 +59,10 @@ def languages_validate(value: object) -> None:
         raise ValidationError("Each language is listed once.")
 
 
-def _language_versions(value: object, example: str) -> dict:
+def _language_versions(value: object, what: str, example: str) -> dict:
+    """`value` when it is an object keyed by two-letter language codes; else a ValidationError."""
     if not isinstance(value, dict):
-        raise ValidationError(f"Write the versions per language, e.g. {example}.")
+        raise ValidationError(f"Write the {what} per language, e.g. {example}.")
     for language in value:
         if language_code(language) != language:
             raise ValidationError(f"{language!r} is not a two-letter language code (e.g. es, de).")
@@ -79,7 +76,7 @@ def _content_check(language: str, name: str, text: object) -> None:
 
 def entry_translations_validate(value: object) -> None:
     """{"es": {"question": "...", "answer": "..."}, ...}: a knowledge entry in other languages, both texts."""
-    for language, version in _language_versions(value, '{"es": {"question": "…", "answer": "…"}}').items():
+    for language, version in _language_versions(value, "versions", '{"es": {"question": "…", "answer": "…"}}').items():
         if not isinstance(version, dict) or set(version) != {"question", "answer"}:
             raise ValidationError(f"The {language} version needs a question and an answer, and nothing else.")
         for name in ("question", "answer"):
@@ -88,7 +85,7 @@ def entry_translations_validate(value: object) -> None:
 
 def reply_translations_validate(value: object) -> None:
     """{"es": "...", ...}: a canned reply in other languages."""
-    for language, text in _language_versions(value, '{"es": "…"}').items():
+    for language, text in _language_versions(value, "versions", '{"es": "…"}').items():
         _content_check(language, "text", text)
 
 
@@ -164,10 +161,14 @@ class Tenant(models.Model):
         return self.name
 
     @property
+    def listed_languages(self) -> list[str]:
+        """The ISO 639-1 codes it lists, in its order (a tag like "pt-BR" read as "pt")."""
+        return [code for code in (language_code(x) for x in self.languages or []) if code]
+
+    @property
     def main_language(self) -> str:
         """The language its own fields are written in: the first one it lists, else English."""
-        listed = [code for code in (language_code(x) for x in self.languages or []) if code]
-        return listed[0] if listed else "en"
+        return next(iter(self.listed_languages), "en")
 
     def text(self, name: str, language: str = "") -> str:
         """The store's text `name` (one of TRANSLATED_TEXTS) in `language` when it wrote one, else as above."""

@@ -6,13 +6,12 @@ language has its version in the row's `translations`. A store that lists none wr
 """
 from django.utils.translation import get_language_info
 
-from chatbot.models import Tenant, language_code
+from chatbot.models import Tenant
 
 
 def store_languages(tenant: Tenant) -> list[str]:
     """The store's languages, main first, each once: the pages show one column per language."""
-    listed = [code for code in (language_code(x) for x in tenant.languages or []) if code]
-    return list(dict.fromkeys([tenant.main_language, *listed]))
+    return list(dict.fromkeys([tenant.main_language, *tenant.listed_languages]))
 
 
 def other_languages(tenant: Tenant) -> list[str]:
