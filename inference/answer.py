@@ -110,7 +110,7 @@ def _answer(message: Message, tenant) -> str:
     services.message_labels_store(message.id, labels, language=language)
     foreign = policy.unserved_language(tenant, language)  # goes to people: no reply to compute
     reply_language = content_language(language, tenant.main_language, tenant.languages)
-    hits = knowledge_search(tenant.id, message.text, k=3)
+    hits = knowledge_search(tenant.id, message.text, k=3, languages=tenant.languages)
     earlier = list(
         Message.objects.filter(conversation_id=conversation_id, sender=Message.Sender.VISITOR, seq__lt=message.seq)
         .order_by("-seq").values_list("sentiment", flat=True)[:SENTIMENT_WINDOW]
@@ -238,10 +238,12 @@ def _intent_reply(tenant, text: str, intent: str, language: str) -> IntentReply 
     one written in `language` if the store wrote any, else one in another language (see _reply)."""
     if intent in ("", OUT_OF_SCOPE):
         return None
+    listed = tenant.languages
     if not language:  # unclear ("hola", "merci"): the closest reply in any language
-        return intent_reply(tenant.id, intent, text)
+        return intent_reply(tenant.id, intent, text, languages=listed)
     written = {"", language} if language == tenant.main_language else {language}
-    return intent_reply(tenant.id, intent, text, written) or intent_reply(tenant.id, intent, text)
+    return (intent_reply(tenant.id, intent, text, written, languages=listed)
+            or intent_reply(tenant.id, intent, text, languages=listed))
 
 
 def _generate(tenant, message: Message, intent: str, hits: list):

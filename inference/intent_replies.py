@@ -15,7 +15,7 @@ from chatbot.conversations import selectors
 
 from inference import registry
 from inference.responder.placeholders import PATTERNS
-from inference.retrieval import SentenceEncoder, encoder_version, retrieval_text, sentence_encoder
+from inference.retrieval import SentenceEncoder, encoder_version, languages_of, retrieval_text, sentence_encoder
 
 VERSION = "intent-reply-minilm"
 
@@ -79,15 +79,19 @@ class IntentReplyIndex:
         return IntentReply(example_id, intent, message, reply, float(scores[top]), language)
 
 
-def intent_reply_index(tenant_id: int) -> IntentReplyIndex:
-    """The tenant's index, rebuilt when its labelled examples changed since it was built."""
+def intent_reply_index(tenant_id: int, languages: list[str] | None = None) -> IntentReplyIndex:
+    """The tenant's index, rebuilt when its labelled examples or its base changed since it was built;
+    `languages`: the store's, when the caller has them."""
+    languages = languages_of(tenant_id, languages)
     return registry.get_versioned(
-        "intent_replies", tenant_id, (selectors.intent_replies_version(tenant_id), encoder_version(tenant_id)),
-        lambda: IntentReplyIndex(selectors.intent_reply_pairs(tenant_id), sentence_encoder(tenant_id)))
+        "intent_replies", tenant_id, (selectors.intent_replies_version(tenant_id), encoder_version(languages)),
+        lambda: IntentReplyIndex(selectors.intent_reply_pairs(tenant_id), sentence_encoder(tenant_id, languages)))
 
 
-def intent_reply(tenant_id: int, intent: str, text: str, languages: set[str] | None = None) -> IntentReply | None:
-    return intent_reply_index(tenant_id).best(intent, text, languages)
+def intent_reply(tenant_id: int, intent: str, text: str, written_in: set[str] | None = None,
+                 languages: list[str] | None = None) -> IntentReply | None:
+    """The intent's closest generic reply among the pairs written in one of `written_in` (None: any)."""
+    return intent_reply_index(tenant_id, languages).best(intent, text, written_in)
 
 
 def training_replies(tenant_id: int) -> str:

@@ -96,26 +96,34 @@ class KnowledgeIndex:
         return list(hits.values())
 
 
-def sentence_encoder(tenant_id: int | None = None) -> SentenceEncoder:
+def languages_of(tenant_id: int, languages: list[str] | None = None) -> list[str]:
+    """The store's Tenant.languages: `languages` when the caller holds the store already (the answer path,
+    once per message), else read."""
+    return selectors.tenant_languages(tenant_id) if languages is None else languages
+
+
+def sentence_encoder(tenant_id: int | None = None, languages: list[str] | None = None) -> SentenceEncoder:
     """The encoder of the store's base (inference.bases: multilingual when it lists another language than
     English); without a store, the retrieval model of the settings. Loaded once per process."""
-    base = bases.retrieval_base(selectors.tenant_languages(tenant_id)) if tenant_id else bases.retrieval_base([])
+    base = bases.retrieval_base(languages_of(tenant_id, languages) if tenant_id else [])
     return registry.get(("encoder", base.path),
                         lambda: SentenceEncoder(base.path, prefix=base.prefix, score_floor=base.score_floor))
 
 
-def encoder_version(tenant_id: int) -> str:
-    """Which base the store's indexes are built with: part of their cache keys, so listing a first
-    language other than English rebuilds them on the multilingual base."""
-    return "multilingual" if bases.multilingual(selectors.tenant_languages(tenant_id)) else "english"
+def encoder_version(languages: list[str]) -> str:
+    """Which base a store listing `languages` builds its indexes with: part of their cache keys, so listing
+    a first language other than English rebuilds them on the multilingual base."""
+    return "multilingual" if bases.multilingual(languages) else "english"
 
 
-def knowledge_index(tenant_id: int) -> KnowledgeIndex:
+def knowledge_index(tenant_id: int, languages: list[str] | None = None) -> KnowledgeIndex:
     """The tenant's index, rebuilt when its knowledge or its base changed since it was built."""
+    languages = languages_of(tenant_id, languages)
     return registry.get_versioned(
-        "knowledge", tenant_id, (selectors.knowledge_version(tenant_id), encoder_version(tenant_id)),
-        lambda: KnowledgeIndex(selectors.knowledge_for_tenant(tenant_id), sentence_encoder(tenant_id)))
+        "knowledge", tenant_id, (selectors.knowledge_version(tenant_id), encoder_version(languages)),
+        lambda: KnowledgeIndex(selectors.knowledge_for_tenant(tenant_id), sentence_encoder(tenant_id, languages)))
 
 
-def knowledge_search(tenant_id: int, text: str, k: int = 3) -> list[Hit]:
-    return knowledge_index(tenant_id).search(text, k)
+def knowledge_search(tenant_id: int, text: str, k: int = 3, languages: list[str] | None = None) -> list[Hit]:
+    """The `k` entries closest to `text`; `languages`: the store's, when the caller has them."""
+    return knowledge_index(tenant_id, languages).search(text, k)

@@ -165,3 +165,24 @@ def test_an_agents_correction_answers_only_messages_in_its_language():
     assert reply_fits(spanish, "es") and reply_fits(spanish, "")
     assert not reply_fits(spanish, "en")  # an English paraphrase gets the intent, not the Spanish words
     assert reply_fits(Correction(1, 2, "ok?", "", "Yes.", True, ""), "de")  # written before languages: any
+
+
+@pytest.mark.django_db
+def test_the_answer_path_reads_the_stores_languages_from_the_store_it_holds():
+    """Once per message, twice (knowledge and intents' replies): not a query each when the store is in hand."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from inference.intent_replies import intent_reply
+    from inference.retrieval import knowledge_search
+
+    tenant = TenantFactory(languages=["en", "es"])
+    KnowledgeEntryFactory(tenant=tenant, **SHIPPING, translations={"es": SHIPPING_ES})
+    knowledge_search(tenant.id, "warm up", languages=tenant.languages)
+    with CaptureQueriesContext(connection) as queries:
+        assert knowledge_search(tenant.id, "¿Cuánto tarda el envío?", languages=tenant.languages)[0].matched == "es"
+        intent_reply(tenant.id, "thanks", "gracias", languages=tenant.languages)
+    assert not [q for q in queries if '"chatbot_tenant"' in q["sql"]]
+    with CaptureQueriesContext(connection) as queries:
+        knowledge_search(tenant.id, "¿Cuánto tarda el envío?")  # without it: read
+    assert [q for q in queries if '"chatbot_tenant"' in q["sql"]]
