@@ -251,7 +251,7 @@ def _memory_return() -> None:
 
 
 _shared: dict[tuple[str, bool], tuple] = {}
-_shared_lock = threading.Lock()
+_shared_lock = threading.RLock()  # the int8 copy loads the float one under it
 
 
 def encoder_shared(path: str, quantized: bool = False):
@@ -261,10 +261,7 @@ def encoder_shared(path: str, quantized: bool = False):
     with _shared_lock:
         if key not in _shared:
             if quantized:
-                if (str(path), False) not in _shared:
-                    _shared[(str(path), False)] = encoder_load(path)
-                tokenizer, base = _shared[(str(path), False)]
-                base.eval().shared_from = str(path)
+                tokenizer, base = encoder_shared(path)
                 # int8 covers the linear layers; the embeddings (250k x 384 words on e5, 384 MB) stay float
                 # and are the float copy's: lent out while quantizing, so they are not even copied
                 embeddings = getattr(base, "embeddings", None)
