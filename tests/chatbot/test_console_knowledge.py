@@ -8,17 +8,11 @@ from chatbot.console import knowledge
 from chatbot.conversations import services
 from chatbot.errors import NotFound, PermissionDenied, ServiceError
 from chatbot.models import CONTENT_MAX_LENGTH, KnowledgeEntry
-from tests.factories import KnowledgeEntryFactory, TenantFactory
+from tests.factories import KnowledgeEntryFactory, TenantFactory, agent_of
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "correct-horse-battery"
 SPANISH = {"question": "¿Cuánto tarda el envío?", "answer": "El envío tarda de 3 a 5 días hábiles."}
-
-
-def member(tenant, username: str, role: str = "agent"):
-    membership, _ = services.agent_add(tenant, username, password=PASSWORD, role=role)
-    return membership.user
 
 
 @pytest.fixture
@@ -33,12 +27,12 @@ def other_store():
 
 @pytest.fixture
 def manager(store):
-    return member(store, "mia", role="manager")
+    return agent_of(store, role="manager", username="mia")
 
 
 @pytest.fixture
 def agent(store):
-    return member(store, "ada")
+    return agent_of(store, username="ada")
 
 
 @pytest.fixture

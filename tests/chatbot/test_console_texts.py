@@ -11,17 +11,11 @@ from chatbot.content import untranslated_note
 from chatbot.conversations import services
 from chatbot.errors import NotFound, PermissionDenied
 from chatbot.models import CannedReply, Tenant
-from tests.factories import TenantFactory
+from tests.factories import TenantFactory, agent_of
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "correct-horse-battery"
 DATA_SCRIPT = re.compile(r'<script id="console-data" type="application/json">(.*?)</script>', re.S)
-
-
-def member(tenant, username: str, role: str = "agent"):
-    membership, _ = services.agent_add(tenant, username, password=PASSWORD, role=role)
-    return membership.user
 
 
 @pytest.fixture
@@ -37,12 +31,12 @@ def other_store():
 
 @pytest.fixture
 def manager(store):
-    return member(store, "mia", role="manager")
+    return agent_of(store, role="manager", username="mia")
 
 
 @pytest.fixture
 def agent(store):
-    return member(store, "ada")
+    return agent_of(store, username="ada")
 
 
 def texts_form(store: Tenant, **extra) -> dict:
