@@ -38,6 +38,14 @@ def load_jsonl(name: str) -> list[dict]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
+def _intent_examples(tenant: Tenant, intent: str, written: dict, language: str = "") -> list[TrainingExample]:
+    """An intent's examples and (message, reply) pairs in one language ("": the main one) as training rows."""
+    return [TrainingExample(tenant=tenant, text=t, intent=intent, language=language)
+            for t in written.get("examples", [])] + [
+        TrainingExample(tenant=tenant, text=p["message"], intent=intent, response=p["reply"], language=language)
+        for p in written.get("pairs", [])]
+
+
 @transaction.atomic
 def demo_seed(origins: list[str], agent_password: str | None = None) -> DemoSeed:
     """Create or refresh the demo store; safe to run again (seeded rows are replaced, others kept)."""
@@ -61,16 +69,9 @@ def demo_seed(origins: list[str], agent_password: str | None = None) -> DemoSeed
     examples = []
     translated = load_json("intents_translations.json")  # {intent: {language: {examples, pairs}}}
     for intent in load_json("intents.json"):
-        examples += [TrainingExample(tenant=tenant, text=t, intent=intent["intent"]) for t in intent["examples"]]
-        examples += [
-            TrainingExample(tenant=tenant, text=p["message"], intent=intent["intent"], response=p["reply"])
-            for p in intent.get("pairs", [])
-        ]
+        examples += _intent_examples(tenant, intent["intent"], intent)
         for language, written in sorted(translated.get(intent["intent"], {}).items()):
-            examples += [TrainingExample(tenant=tenant, text=t, intent=intent["intent"], language=language)
-                         for t in written.get("examples", [])]
-            examples += [TrainingExample(tenant=tenant, text=p["message"], intent=intent["intent"],
-                                         response=p["reply"], language=language) for p in written.get("pairs", [])]
+            examples += _intent_examples(tenant, intent["intent"], written, language)
     # Questions a shop does not answer: the intent model's out-of-scope threshold is chosen so that
     # validation shows it catches at least NLU_OOS_MIN_RECALL of them (else the 5% quantile rule).
     examples += [TrainingExample(tenant=tenant, text=t, intent=OUT_OF_SCOPE) for t in load_json("out_of_scope.json")]
