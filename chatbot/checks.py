@@ -33,6 +33,11 @@ def production_settings(app_configs=None, **kwargs) -> list:
         problems.append(Warning("PUBLIC_URL is not https: widget sockets and console logins travel in clear text.",
                                 hint="Put a TLS-terminating proxy in front and set PUBLIC_URL=https://...",
                                 id="chatbot.W002"))
+    if settings.ACTIONS_ALLOW_PRIVATE_HOSTS and public:
+        problems.append(Error(
+            "ACTIONS_ALLOW_PRIVATE_HOSTS is on while the server is reachable by a public host name: a store's "
+            "order-system address could reach this network's private services.",
+            hint="Unset ACTIONS_ALLOW_PRIVATE_HOSTS (development and tests only).", id="chatbot.E003"))
     if settings.PUBLIC_URL.startswith("https://"):
         if not (settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE):
             problems.append(Warning("PUBLIC_URL is https but the session or CSRF cookie is not secure.",

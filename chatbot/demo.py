@@ -9,6 +9,10 @@ from django.db import transaction
 
 from nlu import OUT_OF_SCOPE
 
+from chatbot.actions import services as actions
+from chatbot.actions.credentials import credentials_open
+from chatbot.actions.demo_orders import DEMO_ACTIONS, DEMO_ORDER_PATTERN, demo_orders_seed, demo_orders_url
+from chatbot.errors import ServiceError
 from chatbot.models import AgentMembership, KnowledgeEntry, SentimentExample, Tenant, TrainingExample
 from chatbot.conversations.services import agent_add
 
@@ -27,6 +31,8 @@ class DemoSeed:
     knowledge: int
     examples: int
     sentiment: int
+    orders: int
+    orders_connected: str  # "" when connected, else why not
 
 
 def load_json(name: str):
@@ -81,9 +87,27 @@ def demo_seed(origins: list[str], agent_password: str | None = None) -> DemoSeed
         SentimentExample(text=row["text"], label=row["label"], source="seed") for row in load_jsonl("sentiment.jsonl")
     )
 
+    orders = demo_orders_seed(load_json("orders.json"))
+    orders_connected = demo_orders_connect(tenant)
+
     password = agent_password or secrets.token_urlsafe(9)
     membership, _ = agent_add(tenant, DEMO_AGENT, password=password, role=AgentMembership.Role.MANAGER,
                               name="Demo Agent", email="agent@northwind.example")
     # An agent works in the console, not the admin (an earlier demo made it a superuser).
     get_user_model().objects.filter(pk=membership.user_id).update(is_staff=False, is_superuser=False)
-    return DemoSeed(tenant, DEMO_AGENT, password, tenant.knowledge.count(), len(examples), len(sentiment))
+    return DemoSeed(tenant, DEMO_AGENT, password, tenant.knowledge.count(), len(examples), len(sentiment), orders,
+                    orders_connected)
+
+
+def demo_orders_connect(tenant: Tenant) -> str:
+    """Connect the demo store to its own order system at PUBLIC_URL (keeping the secret it had); returns ""
+    when connected, else why not (a local PUBLIC_URL needs ACTIONS_ALLOW_PRIVATE_HOSTS, as `make run` sets)."""
+    existing = getattr(tenant, "store_connection", None) if tenant.pk else None
+    secret = credentials_open(existing.credentials).get("secret") if existing and existing.kind == "webhook" else None
+    try:
+        actions.store_connect(tenant, "webhook", demo_orders_url(), {"secret": secret} if secret else None,
+                              intent_actions=DEMO_ACTIONS, order_pattern=DEMO_ORDER_PATTERN)
+    except ServiceError as exc:
+        actions.store_disconnect(tenant)
+        return str(exc)
+    return ""

@@ -215,6 +215,8 @@ class Visitor(models.Model):
     external_id = models.CharField(max_length=200, blank=True, default="", help_text="Verified id from the store.")
     # Left by the visitor when no agent was online, so the team can write back.
     email = models.EmailField(max_length=254, blank=True, default="")
+    # A keyed hash of the address she last wrote from (never the address): order look-ups are limited by it.
+    ip_key = models.CharField(max_length=32, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
 
@@ -241,6 +243,8 @@ class HandoffReason(models.TextChoices):
     UNTRANSLATED = "untranslated", "No answer written in the visitor's language"
     BOT_UNAVAILABLE = "bot_unavailable", "The bot was unavailable"
     ACTION_FAILED = "action_failed", "An action failed"
+    ACTION_INCOMPLETE = "action_incomplete", "Order details not given"
+    ACTION_LIMITED = "action_limited", "Too many unmatched order look-ups"
     FALLBACK = "fallback", "Fallback reply"  # a bot reply, not a hand-off: nothing close enough to answer
     OTHER = "other", "Other"  # a reason written before the codes that none of them fits
 
@@ -277,6 +281,8 @@ class Conversation(models.Model):
     # Visitor messages since an agent last opened the conversation.
     unread = models.PositiveIntegerField(default=0)
     csat = models.PositiveSmallIntegerField(null=True, blank=True)
+    # A store action the bot is in the middle of (chatbot.actions.dialogue): what it asked for, what it holds.
+    action_state = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -355,6 +361,8 @@ class Message(models.Model):
     # A hand-off notice's reason, or a fallback reply's (code `fallback`): the code, and the detail in words.
     handoff_code = models.CharField(max_length=20, choices=HandoffReason.choices, blank=True, default="")
     handoff_reason = models.CharField(max_length=200, blank=True, default="")
+    # Buttons the widget shows under a bot reply (e.g. ["Yes", "No"]); a click sends the label as a message.
+    choices = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["conversation_id", "seq"]
@@ -665,3 +673,78 @@ class TrainingRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} retrain #{self.pk} ({self.status})"
+
+
+class StoreConnection(models.Model):
+    """A store's order system that the bot calls (chatbot.actions): its own webhook, Shopify or WooCommerce.
+
+    `credentials` are encrypted (chatbot.actions.secrets) and read only by the connector that calls."""
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook"
+        SHOPIFY = "shopify"
+        WOOCOMMERCE = "woocommerce"
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="store_connection")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    url = models.URLField(max_length=500, help_text="The webhook's address, or the shop's base address.")
+    credentials = models.TextField(blank=True, default="", editable=False)  # encrypted JSON
+    # Which action answers which intent, e.g. {"track_order": "order_status"}.
+    intent_actions = models.JSONField(default=dict, blank=True)
+    # What an order number looks like in this store (a regular expression), e.g. "NW-\\d{6}".
+    order_pattern = models.CharField(max_length=200, default=r"#?\d{4,12}")
+    timeout = models.FloatField(default=5.0, help_text="Seconds the order system has to answer.")
+    is_active = models.BooleanField(default=True)
+    # The circuit breaker: failed calls in a row, and until when calls are not even tried.
+    failures_in_a_row = models.PositiveIntegerField(default=0)
+    circuit_open_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.tenant} via {self.kind}"
+
+
+class ActionCall(models.Model):
+    """One call of a store action: the audit trail managers filter in review and insights count."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok"
+        NEEDS = "needs"  # the store asked for more parameters
+        NOT_MATCHED = "not_matched"  # not_found or forbidden: the same to the visitor
+        FAILED = "failed"  # timeout, error status, bad answer, refused address, open circuit
+        LIMITED = "limited"  # too many unmatched look-ups: not called
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="action_calls")
+    conversation = models.ForeignKey(Conversation, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="action_calls")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="action_calls")
+    action = models.CharField(max_length=30)
+    params = models.JSONField(default=dict, blank=True)  # masked
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    detail = models.CharField(max_length=200, blank=True, default="")  # "timeout", "status 502", "not_found"
+    latency_ms = models.FloatField(null=True, blank=True)
+    # Write actions: one key per confirmed request, so a retried answer does not act twice.
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    result = models.JSONField(default=dict, blank=True)  # what an `ok` returned, to answer a retry with
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.outcome}"
+
+
+class DemoOrder(models.Model):
+    """An order of the demo store's own small order system (chatbot.actions.demo_orders), which speaks the
+    store actions webhook like a real store's would."""
+
+    number = models.CharField(max_length=20, unique=True)
+    email = models.EmailField()
+    data = models.JSONField(default=dict)  # state, placed_at, carrier, tracking..., items, shipping_address
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.number

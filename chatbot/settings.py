@@ -299,6 +299,22 @@ RATE_LIMIT_TRUSTED_PROXIES = env.int("RATE_LIMIT_TRUSTED_PROXIES", default=0)
 AGENT_PRESENCE_TTL = env.int("AGENT_PRESENCE_TTL", default=90)
 AGENT_INBOX_LIMIT = env.int("AGENT_INBOX_LIMIT", default=100)
 
+# ======== Store actions (chatbot.actions; docs/store-actions.md) =================================
+# Plain http and loopback / private addresses for a store's order system: development and tests only.
+ACTIONS_ALLOW_PRIVATE_HOSTS = env.bool("ACTIONS_ALLOW_PRIVATE_HOSTS", default=False)
+# Fernet keys for connection credentials, newest first (empty: one derived from SECRET_KEY).
+ACTIONS_ENCRYPTION_KEYS = env.list("ACTIONS_ENCRYPTION_KEYS", default=[])
+ACTIONS_TIMEOUT = env.float("ACTIONS_TIMEOUT", default=5.0)  # a new connection's timeout, seconds
+ACTIONS_MAX_RESPONSE_BYTES = env.int("ACTIONS_MAX_RESPONSE_BYTES", default=256 * 1024)
+# Failed calls in a row that open a connection's circuit, and how long it stays open (seconds).
+ACTIONS_CIRCUIT_FAILURES = env.int("ACTIONS_CIRCUIT_FAILURES", default=5)
+ACTIONS_CIRCUIT_SECONDS = env.int("ACTIONS_CIRCUIT_SECONDS", default=60)
+# Unmatched order look-ups (wrong number or e-mail) allowed per visitor and per address: [count, seconds].
+ACTIONS_MISSES_PER_VISITOR = env.json("ACTIONS_MISSES_PER_VISITOR", default=[5, 3600])
+ACTIONS_MISSES_PER_IP = env.json("ACTIONS_MISSES_PER_IP", default=[20, 3600])
+# Times the bot asks a visitor for a missing order number, e-mail or address before a person takes over.
+ACTIONS_MAX_ASKS = env.int("ACTIONS_MAX_ASKS", default=2)
+
 # ======== Periodic work (Celery beat) =============================================================
 CELERY_BEAT_SCHEDULE = {
     "resolve-idle-conversations": {"task": "chatbot.resolve_idle_conversations", "schedule": 15 * 60},

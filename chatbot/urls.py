@@ -8,6 +8,7 @@ from chatbot import views
 urlpatterns = [
     path("", RedirectView.as_view(url="/demo/", permanent=False)),
     path("demo/", views.demo_store, name="demo-store"),
+    path("demo/orders/", views.demo_orders, name="demo-orders"),  # before the stores' pages: "orders" is no store
     path("demo/<slug:slug>/", views.demo_store, name="demo-store-tenant"),
     path("healthz", views.health, name="health"),
     path("admin/", admin.site.urls),

@@ -1,11 +1,14 @@
-"""Pages: the demo store and a health check."""
+"""Pages: the demo store (and its order system's webhook endpoint) and a health check."""
 import re
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
+from chatbot.actions.demo_orders import demo_orders_answer
 from chatbot.conversations import selectors
 from chatbot.health import health_check
 
@@ -30,6 +33,16 @@ def demo_store(request: HttpRequest, slug: str = DEMO_SLUG) -> HttpResponse:
     page_lang = lang if LANGUAGE_TAG.fullmatch(lang) else "en"
     return render(request, "demo_store.html",
                   {"tenant": tenant, "widget_src": widget_src(request), "page_lang": page_lang})
+
+
+@csrf_exempt  # signed with the connection's secret instead (X-Chatbot-Signature)
+@require_POST
+def demo_orders(request: HttpRequest) -> JsonResponse:
+    """The demo order system's store actions webhook, as a store's own endpoint would be."""
+    status, answer = demo_orders_answer(request.body, request.headers.get("X-Chatbot-Timestamp", ""),
+                                        request.headers.get("X-Chatbot-Signature", ""),
+                                        request.headers.get("Idempotency-Key", ""))
+    return JsonResponse(answer, status=status)
 
 
 async def health(request: HttpRequest) -> JsonResponse:

@@ -7,6 +7,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db import close_old_connections
 
+from chatbot.actions import dialogue
 from chatbot.content import content_language
 from chatbot.conversations import delivery, ownership, selectors, services
 from chatbot.errors import TRANSIENT_ERRORS
@@ -109,6 +110,12 @@ def _answer(message: Message, tenant) -> str:
         remembered.correction, language) else None
     services.message_labels_store(message.id, labels, language=language)
     foreign = policy.unserved_language(tenant, language)  # goes to people: no reply to compute
+    if not policy.asks_for_human(message.text):
+        # An order the store's system can look up or change: its answer is the action's.
+        step = dialogue.action_step(tenant, message, labels.intent, labels.intent_confidence, language,
+                                    unserved=foreign, wants_person=labels.intent == policy.HUMAN_INTENT)
+        if step is not None:
+            return _action_reply(message, step, started)
     reply_language = content_language(language, tenant.main_language, tenant.languages)
     hits = knowledge_search(tenant.id, message.text, k=3, languages=tenant.languages)
     earlier = list(
@@ -154,6 +161,19 @@ def _answer(message: Message, tenant) -> str:
         handoff_reason=decision.reason if decision.action == "fallback" else "",
     )
     return "answered" if decision.action == "answer" else "fallback"
+
+
+def _action_reply(message: Message, step: dialogue.Step, started: float) -> str:
+    """Store the bot's turn of a store action (its why: what was looked up); hand off when the step says so."""
+    services.bot_reply_store(
+        message.id, step.text, grounding=[step.why] if step.why else [], model_version=f"action:{step.action}",
+        latency_ms=round((time.perf_counter() - started) * 1000, 1), choices=step.choices,
+    )
+    if step.handoff:
+        code, reason = step.handoff
+        ownership.conversation_hand_off(message.conversation_id, reason, reply_to_id=message.id, code=code)
+        return "handed_off"
+    return "answered"
 
 
 class Reply(NamedTuple):

@@ -7,6 +7,8 @@ PORT=${PORT:-8000}
 HOST=${HOST:-127.0.0.1}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export PUBLIC_URL=${PUBLIC_URL:-http://localhost:$PORT}
+# The demo store calls its own order system on this machine (loopback http): development only.
+export ACTIONS_ALLOW_PRIVATE_HOSTS=${ACTIONS_ALLOW_PRIVATE_HOSTS:-1}
 
 "$PY" manage.py migrate --noinput -v 0
 "$PY" manage.py collectstatic --noinput -v 0

@@ -52,6 +52,7 @@ def conversation_transition(conversation: Conversation, to_status: str, *, actor
     if to_status == S.WAITING:
         conversation.handoff_code = handoff_code or HandoffReason.OTHER
         conversation.handoff_reason = reason[:200]
+    conversation.action_state = {}  # a store action the bot was in the middle of ends with its turn
     conversation.save()
     journal.conversation_changed(conversation, reason, previous)
 

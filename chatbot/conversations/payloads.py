@@ -26,6 +26,8 @@ def message_payload(message: Message) -> dict:
     }
     if message.sender == Message.Sender.AGENT:
         payload["author"] = display_name(message.author)
+    if message.choices:  # buttons under a bot question (Yes / No); a click sends the label as a message
+        payload["choices"] = list(message.choices)
     return payload
 
 

@@ -4,6 +4,8 @@ Every function validates, writes inside a transaction and emits domain events (c
 which reach the sockets and the answer trigger once the transaction commits. Who owns a
 conversation changes in chatbot.conversations.ownership.
 """
+import hashlib
+import hmac
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -202,10 +204,16 @@ def message_validate(text: object, client_id: object) -> None:
     _clean_client_id(client_id)
 
 
-def message_receive(conversation_id: int, text: object, client_id: object) -> tuple[Message, bool]:
+def ip_key(ip: str) -> str:
+    """A keyed hash of a client address: enough to count order look-ups per address, not to tell it."""
+    return hmac.new(settings.SECRET_KEY.encode(), f"ip:{ip}".encode(), hashlib.sha256).hexdigest()[:32] if ip else ""
+
+
+def message_receive(conversation_id: int, text: object, client_id: object, *, ip: str = "") -> tuple[Message, bool]:
     """Store a visitor message once per client_id; the answer trigger hears of it on commit.
 
-    Returns (message, created); a re-sent client_id returns the stored message.
+    Returns (message, created); a re-sent client_id returns the stored message. `ip`: the address it came
+    from, kept on the visitor as a keyed hash (Visitor.ip_key) for the store actions' look-up limits.
     """
     text = _clean_text(text)
     client_id = _clean_client_id(client_id)
@@ -220,6 +228,8 @@ def message_receive(conversation_id: int, text: object, client_id: object) -> tu
                 ownership.conversation_reopen(conversation)
             message = journal.message_append(conversation, Message.Sender.VISITOR, text, client_id=client_id,
                                              **delivery.answer_fields(conversation))
+            if (key := ip_key(ip)) and conversation.visitor.ip_key != key:
+                Visitor.objects.filter(pk=conversation.visitor_id).update(ip_key=key)
             return message, True
     except IntegrityError:
         # A concurrent duplicate won the race (only possible without row locks, e.g. SQLite)...

@@ -51,8 +51,20 @@ def review_list(request: HttpRequest) -> HttpResponse:
     ))
 
 
+def action_title(entry: dict) -> str:
+    """A store action in a reply's why, in a line (console.js actionTitle): what was looked up, and with what."""
+    params = ", ".join(f"{k} {v}" for k, v in (entry.get("params") or {}).items())
+    result = entry.get("result") or {}
+    found = " · ".join(str(result[k]) for k in ("state", "carrier", "tracking_number") if result.get(k))
+    title = f"store action {entry['action']}: {entry.get('outcome', '')}" + (f" [{params}]" if params else "")
+    title += f" → {found}" if found else (f" ({entry['detail']})" if entry.get("detail") else "")
+    return title + (f" · {round(entry['latency_ms'])} ms" if entry.get("latency_ms") is not None else "")
+
+
 def _grounding_row(entry: dict) -> dict:
     """A grounding entry of a reply's why as the console names it (console.js groundingTitle)."""
+    if entry.get("action"):
+        return {"title": action_title(entry), "intent": "", "score": None}
     title = entry.get("question") or entry.get("message") or (f"rule: {entry['rule']}" if entry.get("rule") else "")
     if not title:
         title = f"Entry #{entry['entry']}" if entry.get("entry") else f"Example #{entry.get('example', '?')}"

@@ -14,7 +14,7 @@ from channels.layers import get_channel_layer
 from chatbot import events
 from chatbot.errors import TRANSIENT_ERRORS
 
-WIDGET_MESSAGE_FIELDS = ("id", "seq", "sender", "text", "created_at", "author")
+WIDGET_MESSAGE_FIELDS = ("id", "seq", "sender", "text", "created_at", "author", "choices")
 
 log = logging.getLogger(__name__)
 # A publish also meets the socket's own errors (OSError) when Redis goes away mid-write.

@@ -153,7 +153,8 @@ class WidgetConsumer(OutageGuard, SocketConsumer):
             session = await database_sync_to_async(services.visitor_session_open)(
                 self.tenant, self.token, external_id=self.external_id)
             await self._join(session.conversation.id)  # before the message, so its reply cannot be missed
-        message, _ = await database_sync_to_async(services.message_receive)(self.conversation_id, text, client_id)
+        message, _ = await database_sync_to_async(services.message_receive)(
+            self.conversation_id, text, client_id, ip=self.ip)
         if pending:  # her other tabs join the conversation too
             await self.channel_layer.group_send(pending, {"type": "chat.started", "conversation": self.conversation_id})
         await self.send_json({"type": "ack", "client_id": message.client_id, "conversation": message.conversation_id,

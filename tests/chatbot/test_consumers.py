@@ -147,6 +147,24 @@ async def test_bot_message_published_to_group_reaches_socket(tenant_):
     await comm.disconnect()
 
 
+async def test_a_bot_question_carries_its_choices_live_in_a_resume_and_in_the_session(tenant_):
+    from chatbot.conversations import services
+
+    comm, session = await open_session(tenant_)
+    await comm.send_json_to({"type": "message", "text": "cancel my order", "client_id": "c-1"})
+    ack = await comm.receive_json_from(timeout=5)
+    question = await database_sync_to_async(services.bot_reply_store)(
+        ack["message"]["id"], "Do you want me to cancel order NW-100001?", choices=["Yes", "No"])
+    live = (await _frames_until(comm, "message"))[-1]["message"]
+    assert live == message_payload(question) and live["choices"] == ["Yes", "No"]
+    await comm.send_json_to({"type": "resume", "after_seq": 1})
+    assert (await comm.receive_json_from(timeout=5))["message"]["choices"] == ["Yes", "No"]
+    await comm.disconnect()
+    comm, again = await open_session(tenant_, visitor=session["visitor"])
+    assert [m.get("choices") for m in again["messages"]] == [None, ["Yes", "No"]]  # only where there are some
+    await comm.disconnect()
+
+
 async def test_visitor_feedback_is_stored_and_can_change(tenant_):
     comm, session = await open_session(tenant_)
 

@@ -77,6 +77,10 @@ def test_deploy_checks(settings):
     settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = True
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     assert checks.production_settings() == []
+    settings.ACTIONS_ALLOW_PRIVATE_HOSTS = True  # stores' order systems could reach private services
+    assert ids(checks.production_settings()) == {"chatbot.E003"}
+    settings.PUBLIC_HOSTS, settings.ALLOWED_HOSTS, settings.PUBLIC_URL = [], ["localhost"], "http://localhost:8000"
+    assert checks.production_settings() == []  # `make run` on one's own machine
 
 
 def test_https_public_url_makes_cookies_secure_and_trusts_its_origin_for_csrf():

@@ -27,6 +27,11 @@ class Command(ServiceCommand):
             f"Demo store {seed.tenant.name!r} ready: {seed.knowledge} knowledge entries, "
             f"{seed.examples} training examples, {seed.sentiment} sentiment examples."
         )
+        if seed.orders_connected:
+            self.stdout.write(f"Demo order system ({seed.orders} orders) not connected: {seed.orders_connected}")
+        else:
+            self.stdout.write(f"Demo order system: {seed.orders} orders, connected (try \"Where is my order NW-482913?\", "
+                              "then anna.keller@example.com)")
         self.stdout.write(f"Demo store page: {settings.PUBLIC_URL}/demo/")
         self.stdout.write(f"Agent console:   {settings.PUBLIC_URL}/console/  user {seed.agent_username}  password {seed.agent_password}")
         self.stdout.write(seed.tenant.public_key)

@@ -617,7 +617,18 @@
     return h("div", { class: "labels" }, chips);
   }
 
+  /** A store action in a reply's why, in a line (chatbot/review/views.py action_title). */
+  function actionTitle(g) {
+    var params = Object.keys(g.params || {}).map(function (k) { return k + " " + g.params[k]; }).join(", ");
+    var r = g.result || {};
+    var found = ["state", "carrier", "tracking_number"].map(function (k) { return r[k]; }).filter(Boolean).join(" · ");
+    return "store action " + g.action + ": " + (g.outcome || "") + (params ? " [" + params + "]" : "") +
+      (found ? " → " + found : g.detail ? " (" + g.detail + ")" : "") +
+      (g.latency_ms != null ? " · " + Math.round(g.latency_ms) + " ms" : "");
+  }
+
   function groundingTitle(g) {
+    if (g.action) return actionTitle(g);
     return g.question || g.message || (g.entry ? "Entry #" + g.entry : g.example ? "Example #" + g.example : "Source");
   }
 

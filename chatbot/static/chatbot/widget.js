@@ -50,6 +50,7 @@
       "helpfulQuestion": "Was this answer helpful?",
       "helpful": "Helpful",
       "notHelpful": "Not helpful",
+      "choices": "Quick replies",
       "sending": "Sending\u2026",
       "waitingConnection": "Waiting for connection\u2026",
       "waitingSend": "Waiting to send\u2026",
@@ -129,6 +130,7 @@
       "helpfulQuestion": "\u00bfTe ha sido \u00fatil esta respuesta?",
       "helpful": "\u00datil",
       "notHelpful": "No es \u00fatil",
+      "choices": "Respuestas r\u00e1pidas",
       "sending": "Enviando\u2026",
       "waitingConnection": "Esperando conexi\u00f3n\u2026",
       "waitingSend": "Pendiente de env\u00edo\u2026",
@@ -208,6 +210,7 @@
       "helpfulQuestion": "War diese Antwort hilfreich?",
       "helpful": "Hilfreich",
       "notHelpful": "Nicht hilfreich",
+      "choices": "Schnellantworten",
       "sending": "Wird gesendet\u2026",
       "waitingConnection": "Warte auf Verbindung\u2026",
       "waitingSend": "Wird gleich gesendet\u2026",
@@ -287,6 +290,7 @@
       "helpfulQuestion": "Cette r\u00e9ponse \u00e9tait-elle utile\u00a0?",
       "helpful": "Utile",
       "notHelpful": "Pas utile",
+      "choices": "R\u00e9ponses rapides",
       "sending": "Envoi en cours\u2026",
       "waitingConnection": "En attente de connexion\u2026",
       "waitingSend": "En attente d'envoi\u2026",
@@ -366,6 +370,7 @@
       "helpfulQuestion": "Questa risposta ti \u00e8 stata utile?",
       "helpful": "Utile",
       "notHelpful": "Non utile",
+      "choices": "Risposte rapide",
       "sending": "Invio in corso\u2026",
       "waitingConnection": "In attesa di connessione\u2026",
       "waitingSend": "In attesa di invio\u2026",
@@ -445,6 +450,7 @@
       "helpfulQuestion": "Esta resposta foi \u00fatil?",
       "helpful": "\u00datil",
       "notHelpful": "N\u00e3o foi \u00fatil",
+      "choices": "Respostas r\u00e1pidas",
       "sending": "Enviando\u2026",
       "waitingConnection": "Aguardando conex\u00e3o\u2026",
       "waitingSend": "Aguardando envio\u2026",
@@ -667,6 +673,10 @@
     ".nwcb-rate:hover{color:#1d2421;background:#eceeed}",
     ".nwcb-rate[aria-pressed=true]{color:var(--nwcb-accent);border-color:#cfd8d3;background:#fff}",
     ".nwcb-rate[aria-pressed=true] svg{fill:rgba(47,107,79,.18)}",
+    // choices: answers to a bot question (Yes / No), under the last message only
+    ".nwcb-choices{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}",
+    ".nwcb-choice{min-height:32px;max-width:100%;border:1px solid var(--nwcb-accent);border-radius:16px;padding:5px 14px;background:#fff;color:var(--nwcb-accent);font-size:13px;font-weight:600;line-height:1.25;text-align:center;white-space:normal;overflow-wrap:anywhere}",
+    ".nwcb-choice:hover{background:var(--nwcb-accent);color:#fff}",
     // typing
     ".nwcb-typing{flex:none;display:flex;align-items:center;gap:8px;padding:4px 16px 6px;font-size:12px;color:#66706b;background:#f6f7f5}",
     ".nwcb-dots{display:inline-flex;gap:3px}",
@@ -886,6 +896,8 @@
   var seqSeen = {};              // seq -> true
   var watermark = null;          // every seq up to here has been seen (null: nothing yet)
   var maxSeq = 0;
+  var lastMsg = null;            // the message with the highest seq shown (its choices, if any, are buttons)
+  var choicesNode = null;        // the buttons shown under it, when they are
   var paging = false;            // the next page of a resume is asked for (the server said `more`)
   var greetingNode = null;
   var unread = 0;
@@ -1035,6 +1047,7 @@
     setMeta(node, msg);
     insertBySeq(node, msg.seq);
     messages[msg.id] = { msg: msg, node: node };
+    if (!lastMsg || msg.seq > lastMsg.seq) lastMsg = msg;
     noteSeq(msg.seq);
     if (msg.sender === "bot" || msg.sender === "agent") showTyping(msg.sender, false);
     if (msg.sender === "agent" && owner === "human" && !agentName && typeof msg.author === "string" && msg.author) {
@@ -1047,7 +1060,46 @@
       renderBadge();
     }
     updateEmpty();
+    renderChoices();
     scrollToEnd(stick || msg.sender === "visitor");
+  }
+
+  function choicesOf(msg) {
+    // A bot question's answers as buttons: the labels the server wrote, as text; one that could not be
+    // sent as a message is left out.
+    if (!msg || msg.sender !== "bot" || !Array.isArray(msg.choices)) return [];
+    return msg.choices.filter(function (c) {
+      return typeof c === "string" && /\S/.test(c) && c.replace(/^\s+|\s+$/g, "").length <= MAX_TEXT;
+    });
+  }
+
+  function renderChoices() {
+    // Buttons under the last message while it is a bot question with choices and nothing came after it
+    // (no later message, nothing of the visitor's waiting to be sent); any later message removes them.
+    var wanted = !fatal && outbox.length === 0 && lastMsg && messages[lastMsg.id] ? choicesOf(lastMsg) : [];
+    var under = wanted.length ? messages[lastMsg.id].node : null;
+    if (under && choicesNode && choicesNode.parentNode === under) return; // shown already
+    if (choicesNode) {
+      var hadFocus = focusWithin(choicesNode);
+      if (choicesNode.parentNode) choicesNode.parentNode.removeChild(choicesNode);
+      choicesNode = null;
+      if (hadFocus && !input.disabled) input.focus();
+    }
+    if (!under) return;
+    var stick = nearBottom();
+    var group = el("div", "nwcb-choices", { role: "group", "aria-label": t("choices") });
+    wanted.forEach(function (text) {
+      var b = el("button", "nwcb-choice", { type: "button", "aria-label": text });
+      b.textContent = text;
+      b.addEventListener("click", function () {
+        if (choicesNode !== group) return;
+        sendText(text.replace(/^\s+|\s+$/g, "")); // as if typed and sent; the pending bubble removes the buttons
+      });
+      group.appendChild(b);
+    });
+    under.insertBefore(group, metaFor(under));
+    choicesNode = group;
+    scrollToEnd(stick);
   }
 
   function noteSeq(seq) {
@@ -1114,6 +1166,8 @@
     seqSeen = {};
     watermark = null;
     maxSeq = 0;
+    lastMsg = null;
+    renderChoices();
     agentName = "";
     contactPending = csatPending = false;
     resetContactCard();
@@ -1409,19 +1463,26 @@
   function submit() {
     var text = input.value.replace(/^\s+|\s+$/g, "");
     if (!text) return;
-    if (fatal) { showError(t("errorFatal")); return; }
+    if (sendText(text)) {
+      input.value = "";
+      autosize();
+    }
+  }
+
+  function sendText(text) {
+    // A visitor message, typed or a choice clicked: a pending bubble, the outbox, then the socket.
+    if (fatal) { showError(t("errorFatal")); return false; }
     if (text.length > MAX_TEXT) {
       showError(t("errorTooLongMax", { max: number(MAX_TEXT) }));
-      return;
+      return false;
     }
     stopVisitorTyping(false);
     var item = { client_id: newClientId(), text: text, failed: false };
     item.node = pendingNode(item);
     outbox.push(item);
     saveOutbox();
-    input.value = "";
-    autosize();
     errorBox.hidden = true;
+    renderChoices();
     updateEmpty();
     scrollToEnd(true);
     if (ready()) transmit(item);
@@ -1429,6 +1490,7 @@
       markPending(item, t("waitingConnection"));
       connect();
     }
+    return true;
   }
 
   function rate(id, rating, group) {
@@ -1539,6 +1601,7 @@
     empty.hidden = true;
     outbox.forEach(function (item) { if (!item.failed) markFailed(item, t("reasonUnavailable")); });
     renderCards();
+    renderChoices();
   }
 
   // --- frames ---
@@ -1624,6 +1687,7 @@
       removeFromOutbox(item);
     }
     addMessage(f.message, false);
+    renderChoices(); // the outbox may have emptied under a question already shown (an ack lost with a socket)
   }
 
   // Errors about a message that say "not now": it stays in the outbox and is sent again later. Any
