@@ -152,6 +152,21 @@ class Tenant(models.Model):
         max_length=128, blank=True, default="", help_text="Still accepted after a rotation, until cleared.",
     )
     require_identity = models.BooleanField(default=False, help_text="Refuse visitors without a signed identity.")
+    # Who gets a hand-off (chatbot.conversations.assignment): nobody until an agent claims it, the next agent
+    # in turn, or the online agent with the fewest open conversations; agents at capacity are skipped.
+    class Assignment(models.TextChoices):
+        MANUAL = "manual", "Agents claim hand-offs themselves"
+        ROUND_ROBIN = "round_robin", "Round-robin among online agents with capacity"
+        LEAST_LOADED = "least_loaded", "The online agent with the fewest open conversations"
+
+    assignment = models.CharField(max_length=20, choices=Assignment.choices, default=Assignment.MANUAL)
+    # Business hours (chatbot.conversations.hours): the team's time zone, its weekly schedule
+    # ({"mon": [["09:00", "17:30"]], ...}; empty: always open) and its holidays (["2026-12-25", ...]).
+    timezone = models.CharField(max_length=64, default="UTC")
+    business_hours = models.JSONField(default=dict, blank=True)
+    holidays = models.JSONField(default=list, blank=True)
+    # The first-response target for a handed-off conversation, in minutes (null: none); the inbox shows a timer.
+    first_response_minutes = models.PositiveIntegerField(null=True, blank=True)
     # Per-tenant overrides of the rate limits in settings, e.g. {"visitor_messages": [30, 60]}.
     rate_limits = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
@@ -200,6 +215,18 @@ class AgentMembership(models.Model):
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.AGENT)
     # Languages the agent answers in (ISO 639-1), for conversations the bot cannot serve.
     languages = models.JSONField(default=list, blank=True)
+    # Open conversations automatic assignment gives her at most (0: she is never assigned automatically).
+    capacity = models.PositiveSmallIntegerField(default=5)
+    last_assigned_at = models.DateTimeField(null=True, blank=True)  # round-robin's turn
+
+    # How she hears of a hand-off while no agent of the store is online.
+    class Notify(models.TextChoices):
+        EACH = "each", "An e-mail for each hand-off"
+        DIGEST = "digest", "A digest e-mail"
+        NONE = "none", "No e-mail"
+
+    notify = models.CharField(max_length=10, choices=Notify.choices, default=Notify.EACH)
+    digest_sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -283,6 +310,12 @@ class Conversation(models.Model):
     csat = models.PositiveSmallIntegerField(null=True, blank=True)
     # A store action the bot is in the middle of (chatbot.actions.dialogue): what it asked for, what it holds.
     action_state = models.JSONField(default=dict, blank=True)
+    # The first-response target of its latest hand-off (Tenant.first_response_minutes, in business hours),
+    # and when a person first answered after it.
+    first_response_due = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    # The visitor asked for the transcript by e-mail: sent when the conversation is resolved.
+    transcript_requested = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -363,6 +396,23 @@ class Message(models.Model):
     handoff_reason = models.CharField(max_length=200, blank=True, default="")
     # Buttons the widget shows under a bot reply (e.g. ["Yes", "No"]); a click sends the label as a message.
     choices = models.JSONField(default=list, blank=True)
+
+    class Channel(models.TextChoices):
+        WIDGET = "widget"
+        EMAIL = "email"  # a visitor's answer by e-mail (chatbot.mail.inbound)
+
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WIDGET)
+
+    class EmailState(models.TextChoices):
+        QUEUED = "queued"
+        SENT = "sent"
+        FAILED = "failed"
+
+    # An agent's reply e-mailed to a visitor who is not connected: its delivery, and the mail's Message-ID
+    # (an inbound mail's own, for a visitor message that came by e-mail: a mail is stored once).
+    email_state = models.CharField(max_length=10, choices=EmailState.choices, blank=True, default="")
+    email_attempts = models.PositiveSmallIntegerField(default=0)
+    email_message_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
 
     class Meta:
         ordering = ["conversation_id", "seq"]
