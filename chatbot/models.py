@@ -89,6 +89,19 @@ def reply_translations_validate(value: object) -> None:
         _content_check(language, "text", text)
 
 
+# Personal data a visitor may give (nlu.pii's kinds), which the hand-off summary lists for agents.
+DETAIL_KINDS = ("email", "order", "phone", "address", "card", "iban")
+
+
+def masked_details_default() -> list[str]:
+    return ["card", "iban"]
+
+
+def masked_details_validate(value: object) -> None:
+    if not isinstance(value, list) or any(kind not in DETAIL_KINDS for kind in value):
+        raise ValidationError(f"List the kinds to mask among {', '.join(DETAIL_KINDS)}, e.g. [\"card\", \"phone\"].")
+
+
 class Tenant(models.Model):
     """A store that embeds the widget; owns its visitors, knowledge and models."""
 
@@ -167,6 +180,9 @@ class Tenant(models.Model):
     holidays = models.JSONField(default=list, blank=True)
     # The first-response target for a handed-off conversation, in minutes (null: none); the inbox shows a timer.
     first_response_minutes = models.PositiveIntegerField(null=True, blank=True)
+    # The kinds of personal data the hand-off summary shows masked to agents (chatbot.conversations.summary).
+    masked_details = models.JSONField(default=masked_details_default, blank=True, validators=[masked_details_validate],
+                                      help_text='e.g. ["card", "iban", "phone"]; kinds: ' + ", ".join(DETAIL_KINDS))
     # Per-tenant overrides of the rate limits in settings, e.g. {"visitor_messages": [30, 60]}.
     rate_limits = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)

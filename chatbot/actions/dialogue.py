@@ -108,7 +108,7 @@ def action_step(tenant: Tenant, message: Message, intent: str, intent_confidence
         if turn.state:
             turn.save({})
         return None
-    return _gather(turn, {"action": action, "asks": {}, "from_seq": 0})
+    return _gather(turn, {"action": action, "asks": {}, "from_seq": 0, "started_seq": message.seq})
 
 
 def _continue(turn: _Turn, state: dict, intent: str, confident: bool) -> Step | None:
@@ -148,7 +148,8 @@ def _gather(turn: _Turn, state: dict) -> Step:
     """Ask for the first missing parameter (at most ACTIONS_MAX_ASKS times each), else look the order up."""
     action = state["action"]
     verified = bool(turn.conversation.visitor.external_id)
-    params = {**_found(turn, state), **{k: v for k, v in state.get("params", {}).items() if v}}
+    # What she wrote wins over what the bot kept (the new address; the order number of an unmatched pair).
+    params = {**{k: v for k, v in state.get("params", {}).items() if v}, **_found(turn, state)}
     needed = list(dict.fromkeys(_required(action, verified) + state.get("needs", [])))
     missing = [name for name in needed if not params.get(name)]
     if missing:
@@ -222,9 +223,18 @@ def _not_answered(turn: _Turn, action: str, state: dict, params: dict, result: A
                         why=why)
         return _gather(turn, {**state, "needs": sorted(asked | set(result.needs))})
     if not result.matched:
-        # Both must be given again, from the next message on: the same pair is not tried twice.
-        turn.save({"action": action, "asking": "order_number", "asks": {}, "from_seq": turn.message.seq + 1,
-                   "language": turn.language})
+        number = params.get("order_number", "")
+        started = {**state, "from_seq": state.get("started_seq", 0)}
+        if params.get("email") and _found(turn, started).get("email") != params["email"]:
+            # The address came from earlier in the chat (another order's?): ask for this order's own.
+            turn.save({"action": action, "asking": "email", "asks": {"email": 1}, "params": {"order_number": number},
+                       "from_seq": turn.message.seq + 1, "started_seq": state.get("started_seq", 0),
+                       "language": turn.language})
+            return Step(texts.text("ask_email_for", turn.language, number=number), action, why=why)
+        # Given again from the next message on, so the same pair is not tried twice; a new e-mail address
+        # alone goes with the same order number.
+        turn.save({"action": action, "asking": "email", "asks": {"email": 1}, "params": {"order_number": number},
+                   "from_seq": turn.message.seq + 1, "started_seq": turn.message.seq + 1, "language": turn.language})
         return Step(texts.text("not_matched", turn.language), action, why=why)
     return None
 

@@ -18,6 +18,7 @@ from chatbot.sockets.base import SocketConsumer
 from chatbot.errors import TRANSIENT_ERRORS, ServiceError
 from chatbot.sockets.outages import LiveFeedGuard
 from chatbot.conversations.payloads import agent_message_payload, conversation_payload
+from chatbot.conversations.summary import handoff_summary
 
 CLOSE_UNAUTHENTICATED = 4401
 # The frames the console sends; each is handled by AgentConsumer._on_<type>.
@@ -35,13 +36,22 @@ def _inbox(user, tab: str, query: str) -> dict:
 
 
 def _open(user, conversation_id) -> dict:
-    conversation = services.conversation_mark_read(user, conversation_id)
-    return {
+    return _transcript(services.conversation_mark_read(user, conversation_id))
+
+
+def _transcript(conversation) -> dict:
+    """The `transcript` frame: the messages, the latest suggestions, and the hand-off summary."""
+    messages = selectors.transcript(conversation.id)
+    frame = {
         "type": "transcript",
         "conversation": conversation_payload(conversation),
-        "messages": [agent_message_payload(m) for m in selectors.transcript(conversation.id)],
+        "messages": [agent_message_payload(m) for m in messages],
         "suggestions": assist.suggestions_latest(conversation),
     }
+    summary = handoff_summary(conversation, messages)
+    if summary is not None:
+        frame["summary"] = summary
+    return frame
 
 
 def _resync(user, tab: str, query: str, conversation_id: int | None) -> list[dict]:
@@ -56,9 +66,7 @@ def _resync(user, tab: str, query: str, conversation_id: int | None) -> list[dic
             conversation = access.access_conversation(user, conversation_id)
         except ServiceError:
             return frames
-        frames.append({"type": "transcript", "conversation": conversation_payload(conversation),
-                       "messages": [agent_message_payload(m) for m in selectors.transcript(conversation.id)],
-                       "suggestions": assist.suggestions_latest(conversation)})
+        frames.append(_transcript(conversation))
     return frames
 
 

@@ -248,3 +248,19 @@ def test_without_a_connection_order_questions_go_the_usual_way(shop):
     chat = Chat(conversation_of(shop))
     reply = chat.say("Where is my order NW-482913?")
     assert reply is None or not reply.model_version.startswith("action:")
+
+
+def test_a_second_order_in_the_same_chat_is_asked_its_own_email_not_refused(shop):
+    chat = Chat(conversation_of(shop))
+    chat.say("Where is my order NW-482913?")
+    assert chat.say(ANNA).text.startswith("Your order NW-482913")
+    asked = chat.say("Please cancel order NW-100245", intent="cancel_order")
+    assert asked.text == "What e-mail address did you use for order NW-100245?"
+    question = chat.say("li.wei@example.com")
+    assert question.text == "Do you want me to cancel order NW-100245 (Summit 45L Backpack)?"
+
+
+def test_after_a_miss_a_new_email_alone_goes_with_the_same_order_number(shop):
+    chat = Chat(conversation_of(shop))
+    chat.say("Where is my order NW-482913? anna@wrong.example")
+    assert chat.say("anna.keller@example.com").text.startswith("Your order NW-482913 is on its way")

@@ -508,6 +508,7 @@
     state.loaded = true;
     state.shown = new Map();
     ui.transcript.replaceChildren();
+    if (frame.summary) ui.transcript.appendChild(summaryElement(frame.summary));
     (frame.messages || []).forEach(function (m) { addMessage(m, false); });
     // Replies still on their way are shown after the stored messages.
     state.outbox.forEach(function (entry) {
@@ -516,6 +517,36 @@
     showSuggestions(frame.suggestions || []);
     renderThreadHead();
     scrollToEnd(true);
+  }
+
+  /** The hand-off summary at the top of a handed-off conversation: what she wants, the details she gave,
+   * her mood, what the bot did and why it handed off (chatbot/conversations/summary.py). */
+  function summaryElement(sm) {
+    var rows = [];
+    var add = function (label, value) {
+      if (!value) return;
+      rows.push(h("dt", { text: label }));
+      rows.push(typeof value === "string" ? h("dd", { text: value }) : h("dd", {}, [value]));
+    };
+    var wants = sm.wants || {};
+    add("Wants", (wants.intent ? wants.intent.replace(/_/g, " ") : "") +
+      (wants.message ? (wants.intent ? ": " : "") + "“" + wants.message + "”" : ""));
+    var details = (sm.details || []).map(function (d) { return d.kind + " " + d.value; }).join(", ");
+    add("Details", details);
+    var mood = sm.mood || {};
+    if (mood.turns && mood.turns.length) add("Mood", mood.turns.join(" → ") + (mood.trend !== "unknown" ? " (" + mood.trend + ")" : ""));
+    var bot = sm.bot || {};
+    var did = bot.replies ? bot.replies + " repl" + (bot.replies > 1 ? "ies" : "y") + (bot.fallbacks ? ", " + bot.fallbacks + " fallback" + (bot.fallbacks > 1 ? "s" : "") : "") : "no reply";
+    (bot.actions || []).forEach(function (a) {
+      did += "; " + a.action + " " + a.outcome + (a.state ? " (" + a.state + ")" : a.detail ? " (" + a.detail + ")" : "");
+    });
+    add("Bot", did + (bot.last ? ". Last: “" + bot.last + "”" : ""));
+    var ho = sm.handoff || {};
+    add("Handed off", (ho.label || ho.code || "") + (ho.reason && ho.reason !== ho.label ? " — " + ho.reason : ""));
+    return h("details", { class: "handoff-summary", open: "" }, [
+      h("summary", { text: "Hand-off summary" }),
+      h("dl", {}, rows),
+    ]);
   }
 
   function onMessage(conversationId, m) {
