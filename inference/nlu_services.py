@@ -7,8 +7,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from tqdm.auto import tqdm
 
-from chatbot.errors import InvalidDataFile, NoActiveModel, NotEnoughData
-from chatbot.models import ModelVersion, SentimentExample, Tenant, TrainingExample
+from chatbot.errors import InvalidDataFile, NoActiveModel, NotEnoughData, ServiceError
+from chatbot.models import ModelVersion, SentimentExample, Tenant, TrainingExample, language_code
 from chatbot.learning.registry import (
     model_version_active,
     model_version_dir,
@@ -57,16 +57,31 @@ def examples_of_file(path: str | Path, text_col: str, label_col: str, extra: tup
 
 
 def examples_import(tenant: Tenant | str, path: str | Path, text_col: str, intent_col: str,
-                    response_col: str | None = None, progress: bool = False) -> int:
-    """Add a file's labelled messages to the tenant's training examples; returns how many were added."""
+                    response_col: str | None = None, progress: bool = False, *, language: str = "",
+                    language_col: str | None = None) -> int:
+    """Add a file's labelled messages to the tenant's training examples; returns how many were added.
+
+    `language` (ISO 639-1) is the language of every row, or `language_col` names a column with each row's
+    ("" or none: the store's main language); examples in a language teach the multilingual intent model it
+    and answer in it (TrainingExample.language)."""
     tenant = tenant_require(tenant)
-    extra = (response_col,) if response_col else ()
+    if language and language_code(language) != language:
+        raise ServiceError(f"{language!r} is not a two-letter language code (e.g. es, de).", "invalid_language")
+    extra = tuple(c for c in (response_col, language_col) if c)
     examples = examples_of_file(path, text_col, intent_col, extra)
-    rows = [
-        TrainingExample(tenant=tenant, text=e.text, intent=e.label, source=TrainingExample.Source.IMPORT,
-                        response=e.extra.get(response_col, "") if response_col else "")
-        for e in tqdm(examples, desc="importing", unit="row", disable=not progress)
-    ]
+    rows = []
+    for e in tqdm(examples, desc="importing", unit="row", disable=not progress):
+        row_language = language
+        if language_col:
+            written = str(e.extra.get(language_col) or "").strip()
+            row_language = language_code(written)
+            if written and not row_language:
+                raise ServiceError(f"{written!r} in column {language_col!r} is not a language code (e.g. es, pt-BR).",
+                                   "invalid_language")
+        rows.append(TrainingExample(
+            tenant=tenant, text=e.text, intent=e.label, source=TrainingExample.Source.IMPORT,
+            response=e.extra.get(response_col, "") if response_col else "",
+            language="" if row_language == tenant.main_language else row_language))
     with transaction.atomic():
         TrainingExample.objects.bulk_create(rows, batch_size=1000)
     return len(rows)

@@ -59,6 +59,34 @@ def test_import_examples_reads_jsonl(tenant, tmp_path):
     assert run("import_examples", tenant.slug, str(path), "--text", "q", "--intent", "i")[-1].startswith("Imported 2")
 
 
+def test_import_examples_in_other_languages_keeps_each_rows_language(tenant, tmp_path):
+    tenant.languages = ["en", "es", "de"]
+    tenant.save()
+    path = tmp_path / "es.csv"
+    path.write_text("q,i\n¿dónde está mi pedido?,order_status\nhola,greeting\n")
+    run("import_examples", tenant.slug, str(path), "--text", "q", "--intent", "i", "--language", "es")
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text('{"q": "wo ist meine Bestellung", "i": "order_status", "l": "de-AT"}\n'
+                     '{"q": "where is my order", "i": "order_status", "l": "en"}\n'
+                     '{"q": "hi", "i": "greeting", "l": ""}\n')
+    run("import_examples", tenant.slug, str(mixed), "--text", "q", "--intent", "i", "--language-column", "l")
+    assert dict(TrainingExample.objects.filter(tenant=tenant).values_list("text", "language")) == {
+        "¿dónde está mi pedido?": "es", "hola": "es", "wo ist meine Bestellung": "de",
+        "where is my order": "", "hi": ""}  # "": the store's main language
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--language", "spanish"), "'spanish' is not a two-letter language code"),
+    (("--language-column", "l"), "'klingon' in column 'l' is not a language code"),
+])
+def test_import_examples_refuses_a_bad_language_and_writes_nothing(tenant, tmp_path, args, message):
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"q": "hola", "i": "greeting", "l": "es"}\n{"q": "nuq", "i": "greeting", "l": "klingon"}\n')
+    with pytest.raises(CommandError, match=message):
+        run("import_examples", tenant.slug, str(path), "--text", "q", "--intent", "i", *args)
+    assert not TrainingExample.objects.filter(tenant=tenant).exists()
+
+
 @pytest.mark.parametrize("content, name, columns, message", [
     (b"text,intent\nhi,greeting\n", "a.csv", ("message", "intent"),
      "no column 'message'; the file has 'text', 'intent'"),
