@@ -10,7 +10,6 @@ from django.db import transaction
 from nlu import OUT_OF_SCOPE
 
 from chatbot.actions import services as actions
-from chatbot.actions.credentials import credentials_open
 from chatbot.actions.demo_orders import DEMO_ACTIONS, DEMO_ORDER_PATTERN, demo_orders_seed, demo_orders_url
 from chatbot.errors import ServiceError
 from chatbot.models import AgentMembership, KnowledgeEntry, SentimentExample, Tenant, TrainingExample
@@ -102,11 +101,9 @@ def demo_seed(origins: list[str], agent_password: str | None = None) -> DemoSeed
 def demo_orders_connect(tenant: Tenant) -> str:
     """Connect the demo store to its own order system at PUBLIC_URL (keeping the secret it had); returns ""
     when connected, else why not (a local PUBLIC_URL needs ACTIONS_ALLOW_PRIVATE_HOSTS, as `make run` sets)."""
-    existing = getattr(tenant, "store_connection", None) if tenant.pk else None
-    secret = credentials_open(existing.credentials).get("secret") if existing and existing.kind == "webhook" else None
-    try:
-        actions.store_connect(tenant, "webhook", demo_orders_url(), {"secret": secret} if secret else None,
-                              intent_actions=DEMO_ACTIONS, order_pattern=DEMO_ORDER_PATTERN)
+    try:  # the secret it had is kept (same address)
+        actions.store_connect(tenant, "webhook", demo_orders_url(), intent_actions=DEMO_ACTIONS,
+                              order_pattern=DEMO_ORDER_PATTERN)
     except ServiceError as exc:
         actions.store_disconnect(tenant)
         return str(exc)

@@ -266,8 +266,8 @@ class Visitor(models.Model):
     class Meta:
         indexes = [models.Index(fields=["tenant", "external_id"])]
 
-    def __str__(self) -> str:
-        return self.token
+    def __str__(self) -> str:  # never the token: it lets whoever holds it into her conversation
+        return f"Visitor {self.pk}"
 
 
 class HandoffReason(models.TextChoices):
@@ -744,7 +744,7 @@ class TrainingRun(models.Model):
 class StoreConnection(models.Model):
     """A store's order system that the bot calls (chatbot.actions): its own webhook, Shopify or WooCommerce.
 
-    `credentials` are encrypted (chatbot.actions.secrets) and read only by the connector that calls."""
+    `credentials` are encrypted (chatbot.actions.credentials) and read only by the connector that calls."""
 
     class Kind(models.TextChoices):
         WEBHOOK = "webhook"

@@ -9,6 +9,7 @@ import json
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 
 class CredentialsUnreadable(Exception):
@@ -23,11 +24,13 @@ def _fernet() -> MultiFernet:
     return MultiFernet([Fernet(k.encode() if isinstance(k, str) else k) for k in keys])
 
 
+@sensitive_variables("values")
 def credentials_seal(values: dict) -> str:
     """`values` (e.g. {"secret": "..."}) as an encrypted token for StoreConnection.credentials."""
     return _fernet().encrypt(json.dumps(values, sort_keys=True).encode()).decode()
 
 
+@sensitive_variables()
 def credentials_open(token: str) -> dict:
     """What credentials_seal sealed; {} for none."""
     if not token:

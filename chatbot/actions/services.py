@@ -16,7 +16,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from chatbot.actions import outbound
+from django.views.decorators.debug import sensitive_variables
+
+from chatbot.actions import outbound, selectors
 from chatbot.actions.connectors import KINDS, connector_class
 from chatbot.actions.connectors.base import (
     ACTIONS, FAILED, NEEDS, OK, ActionRequest, ActionResult, Connector, failed,
@@ -65,23 +67,31 @@ def order_pattern_clean(pattern: object) -> str:
     return pattern
 
 
+@sensitive_variables("credentials", "kept")
 def store_connect(tenant: Tenant | str, kind: str, url: str, credentials: dict | None = None, *,
                   intent_actions: dict | None = None, order_pattern: str | None = None,
-                  timeout: float | None = None) -> tuple[StoreConnection, dict]:
+                  timeout: float | None = None, keep_credentials: bool = True) -> tuple[StoreConnection, dict]:
     """Connect (or reconnect) the store's order system; returns the connection and the credentials it holds.
 
-    A webhook without a given secret gets a new one (the store puts it in its endpoint to check signatures).
-    The address is checked as every call's will be (https, a public address) before anything is stored."""
+    Credentials not given are kept from the connection it had, when that was of the same kind on the same
+    scheme, host and port (`keep_credentials`; never for another host, where they could be read). A webhook
+    left without a secret gets a new one (the store puts it in its endpoint to check signatures). The
+    address is checked as every call's will be (https, a public address) before anything is stored."""
     tenant = tenant_require(tenant)
     if kind not in KINDS:
         raise InvalidField(f"{kind!r} is not a kind of connection; use {', '.join(KINDS)}.", "invalid_kind", "kind")
     connector = connector_class(kind)
+    url = (url or "").strip()
+    if len(url) > StoreConnection._meta.get_field("url").max_length:
+        raise InvalidField("The address is longer than 500 characters.", "invalid_url", "url")
     try:
-        _, host, port = outbound.url_check(url or "")
+        _, host, port = outbound.url_check(url)
         outbound.resolve(host, port)
     except outbound.OutboundError as exc:
         raise InvalidField(str(exc), "invalid_url", "url") from exc
-    credentials = {k: v for k, v in (credentials or {}).items() if v}
+    kept = selectors.credentials_held(tenant.id, kind, url) if keep_credentials else {}
+    given = {k: v for k, v in (credentials or {}).items() if k in connector.credential_names and v}
+    credentials = {**kept, **given}
     if kind == StoreConnection.Kind.WEBHOOK and not credentials.get("secret"):
         credentials["secret"] = "whsec_" + secrets.token_urlsafe(32)
     missing = [name for name in connector.credential_names if not credentials.get(name)]
@@ -144,16 +154,18 @@ def _circuit_count(connection: StoreConnection, result: ActionResult) -> None:
 
 
 def action_run(connection: StoreConnection, request: ActionRequest, *, conversation_id: int | None = None,
-               message_id: int | None = None) -> tuple[ActionResult, float]:
+               message_id: int | None = None, test: bool = False) -> tuple[ActionResult, float]:
     """Call `request.action` on the store's order system once; returns the result and its latency (ms).
 
-    A write request whose idempotency key succeeded before is answered from that record, not called again."""
+    A write request whose idempotency key succeeded before is answered from that record, not called again.
+    `test`: a manager's look-up from the console, which calls even with the circuit open (is the store back?)
+    and leaves the circuit as it is (her failed tries must not stop calls for visitors)."""
     if request.idempotency_key:
         done = ActionCall.objects.filter(idempotency_key=request.idempotency_key, outcome=ActionCall.Outcome.OK).first()
         if done is not None:
             return ActionResult(OK, data=done.result), done.latency_ms or 0.0
     started = time.perf_counter()
-    if _circuit_open(connection):
+    if _circuit_open(connection) and not test:
         result = failed("circuit open")
     else:
         try:
@@ -163,7 +175,8 @@ def action_run(connection: StoreConnection, request: ActionRequest, *, conversat
         except Exception:  # noqa: BLE001 - a connector's bug must end as a failure the visitor hears of
             log.exception("store action %s of store %s raised", request.action, connection.tenant_id)
             result = failed("connector error")
-        _circuit_count(connection, result)
+        if not test:
+            _circuit_count(connection, result)
     latency = round((time.perf_counter() - started) * 1000, 1)
     call_record(connection.tenant_id, request, result, latency, conversation_id=conversation_id,
                 message_id=message_id)
@@ -203,4 +216,4 @@ def connection_test(tenant: Tenant, order_number: str, email: str = "") -> tuple
     request = ActionRequest("order_status", tenant.slug, None, tenant.main_language,
                             {"order_number": order_number, "email": (email or "").strip() or None},
                             {"id": None, "verified": False, "email": None})
-    return action_run(connection, request)
+    return action_run(connection, request, test=True)
