@@ -279,3 +279,26 @@ def test_a_server_that_trickles_its_answer_is_cut_at_the_deadline(private_hosts)
     listener.close()
     assert (result.status, result.detail) == ("failed", "timeout")
     assert took < 1.5
+
+
+def test_connecting_again_keeps_the_secret_on_the_same_host_only(private_hosts, server):
+    TenantFactory(slug="shop")
+
+    def connect_secret(url: str, *extra: str) -> str:
+        out = io.StringIO()
+        call_command("connect_store", "shop", "webhook", "--url", url, *extra, stdout=out)
+        return out.getvalue().strip().splitlines()[-1]
+
+    first = connect_secret(server.url + "/orders")
+    assert connect_secret(server.url + "/v2/orders", "--timeout", "3") == first  # same host: the endpoint still checks it
+    assert connect_secret(server.url.replace("127.0.0.1", "localhost") + "/orders") != first  # another host: never sent there
+    assert connect_secret(server.url + "/orders", "--secret", "whsec_mine") == "whsec_mine"
+
+
+def test_a_too_long_address_and_foreign_credential_names_are_refused_or_dropped(private_hosts, server):
+    tenant = TenantFactory(slug="shop")
+    with pytest.raises(InvalidField, match="longer than 500"):
+        services.store_connect(tenant, "webhook", server.url + "/" + "x" * 600)
+    connection, held = services.store_connect(tenant, "webhook", f"  {server.url}/orders  ",
+                                              {"secret": "whsec_a", "token": "stray"})
+    assert held == {"secret": "whsec_a"} and connection.url == server.url + "/orders"
