@@ -86,6 +86,8 @@ def store_connect(tenant: Tenant | str, kind: str, url: str, credentials: dict |
         raise InvalidField("The address is longer than 500 characters.", "invalid_url", "url")
     try:
         _, host, port = outbound.url_check(url)
+        if refusal := connector.address_refusal(host):
+            raise InvalidField(refusal, "invalid_url", "url")
         outbound.resolve(host, port)
     except outbound.OutboundError as exc:
         raise InvalidField(str(exc), "invalid_url", "url") from exc

@@ -302,3 +302,9 @@ def test_a_too_long_address_and_foreign_credential_names_are_refused_or_dropped(
     connection, held = services.store_connect(tenant, "webhook", f"  {server.url}/orders  ",
                                               {"secret": "whsec_a", "token": "stray"})
     assert held == {"secret": "whsec_a"} and connection.url == server.url + "/orders"
+
+
+def test_a_shopify_connection_must_be_at_the_shops_myshopify_address():
+    with pytest.raises(InvalidField, match="myshopify.com address") as refused:
+        services.store_connect(TenantFactory(), "shopify", "https://shop.northwind.example", {"token": "shpat_x"})
+    assert refused.value.field == "url"

@@ -75,6 +75,11 @@ class Connector:
     def call(self, request: ActionRequest) -> ActionResult:
         raise NotImplementedError
 
+    @classmethod
+    def address_refusal(cls, host: str) -> str:
+        """Why a connection of this kind cannot be at `host` ("" when it can), said when a store connects."""
+        return ""
+
     def http(self, method: str, url: str, *, headers: dict | None = None, body: bytes | None = None,
              timeout: float | None = None) -> outbound.Response:
         """A request to this connection's hosts within its timeout (outbound.OutboundError when none)."""

@@ -9,6 +9,8 @@ Shopify's REST API has no returns, so start_return is not offered.
 from datetime import datetime
 from urllib.parse import urlencode, urlsplit
 
+from django.conf import settings
+
 from chatbot.actions.connectors.base import CANCEL_ORDER, CHANGE_ADDRESS, ORDER_STATUS, ActionRequest
 from chatbot.actions.connectors.shop_platform import (
     ShopConnector, ShopFailure, ShopOrder, address_line, emails_of,
@@ -121,6 +123,14 @@ class ShopifyConnector(ShopConnector):
     kind = "shopify"
     actions = frozenset({ORDER_STATUS, CANCEL_ORDER, CHANGE_ADDRESS})
     credential_names = ("token",)
+
+    @classmethod
+    def address_refusal(cls, host: str) -> str:
+        """The Admin API answers on the shop's myshopify.com address only: on its own domain it redirects there,
+        and a redirect to another host is refused (chatbot.actions.outbound)."""
+        if host.endswith(".myshopify.com") or settings.ACTIONS_ALLOW_PRIVATE_HOSTS:
+            return ""
+        return f"Give the shop's myshopify.com address (https://SHOP.myshopify.com), not {host}."
 
     def api(self, path: str, query: dict | None = None) -> str:
         """An Admin API address: always at the shop's root, whatever path the store gave with it."""
