@@ -1,12 +1,14 @@
 """The Django admin: staff's view of the data. Messages and who owns a conversation are written
 only by the services (the console), so here they are read-only; non-superusers see only the
 tenants they belong to."""
+from django import forms
 from django.contrib import admin
 
-from chatbot.conversations import access
+from chatbot.conversations import access, hours
 from chatbot.models import (
-    AgentMembership, AssistSuggestion, CannedReply, Conversation, ConversationTransition, EvalExample, Feedback,
-    KnowledgeEntry, Message, ModelVersion, SentimentExample, Tenant, TrainingExample, TrainingRun, Visitor,
+    ActionCall, AgentMembership, AssistSuggestion, CannedReply, Conversation, ConversationTransition, EvalExample,
+    Feedback, KnowledgeEntry, Message, ModelVersion, SentimentExample, StoreConnection, Tenant, TrainingExample,
+    TrainingRun, Visitor,
 )
 
 
@@ -50,8 +52,32 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class TenantAdminForm(forms.ModelForm):
+    """Business hours are checked as the console's Team page checks them (chatbot.conversations.hours): hours that
+    do not parse would count as always open."""
+
+    class Meta:
+        model = Tenant
+        fields = "__all__"
+
+    def clean(self) -> dict:
+        data = super().clean()
+        for field, check in (("timezone", hours.timezone_clean), ("business_hours", hours.schedule_clean),
+                             ("holidays", hours.holidays_clean)):
+            if field in data:
+                try:
+                    data[field] = check(data[field])
+                except hours.HoursInvalid as exc:
+                    self.add_error(field, exc.detail)
+        return data
+
+
 @admin.register(Tenant)
 class TenantAdmin(TenantScoped):
+    """A store. Its team's assignment rule, business hours and first-response target are also on the console's Team
+    page, with each member's capacity and languages (the inline here)."""
+
+    form = TenantAdminForm
     tenant_path = "id"
     list_display = ["name", "slug", "public_key", "is_active", "created_at"]
     search_fields = ["name", "slug"]
@@ -185,3 +211,39 @@ class AssistSuggestionAdmin(ReadOnly):
     tenant_path = "conversation__tenant"
     list_display = ["message", "outcome", "chosen", "agent", "source", "created_at"]
     list_filter = ["outcome", "source"]
+
+
+@admin.register(StoreConnection)
+class StoreConnectionAdmin(TenantScoped):
+    """A store's order system. Connected in the console's Order system page (or `connect_store`), which checks the
+    address and the mapping and encrypts the credentials; here an operator can only switch a connection off (or
+    delete it, as disconnecting does). The credentials are never a field, shown or not."""
+
+    list_display = ["tenant", "kind", "url", "is_active", "failures_in_a_row", "circuit_open_until", "updated_at"]
+    list_filter = ["kind", "is_active", BY_STORE]
+    search_fields = ["tenant__name", "tenant__slug", "url"]
+    fields = ["tenant", "kind", "url", "intent_actions", "order_pattern", "timeout", "is_active", "failures_in_a_row",
+              "circuit_open_until", "created_at", "updated_at"]
+    readonly_fields = [f for f in fields if f != "is_active"]
+    exclude = ["credentials"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("credentials")
+
+    def has_add_permission(self, request, obj=None):
+        return False  # a connection without its credentials (which only the services seal) would only fail
+
+
+@admin.register(ActionCall)
+class ActionCallAdmin(ReadOnly):
+    """The audit of store actions: every call, its masked parameters, outcome and latency. Written by
+    chatbot.actions.services only."""
+
+    list_display = ["created_at", "tenant", "action", "outcome", "detail", "latency_ms", "conversation"]
+    list_filter = ["action", "outcome", BY_STORE]
+    search_fields = ["detail"]
+    date_hierarchy = "created_at"
+    list_select_related = ["tenant", "conversation"]
+    fields = ["created_at", "tenant", "conversation", "message", "action", "params", "outcome", "detail",
+              "latency_ms", "idempotency_key", "result"]
+    readonly_fields = fields

@@ -8,7 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
 
 app = Celery("chatbot")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["inference", "nlu", "chatbot"])
+app.autodiscover_tasks(["inference", "nlu", "chatbot", "chatbot.mail"])
 
 
 @task_prerun.connect

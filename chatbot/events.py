@@ -25,8 +25,11 @@ ANSWER_REQUESTED = "answer_requested"  # a stored visitor message queued again (
 RETRAIN_REQUESTED = "retrain_requested"  # a TrainingRun was queued
 CLUSTERS_REQUESTED = "clusters_requested"  # a manager asked for the unanswered questions to be grouped
 WEB_PROCESS_STARTED = "web_process_started"  # the ASGI entry point loaded: warm the models up
+EMAIL_REQUESTED = "email_requested"  # a message's queued mail, queued again by the mail sweep (chatbot.mail)
+EMAIL_STATE_CHANGED = "email_state_changed"  # a message's mail was sent or failed: agents see its mark change
 EVENT_TYPES = (MESSAGE_CREATED, CONVERSATION_CHANGED, TYPING, FEEDBACK_RECORDED, MODEL_PROMOTED, SUGGESTIONS_READY,
-               ANSWER_REQUESTED, RETRAIN_REQUESTED, CLUSTERS_REQUESTED, WEB_PROCESS_STARTED)
+               ANSWER_REQUESTED, RETRAIN_REQUESTED, CLUSTERS_REQUESTED, WEB_PROCESS_STARTED, EMAIL_REQUESTED,
+               EMAIL_STATE_CHANGED)
 
 Subscriber = Callable[[dict], None]
 _subscribers: dict[str, list[Subscriber]] = defaultdict(list)

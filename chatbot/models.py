@@ -435,6 +435,8 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["answer_state", "answer_updated_at"], name="message_answer_state",
                          condition=Q(answer_state__in=["queued", "answering"])),
+            # The mail sweep's read: the few replies still owed by e-mail.
+            models.Index(fields=["id"], name="message_email_queued", condition=Q(email_state="queued")),
         ]
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="uniq_message_seq"),

@@ -315,6 +315,42 @@ ACTIONS_MISSES_PER_IP = env.json("ACTIONS_MISSES_PER_IP", default=[20, 3600])
 # Times the bot asks a visitor for a missing order number, e-mail or address before a person takes over.
 ACTIONS_MAX_ASKS = env.int("ACTIONS_MAX_ASKS", default=2)
 
+# ======== E-mail (chatbot.mail; docs/email.md) ====================================================
+# Outbound mail goes through Django's e-mail backend, set by one URL: smtp://user:pass@host:port (smtp+tls://,
+# smtp+ssl:// for STARTTLS / TLS), consolemail:// (printed: the default, and what `make run` does).
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="chatbot@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # seconds an SMTP step may take: a hung server is an error
+# Visitors' answers by e-mail: replies go to reply+TOKEN@INBOUND_EMAIL_DOMAIN (empty: mails carry no Reply-To);
+# POST /inbound/email/ takes them signed with INBOUND_EMAIL_SECRET (empty: it refuses everything).
+INBOUND_EMAIL_DOMAIN = env("INBOUND_EMAIL_DOMAIN", default="").strip().lower()
+INBOUND_EMAIL_SECRET = env("INBOUND_EMAIL_SECRET", default="")
+INBOUND_EMAIL_MAX_BYTES = env.int("INBOUND_EMAIL_MAX_BYTES", default=10 * 1024 * 1024)
+# Sending: a failed attempt (SMTP away, a 4xx answer) is retried with back-off 1, 2, 4... s up to
+# EMAIL_RETRY_BACKOFF_MAX, EMAIL_MAX_RETRIES times; then beat's sweep queues it again every EMAIL_SWEEP_SECONDS
+# once it has waited EMAIL_SWEEP_AFTER_SECONDS, until EMAIL_GIVE_UP_HOURS after it was written (then: failed).
+EMAIL_MAX_RETRIES = env.int("EMAIL_MAX_RETRIES", default=8)
+EMAIL_RETRY_BACKOFF_MAX = env.int("EMAIL_RETRY_BACKOFF_MAX", default=120)
+EMAIL_SWEEP_SECONDS = env.float("EMAIL_SWEEP_SECONDS", default=120)
+EMAIL_SWEEP_AFTER_SECONDS = env.int("EMAIL_SWEEP_AFTER_SECONDS", default=600)
+EMAIL_SWEEP_BATCH = env.int("EMAIL_SWEEP_BATCH", default=500)
+EMAIL_GIVE_UP_HOURS = env.int("EMAIL_GIVE_UP_HOURS", default=48)
+# Agents who chose a digest get one this often (the hand-offs since their last one nobody has taken yet).
+EMAIL_DIGEST_SECONDS = env.int("EMAIL_DIGEST_SECONDS", default=3600)
+# A widget socket refreshes its visitor's presence every third of this; a reply to a visitor with none is e-mailed.
+VISITOR_PRESENCE_TTL = env.int("VISITOR_PRESENCE_TTL", default=60)
+
+# How often waiting hand-offs are given to agents with room (stores that opened, agents who came online).
+ASSIGNMENT_SWEEP_SECONDS = env.float("ASSIGNMENT_SWEEP_SECONDS", default=60)
+
 # ======== Periodic work (Celery beat) =============================================================
 CELERY_BEAT_SCHEDULE = {
     "resolve-idle-conversations": {"task": "chatbot.resolve_idle_conversations", "schedule": 15 * 60},
@@ -322,8 +358,14 @@ CELERY_BEAT_SCHEDULE = {
     # Expires: runs that waited behind a backlog (or dead workers) are dropped, not piled up.
     "sweep-unanswered": {"task": "chatbot.sweep_unanswered", "schedule": ANSWER_SWEEP_SECONDS,
                          "options": {"expires": max(ANSWER_SWEEP_SECONDS * 6, 30)}},
+    "assign-waiting": {"task": "chatbot.assign_waiting", "schedule": ASSIGNMENT_SWEEP_SECONDS,
+                       "options": {"expires": ASSIGNMENT_SWEEP_SECONDS}},
     "retrain-due": {"task": "inference.retrain_due", "schedule": RETRAIN_CHECK_SECONDS,
                     "options": {"expires": RETRAIN_CHECK_SECONDS}},
+    "mail-sweep": {"task": "chatbot.mail_sweep", "schedule": EMAIL_SWEEP_SECONDS,
+                   "options": {"expires": max(EMAIL_SWEEP_SECONDS, 30)}},
+    "mail-digest": {"task": "chatbot.mail_digest", "schedule": EMAIL_DIGEST_SECONDS,
+                    "options": {"expires": EMAIL_DIGEST_SECONDS}},
 }
 
 # ======== Logging =================================================================================

@@ -28,3 +28,14 @@ def sweep_unanswered_task() -> dict:
 def sweep_presence_task() -> int:
     """Forget console sockets of web processes that died without saying goodbye."""
     return presence.presence_sweep()
+
+
+@shared_task(name="chatbot.assign_waiting", acks_late=True, soft_time_limit=60, time_limit=90)
+def assign_waiting_task() -> int:
+    """Give conversations waiting for a person to agents with room: stores that just opened, agents who came
+    online or finished a conversation (chatbot.conversations.assignment)."""
+    try:
+        return services.conversations_assign_waiting()
+    except TRANSIENT_ERRORS as exc:  # the next run, a minute from now, does it
+        log.warning("assignment sweep skipped: %r", exc)
+        return 0

@@ -17,6 +17,9 @@ ANSWER_TASK = "inference.answer_message"
 SUGGEST_TASK = "inference.suggest_replies"
 RETRAIN_TASK = "inference.retrain"  # routed to settings.TRAINING_QUEUE (CELERY_TASK_ROUTES)
 CLUSTERS_TASK = "inference.unanswered_clusters"
+# Core-side tasks (chatbot.mail.tasks) this side queues: a message's mail, a hand-off's notices to agents.
+MAIL_TASK = "chatbot.mail_send"
+HANDOFF_MAIL_TASK = "chatbot.mail_handoff"
 # Who has the conversation when agents, not the bot, reply: they get suggestions.
 HUMAN_STATUSES = ("waiting", "human")
 
@@ -31,13 +34,16 @@ class Job:
     thread: str
 
 
-ANSWERER, TRAINER = "answerer", "trainer"
+ANSWERER, TRAINER, MAILER = "answerer", "trainer", "mailer"
 JOBS = {
     "answer": Job(ANSWER_TASK, "inference.answer:answer_message", ANSWERER),
     "suggest": Job(SUGGEST_TASK, "inference.assist:suggest_replies", ANSWERER),
     "retrain": Job(RETRAIN_TASK, "inference.retraining:retrain_run", TRAINER),
     "clusters": Job(CLUSTERS_TASK, "inference.clusters:unanswered_clusters_run", TRAINER),
     "warm_up": Job("", "inference.warmup:warm_up", ANSWERER),  # workers warm up on their own (inference.tasks)
+    # Mails wait for an SMTP server on a thread of their own, never in front of an answer.
+    "mail": Job(MAIL_TASK, "chatbot.mail.outbound:mail_send_here", MAILER),
+    "handoff_mail": Job(HANDOFF_MAIL_TASK, "chatbot.mail.notify:handoff_notify_here", MAILER),
 }
 
 # One-process mode: one answering thread (models load once, answers come in order, as from one worker)
@@ -120,6 +126,26 @@ def on_retrain_requested(event: dict) -> None:
 def on_clusters_requested(event: dict) -> None:
     """A manager asked for the unanswered questions to be grouped again."""
     run_later("clusters", event["tenant"], event["from"], event["to"])
+
+
+def on_message_mailed(event: dict) -> None:
+    """An agent's reply (or a resolve notice carrying the transcript) the core marked to be mailed: send it."""
+    if event["message"].get("email_state") == "queued":
+        run_later("mail", event["message"]["id"])
+
+
+def on_email_requested(event: dict) -> None:
+    """The mail sweep queued a mail again: one attempt (the sweep itself comes back)."""
+    run_later("mail", event["message"], False)
+
+
+def on_handed_off(event: dict) -> None:
+    """A conversation went to people: its store's agents may have to hear of it by e-mail (the job looks whether
+    it still waits and nobody is online)."""
+    conversation = event["conversation"]
+    before = (event.get("previous") or {}).get("status")
+    if conversation["status"] == "waiting" and before not in (None, "waiting"):
+        run_later("handoff_mail", conversation["id"])
 
 
 def on_web_process_started(event: dict) -> None:

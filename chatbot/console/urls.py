@@ -1,7 +1,7 @@
 """The agent console's pages, mounted at /console/."""
 from django.urls import path
 
-from chatbot.console import content_views, views as console_views
+from chatbot.console import connections, content_views, team, views as console_views
 
 from chatbot.review import insights_views, views as manager_views
 
@@ -28,6 +28,11 @@ urlpatterns = [
     path("review/queue/", manager_views.review_queue, name="review-queue"),
     path("review/queue/<int:message_id>/label/", manager_views.review_label, name="review-label"),
     path("export/", manager_views.export, name="export"),
+    path("orders/", connections.connection_page, name="orders"),
+    path("orders/connect/", connections.connection_connect, name="orders-connect"),
+    path("orders/test/", connections.connection_test_view, name="orders-test"),
+    path("orders/disconnect/", connections.connection_disconnect, name="orders-disconnect"),
+    path("team/", team.team_page, name="team"),
     path("models/", models_views.models_page, name="models"),
     path("models/runs.json", models_views.runs_json, name="models-runs"),
     path("models/retrain/", models_views.retrain, name="models-retrain"),

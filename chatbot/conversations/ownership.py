@@ -7,15 +7,22 @@
 `conversation_transition` locks the row, checks the move is allowed, records who made it
 and why (ConversationTransition), and emits `conversation_changed`. The named services
 below are the only callers; nothing else edits `status` or `assigned_agent`.
+
+A hand-off to a store that assigns automatically goes on to `human` in the same transaction, with
+the agent chatbot.conversations.assignment picks (no actor: the system assigned it); one that waits
+is assigned later by `conversation_assign_waiting` (the sweep, an agent coming online).
 """
+from datetime import datetime
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from chatbot.conversations import access, journal, presence
+from chatbot.conversations import access, assignment, hours, journal, presence
 from chatbot.errors import AssignedToOther, InvalidState, NotFound
 from chatbot.models import AgentMembership, Conversation, ConversationTransition, HandoffReason, Message
 from chatbot.conversations.payloads import display_name
+from chatbot.mail import outbound as mail
 
 S = Conversation.Status
 ALLOWED = {
@@ -72,18 +79,52 @@ def conversation_hand_off(conversation_id: int, reason: str, reply_to_id: int | 
     `code` (a HandoffReason) is what review and insights count; `reason` is its detail in words.
 
     When no agent of the store is online the notice says so (the widget then offers to leave an
-    e-mail address). Returns the notice, or None when humans had it already.
+    e-mail address); outside the store's business hours it also says when the team is back, and the
+    conversation waits for the morning. Otherwise a store that assigns automatically gives it to an
+    agent here, in the hand-off's own transaction. The first-response target (first_response_due)
+    starts now, or at the next opening. Returns the notice, or None when humans had it already.
     """
     with transaction.atomic():
         conversation = journal.conversation_lock(conversation_id)
         if conversation.status != S.BOT:
             return None
+        tenant, now = conversation.tenant, timezone.now()
+        conversation.first_response_due = hours.first_response_due(tenant, now)
+        conversation.first_response_at = None
         conversation_transition(conversation, S.WAITING, reason=reason, handoff_code=code)
-        tenant = conversation.tenant
-        notice = "handoff_text" if presence.agents_online(tenant.id) else "no_agent_text"
-        text = tenant.text(notice, conversation.language)
-        return journal.message_append(conversation, Message.Sender.SYSTEM, text, reply_to_id=reply_to_id,
-                                      handoff_code=conversation.handoff_code, handoff_reason=reason[:200])
+        back = hours.back_at(hours.schedule_of(tenant), now)
+        if back is not None:
+            text = hours.closed_notice(tenant, conversation.language, back, now)
+        else:
+            notice = "handoff_text" if presence.agents_online(tenant.id) else "no_agent_text"
+            text = tenant.text(notice, conversation.language)
+        message = journal.message_append(conversation, Message.Sender.SYSTEM, text, reply_to_id=reply_to_id,
+                                         handoff_code=conversation.handoff_code, handoff_reason=reason[:200])
+        if back is None:
+            conversation_assign(conversation, now)
+        return message
+
+
+def conversation_assign(conversation: Conversation, at: datetime | None = None) -> bool:
+    """Give a locked, waiting conversation to the agent its store's rule picks (chatbot.conversations.assignment),
+    as a system assignment: no actor, and the visitor told who joined. False when nobody is picked."""
+    agent = assignment.assignee_pick(conversation, at)
+    if agent is None:
+        return False
+    conversation_transition(conversation, S.HUMAN, assignee=agent,
+                            reason=f"assigned to {display_name(agent)} ({conversation.tenant.assignment})")
+    journal.message_append(conversation, Message.Sender.SYSTEM, f"{display_name(agent)} joined the chat.")
+    return True
+
+
+def conversation_assign_waiting(conversation_id: int) -> bool | None:
+    """Assign a conversation that waits for a person, now that an agent may have room (the store opened, she came
+    online, a conversation of hers closed). False when nobody has room; None when it no longer waits."""
+    with transaction.atomic():
+        conversation = journal.conversation_lock(conversation_id)
+        if conversation.status != S.WAITING:
+            return None
+        return conversation_assign(conversation)
 
 
 def conversation_take_over(conversation_id: object, *, agent: AbstractBaseUser) -> Conversation:
@@ -121,7 +162,8 @@ def conversation_resolve(conversation_id: object, *, agent: AbstractBaseUser) ->
             raise InvalidState("This conversation is resolved already.")
         _holder_check(conversation, agent)
         conversation_transition(conversation, S.RESOLVED, actor=agent, reason="resolved by an agent")
-        journal.message_append(conversation, Message.Sender.SYSTEM, "This conversation was marked as resolved.")
+        journal.message_append(conversation, Message.Sender.SYSTEM, "This conversation was marked as resolved.",
+                               **mail.transcript_fields(conversation))  # the transcript she asked for, mailed
         return conversation
 
 
@@ -159,4 +201,7 @@ def conversation_resolve_idle(conversation_id: int, cutoff) -> bool:
         if conversation.status == S.RESOLVED or conversation.updated_at >= cutoff:
             return False
         conversation_transition(conversation, S.RESOLVED, reason="idle")
+        if fields := mail.transcript_fields(conversation):  # she asked for the transcript: it goes out now too
+            journal.message_append(conversation, Message.Sender.SYSTEM, "This conversation was closed after a quiet "
+                                   "while.", **fields)
         return True

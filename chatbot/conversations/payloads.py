@@ -71,6 +71,10 @@ def agent_message_payload(message: Message) -> dict:
         payload["why"] = message_why(message)
     if message.reply_to_id:
         payload["reply_to"] = message.reply_to_id
+    if message.email_state:  # an agent's reply (or a transcript) mailed to the visitor: queued, sent, failed
+        payload["email_state"] = message.email_state
+    if message.channel != Message.Channel.WIDGET:  # a visitor's answer that came by e-mail
+        payload["channel"] = message.channel
     return payload
 
 
@@ -98,6 +102,9 @@ def conversation_payload(conversation: Conversation) -> dict:
         "csat": conversation.csat,
         "resolved_at": iso(conversation.resolved_at),
         "waiting_since": iso(conversation.waiting_since),
+        # The first-response target of the latest hand-off (null: none) and when an agent first answered after it.
+        "first_response_due": iso(conversation.first_response_due),
+        "first_response_at": iso(conversation.first_response_at),
         "created_at": iso(conversation.created_at),
         "updated_at": iso(conversation.updated_at),
     }

@@ -34,6 +34,12 @@ def agents_online(tenant_id: int) -> bool:
     return _live().filter(user_id__in=members).exists()
 
 
+def online_user_ids(tenant_id: int) -> set[int]:
+    """The active members of the tenant's team who have the console open (automatic assignment's candidates)."""
+    members = AgentMembership.objects.filter(tenant_id=tenant_id, user__is_active=True).values("user_id")
+    return set(_live().filter(user_id__in=members).values_list("user_id", flat=True).distinct())
+
+
 def presence_sweep() -> int:
     """Forget sockets that stopped refreshing long ago."""
     cutoff = timezone.now() - timedelta(seconds=settings.AGENT_PRESENCE_TTL * 10)

@@ -19,11 +19,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from chatbot.conversations import access, delivery, identity, journal, ownership, selectors
+from chatbot.conversations import access, assignment, delivery, hours, identity, journal, ownership, selectors
 
 from chatbot.console import assist
 
 from chatbot import events
+from chatbot.mail import outbound as mail
 from chatbot.errors import AssignedToOther, InvalidState, NotFound, ServiceError
 from chatbot.models import AgentMembership, Conversation, Feedback, Message, Tenant, Visitor
 from chatbot.conversations.payloads import display_name
@@ -305,6 +306,32 @@ def conversations_resolve_idle(hours: int | None = None) -> int:
     return sum(ownership.conversation_resolve_idle(pk, cutoff) for pk in ids.values_list("id", flat=True)[:5000])
 
 
+def conversations_assign_waiting(tenant_ids: list[int] | None = None) -> int:
+    """Give conversations waiting for a person to agents with room, in stores that assign automatically and are
+    open (chatbot.conversations.assignment), the longest-waiting first; a store's turn ends at its first one that
+    nobody can take. Returns how many were assigned."""
+    assigned, full = 0, set()
+    for conversation_id, tenant_id in assignment.waiting_to_assign(tenant_ids):
+        if tenant_id in full:
+            continue
+        done = ownership.conversation_assign_waiting(conversation_id)
+        if done:
+            assigned += 1
+        elif done is False:
+            full.add(tenant_id)
+    return assigned
+
+
+def on_capacity_freed(event: dict) -> None:
+    """A `conversation_changed` subscriber: when an agent lets a conversation go (resolved, handed back, passed to
+    someone else), her store's waiting conversations are given out again, without waiting for the sweep."""
+    previous, conversation = event.get("previous") or {}, event["conversation"]
+    assignee = (conversation.get("assignee") or {}).get("id")
+    if previous.get("status") == Conversation.Status.HUMAN and (
+            conversation["status"] != Conversation.Status.HUMAN or previous.get("assignee") != assignee):
+        conversations_assign_waiting([event["tenant"]])
+
+
 def typing_set(conversation_id: int, sender: str, on: bool, tenant_id: int | None = None) -> None:
     """Tell the other side someone is typing; nothing is stored."""
     if tenant_id is None:
@@ -332,8 +359,12 @@ def conversation_rate(conversation_id: int, rating: object) -> Conversation:
         return conversation
 
 
-def visitor_contact_leave(conversation_id: int, email: object) -> Visitor:
-    """The e-mail address a visitor leaves when nobody is online, so the team can write back."""
+def visitor_contact_leave(conversation_id: int, email: object, transcript: object = None) -> Visitor:
+    """The e-mail address a visitor leaves when nobody is online, so the team can write back (replies written
+    while she is away are mailed to it: chatbot.mail). `transcript` true: she also wants the conversation's
+    transcript mailed when it is resolved (false: no longer; None: as it was)."""
+    if transcript is not None and not isinstance(transcript, bool):
+        raise ServiceError("`transcript` must be true or false.", "invalid_transcript")
     if not isinstance(email, str) or len(email) > 254 or not _encodable(email):
         raise ServiceError("Please give a valid e-mail address.", "invalid_email")
     email = email.strip()
@@ -345,6 +376,9 @@ def visitor_contact_leave(conversation_id: int, email: object) -> Visitor:
         conversation = journal.conversation_lock(conversation_id)
         Visitor.objects.filter(pk=conversation.visitor_id).update(email=email)
         conversation.visitor.email = email
+        if transcript is not None and conversation.transcript_requested != transcript:
+            conversation.transcript_requested = transcript
+            conversation.save(update_fields=["transcript_requested"])
         journal.conversation_changed(conversation, "contact left")
         return conversation.visitor
 
@@ -444,8 +478,11 @@ def agent_message_send(agent: AbstractBaseUser, conversation_id: object, text: o
         holds_it = conversation.status == Conversation.Status.HUMAN and conversation.assigned_agent_id == agent.pk
         if private or holds_it:
             # A note, or a reply to a conversation she holds: one transaction, under the lock taken above.
+            if not private:
+                hours.first_response_mark(conversation)
             message = journal.message_append(conversation, Message.Sender.AGENT, text, client_id=client_id,
-                                             author=agent, private=private)
+                                             author=agent, private=private,
+                                             **mail.reply_fields(conversation, private=private))
             if not private:
                 assist.suggestion_settle(conversation.id, message, suggestion)
             return message, True
@@ -462,8 +499,9 @@ def agent_message_send(agent: AbstractBaseUser, conversation_id: object, text: o
             return existing, False
         if conversation.status != Conversation.Status.HUMAN or conversation.assigned_agent_id != agent.pk:
             raise AssignedToOther("Another agent took this conversation meanwhile.")
+        hours.first_response_mark(conversation)
         message = journal.message_append(conversation, Message.Sender.AGENT, text, client_id=client_id,
-                                         author=agent)
+                                         author=agent, **mail.reply_fields(conversation))
         assist.suggestion_settle(conversation.id, message, suggestion)
         return message, True
 

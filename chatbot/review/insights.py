@@ -16,7 +16,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from chatbot.models import Conversation, ConversationTransition, Feedback, HandoffReason, Message
+from chatbot.models import ActionCall, Conversation, ConversationTransition, Feedback, HandoffReason, Message
 
 S = Conversation.Status
 SENDER = Message.Sender
@@ -317,7 +317,57 @@ def top_values(tenant_id: int, period: Period, field: str, limit: int = TOP_LIMI
     return [{"value": r[field], "messages": r["messages"]} for r in rows]
 
 
+# The outcomes of a store action's calls (ActionCall.Outcome): the store answered (with the order, with "no such
+# order / not hers", or asking for more) or it did not (no usable answer; or not called: too many misses).
+ANSWERED = (ActionCall.Outcome.OK.value, ActionCall.Outcome.NOT_MATCHED.value, ActionCall.Outcome.NEEDS.value)
+UNANSWERED = (ActionCall.Outcome.FAILED.value, ActionCall.Outcome.LIMITED.value)
+OUTCOMES = ANSWERED + UNANSWERED
+
+
+def actions_daily(tenant_id: int, period: Period) -> list[dict]:
+    """Per day: the store actions called in visitors' conversations and their outcomes, with two rates:
+    `success_rate` (ok / all calls: the visitor got her order) and `answered_rate` (ok, not_matched or needs / all:
+    the order system answered, whatever the answer). failed and limited are the failures.
+
+    Calls without a conversation are left out: the Order system page's test look-ups (and calls of conversations
+    since erased, as the conversation figures leave those out)."""
+    rows = (
+        ActionCall.objects.filter(tenant_id=tenant_id, conversation__isnull=False, created_at__gte=period.since,
+                                  created_at__lt=period.until)
+        .annotate(day=TruncDate("created_at")).order_by().values("day")
+        .annotate(calls=Count("id"), **{o: Count("id", filter=Q(outcome=o)) for o in OUTCOMES})
+    )
+    by_day = {r["day"]: r for r in rows}
+    empty = {"calls": 0, **{o: 0 for o in OUTCOMES}}
+    daily = []
+    for day in period.days:
+        row = {"day": day, **{k: by_day.get(day, empty)[k] for k in empty}}
+        row["answered"] = sum(row[o] for o in ANSWERED)
+        row["failures"] = sum(row[o] for o in UNANSWERED)
+        row["success_rate"] = _rate(row["ok"], row["calls"])
+        row["answered_rate"] = _rate(row["answered"], row["calls"])
+        daily.append(row)
+    return daily
+
+
+def actions_summary(daily: list[dict]) -> dict:
+    """Totals of actions_daily's rows, with the same two rates."""
+    sums = {k: sum(r[k] for r in daily) for k in ("calls", "answered", "failures", *OUTCOMES)}
+    return {**sums, "success_rate": _rate(sums["ok"], sums["calls"]),
+            "answered_rate": _rate(sums["answered"], sums["calls"])}
+
+
 # --- the page's data --------------------------------------------------------------------------
+
+
+# The store actions chart's series: answers first (green, grey, blue), then failures (red, amber).
+ACTION_SERIES = (
+    ("ok", "OK", "ok"),
+    ("not_matched", "Not matched", "grey"),
+    ("needs", "Needs more", "brand"),
+    ("failed", "Failed", "bad"),
+    ("limited", "Limited", "warn"),
+)
 
 
 def insights(tenant, period: Period) -> dict:
@@ -332,6 +382,7 @@ def insights(tenant, period: Period) -> dict:
         sentiment = sentiment_daily(tenant.id, period)
         intents = top_values(tenant.id, period, "intent")
         languages = top_values(tenant.id, period, "language")
+        actions = actions_daily(tenant.id, period)
     summary = resolution_summary(daily)
     labels = [d.isoformat() for d in period.days]
 
@@ -397,8 +448,42 @@ def insights(tenant, period: Period) -> dict:
             "datasets": [{"label": "Visitor messages", "color": "brand", "data": [r["messages"] for r in languages],
                           "links": [review_url(slug, language=r["value"], **span) for r in languages]}],
         },
+        "actions": {
+            "type": "bar", "stacked": True, "labels": labels,
+            "datasets": [
+                {"label": label, "color": color, "data": [r[outcome] for r in actions],
+                 "links": [review_url(slug, action_outcome=outcome, **day_span(r["day"])) for r in actions]}
+                for outcome, label, color in ACTION_SERIES
+            ],
+        },
     }
+    action_totals = actions_summary(actions)
+    links.update({f"actions_{o}": review_url(slug, action_outcome=o, **span) for o in OUTCOMES})
     return {
         "tenant": slug, "period": period.as_query(), "summary": summary, "reasons": reasons, "times": times,
         "csat": csat, "intents": intents, "languages": languages, "links": links, "charts": charts,
+        "actions": {**action_totals, "outcomes": [
+            {"outcome": o, "label": label, "calls": action_totals[o], "answered": o in ANSWERED,
+             "share": _rate(action_totals[o], action_totals["calls"]), "link": links[f"actions_{o}"]}
+            for o, label, _ in ACTION_SERIES]},
     }
+
+
+# --- the first-response target (chatbot.conversations.hours) ---------------------------------------------------
+
+
+def first_response_targets(tenant_id: int, period: Period, now: datetime | None = None) -> dict:
+    """The period's conversations whose latest hand-off had a first-response target (Conversation.first_response_due,
+    the store's first_response_minutes counted in business hours), in one query: `met` (an agent's first visible
+    reply by the due time), `breached` (late, or none and the due time has passed: a conversation closed or handed
+    back without a reply counts), `running` (no reply yet, not due yet). `breach_rate`: breached / (met + breached)."""
+    now = now or timezone.now()
+    unanswered = Q(first_response_at__isnull=True)
+    row = conversations_in(tenant_id, period).filter(first_response_due__isnull=False).aggregate(
+        targets=Count("id"),
+        met=Count("id", filter=Q(first_response_at__lte=F("first_response_due"))),
+        breached=Count("id", filter=Q(first_response_at__gt=F("first_response_due"))
+                       | (unanswered & Q(first_response_due__lt=now))),
+        running=Count("id", filter=unanswered & Q(first_response_due__gte=now)),
+    )
+    return {**row, "breach_rate": _rate(row["breached"], row["met"] + row["breached"])}

@@ -59,7 +59,8 @@ def insights_page(request: HttpRequest) -> HttpResponse:
               "median": duration(data["times"][key]["median_s"]), "p90": duration(data["times"][key]["p90_s"])}
              for key, name, hint in TIMES]
     return render(request, "console/insights.html",
-                  _context(request, tenant, period, "overview", data=data, times=times))
+                  _context(request, tenant, period, "overview", data=data, times=times,
+                           first_response=insights.first_response_targets(tenant.id, period)))
 
 
 @console_view

@@ -24,11 +24,12 @@ from django.db.models.functions import Abs, Greatest
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
+from chatbot.actions.connectors.base import ACTIONS
 from chatbot.conversations import access
 from chatbot.errors import PermissionDenied, ServiceError
 from chatbot.models import (
-    AgentMembership, Conversation, Feedback, HandoffReason, Message, ModelVersion, SentimentExample, Tenant,
-    TrainingExample,
+    ActionCall, AgentMembership, Conversation, Feedback, HandoffReason, Message, ModelVersion, SentimentExample,
+    Tenant, TrainingExample,
 )
 from chatbot.conversations.payloads import iso
 from nlu import OUT_OF_SCOPE
@@ -36,6 +37,14 @@ from nlu import OUT_OF_SCOPE
 S = Conversation.Status
 SENTIMENTS = tuple(SentimentExample.Label.values)
 CSAT_CHOICES = ("1", "2", "3", "4", "5", "low", "high", "none")
+# Store actions (chatbot.actions) a conversation's calls can be filtered by, and their outcomes with labels.
+ACTION_OUTCOMES = (
+    (ActionCall.Outcome.OK, "OK: answered with the order"),
+    (ActionCall.Outcome.NOT_MATCHED, "Not matched: no such order, or not hers"),
+    (ActionCall.Outcome.NEEDS, "Needs: the store asked for more"),
+    (ActionCall.Outcome.FAILED, "Failed: no usable answer"),
+    (ActionCall.Outcome.LIMITED, "Limited: not called, too many misses"),
+)
 # The codes a conversation's hand-off can have (`fallback` marks bot replies only), with their labels.
 HANDOFF_REASONS = tuple((code.value, code.label) for code in HandoffReason if code != HandoffReason.FALLBACK)
 # `reason` values of bookmarks and links made before the codes: the texts the old filter offered, and the
@@ -89,9 +98,11 @@ class Filters:
     agent: int | None = None
     model: str = ""  # a model version: of a reply, or of the labels of a visitor message
     q: str = ""  # full-text search in messages
+    action: str = ""  # a store action the conversation called (chatbot.actions.connectors.base.ACTIONS)
+    action_outcome: str = ""  # an outcome of one of its calls (ActionCall.Outcome); with `action`, of that action
 
     PARAMS = ("store", "status", "handed_off", "reason", "intent", "sentiment", "rating", "csat", "language",
-              "date_from", "date_to", "agent", "model", "q")
+              "date_from", "date_to", "agent", "model", "q", "action", "action_outcome")
 
     def params(self) -> dict[str, str]:
         """The filters that are set, as query parameters."""
@@ -191,6 +202,8 @@ def filters_from(user: AbstractBaseUser, params) -> Filters:
         agent=int(agent) if agent else None,
         model=_text(params, "model"),
         q=_text(params, "q", MAX_QUERY),
+        action=_choice(params, "action", ACTIONS),
+        action_outcome=_choice(params, "action_outcome", ActionCall.Outcome.values),
     )
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
         raise InvalidFilter("`date_from` is after `date_to`.")
@@ -261,6 +274,13 @@ def _conversation_conditions(f: Filters, prefix: str, ref: str) -> list[Q]:
     if f.agent is not None:
         conditions.append(Q(**{f"{p}assigned_agent_id": f.agent}) | Q(Exists(Message.objects.filter(
             conversation_id=OuterRef(ref), sender=Message.Sender.AGENT, author_id=f.agent))))
+    if f.action or f.action_outcome:
+        # One call matching both: action=cancel_order&action_outcome=failed is a cancellation that failed, not a
+        # conversation with some cancellation and some failure.
+        call = {"action": f.action} if f.action else {}
+        if f.action_outcome:
+            call["outcome"] = f.action_outcome
+        conditions.append(Q(Exists(ActionCall.objects.filter(conversation_id=OuterRef(ref), **call))))
     return conditions
 
 
@@ -308,6 +328,7 @@ def choices(f: Filters) -> dict:
                     .order_by("-created_at").values_list("kind", "version")[:50])
     return {
         "statuses": S.values, "sentiments": SENTIMENTS, "csat": CSAT_CHOICES, "reasons": HANDOFF_REASONS,
+        "actions": ACTIONS, "action_outcomes": ACTION_OUTCOMES,
         "intents": intents, "languages": languages,
         "agents": list({m.user_id: m.user for m in agents}.values()),
         "models": [{"kind": kind, "version": version} for kind, version in versions],

@@ -99,6 +99,7 @@ class AgentConsumer(LiveFeedGuard, SocketConsumer):
         self._heartbeat = asyncio.ensure_future(self._keep_present())
         await self._announce_presence()
         await self.send_json(await database_sync_to_async(_inbox)(user, "all", ""))
+        await self._assign_waiting()
         if self.feed_down:
             await self.feed_lost()
 
@@ -138,6 +139,14 @@ class AgentConsumer(LiveFeedGuard, SocketConsumer):
                 await self.channel_layer.group_send(realtime.visitors_group(tenant_id), realtime.PRESENCE_EVENT)
         except TRANSIENT_ERRORS as exc:
             log.info("could not announce presence: %r", exc)
+
+    async def _assign_waiting(self) -> None:
+        """She came online: hand-offs waiting in her stores may go to her or a colleague now (stores that assign
+        automatically); with the database away the sweep does it later."""
+        try:
+            await database_sync_to_async(services.conversations_assign_waiting)(self.tenant_ids)
+        except TRANSIENT_ERRORS as exc:
+            log.warning("could not assign waiting conversations: %r", exc)
 
     async def _keep_present(self) -> None:
         while True:
@@ -227,6 +236,10 @@ class AgentConsumer(LiveFeedGuard, SocketConsumer):
     async def agent_feedback(self, event: dict) -> None:
         await self.send_json({"type": "feedback", "conversation": event["conversation"],
                               "message_id": event["message_id"], "feedback": event["feedback"]})
+
+    async def agent_email(self, event: dict) -> None:
+        await self.send_json({"type": "email", "conversation": event["conversation"],
+                              "message_id": event["message_id"], "email_state": event["email_state"]})
 
 
 def _agent_send(user, frame: dict, private: bool) -> dict:

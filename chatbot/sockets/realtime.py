@@ -257,6 +257,12 @@ def on_feedback_recorded(event: dict) -> None:
                                           "message_id": event["message"], "feedback": event["feedback"]})
 
 
+def on_email_state_changed(event: dict) -> None:
+    """A mailed message was sent or failed: the agents' consoles update its mark."""
+    _send(tenant_group(event["tenant"]), {"type": "agent.email", "conversation": event["conversation"],
+                                          "message_id": event["message"], "email_state": event["email_state"]})
+
+
 def _flush_after_task(**_) -> None:
     flush()
 
@@ -276,3 +282,4 @@ def subscribe_all() -> None:
     events.subscribe(events.TYPING, on_typing)
     events.subscribe(events.SUGGESTIONS_READY, on_suggestions_ready)
     events.subscribe(events.FEEDBACK_RECORDED, on_feedback_recorded)
+    events.subscribe(events.EMAIL_STATE_CHANGED, on_email_state_changed)

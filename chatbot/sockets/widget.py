@@ -6,8 +6,9 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chatbot.conversations import identity, presence, selectors, services
+from chatbot.conversations import hours, identity, selectors, services
 
+from chatbot.mail import presence as mail_presence
 from chatbot.sockets import ratelimit, realtime
 from chatbot.errors import InvalidState, NotFound, ServiceError
 from chatbot.models import language_code
@@ -123,11 +124,13 @@ class WidgetConsumer(OutageGuard, SocketConsumer):
         if self.pending_group:
             await self.channel_layer.group_discard(self.pending_group, self.channel_name)
         if self.conversation_id is not None:
+            await mail_presence.visitor_left(self.conversation_id, self.channel_name)  # replies are mailed again
             await self.channel_layer.group_discard(realtime.conversation_group(self.conversation_id), self.channel_name)
 
     async def _join(self, conversation_id: int) -> None:
         self.conversation_id = conversation_id
         await self.channel_layer.group_add(realtime.conversation_group(conversation_id), self.channel_name)
+        await mail_presence.visitor_joined(conversation_id, self.channel_name)  # she reads replies here, not by mail
         if self.pending_group:
             await self.channel_layer.group_discard(self.pending_group, self.channel_name)
 
@@ -201,8 +204,11 @@ class WidgetConsumer(OutageGuard, SocketConsumer):
     async def _on_contact(self, frame: dict) -> None:
         if self.conversation_id is None:
             raise InvalidState("Leave an address once you have written to us.")
-        visitor = await database_sync_to_async(services.visitor_contact_leave)(self.conversation_id, frame.get("email"))
-        await self.send_json({"type": "contact", "email": visitor.email})
+        transcript = frame.get("transcript")  # optional: the transcript mailed to her when it is resolved
+        visitor = await database_sync_to_async(services.visitor_contact_leave)(
+            self.conversation_id, frame.get("email"), transcript)
+        await self.send_json({"type": "contact", "email": visitor.email,
+                              **({"transcript": transcript} if transcript is not None else {})})
 
     async def _on_typing(self, frame: dict) -> None:
         on = frame.get("on")
@@ -217,10 +223,10 @@ class WidgetConsumer(OutageGuard, SocketConsumer):
         await database_sync_to_async(services.typing_set)(self.conversation_id, "visitor", on, self.tenant_id)
 
     async def _status(self, status: str) -> dict:
-        """Who has the conversation, and whether a person could answer now."""
+        """Who has the conversation, and whether a person could answer now (agents online; for a store with
+        business hours, whether it is open and when it is back)."""
         self.status = status
-        online = await database_sync_to_async(presence.agents_online)(self.tenant_id)
-        return {"status": status, "agents_online": online}
+        return {"status": status, **await database_sync_to_async(hours.availability)(self.tenant_id)}
 
     # Events from the channel layer.
     async def chat_started(self, event: dict) -> None:

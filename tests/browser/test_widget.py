@@ -524,15 +524,18 @@ def test_nobody_online_after_hand_off_offers_to_leave_an_email(page, demo_store,
     form.locator("button[type=submit]").click()
     expect(form.locator(".nwcb-card-error")).to_contain_text("doesn't look like an e-mail address")
     expect(form.locator(".nwcb-contact-input")).to_have_attribute("aria-invalid", "true")
-    assert sent_frames(page, "contact") == [{"type": "contact", "email": "nope"}]
+    assert sent_frames(page, "contact") == [{"type": "contact", "email": "nope", "transcript": False}]
     assert Visitor.objects.get(tenant=demo_store).email == ""
 
     form.locator(".nwcb-contact-input").fill("ann@example.com")
+    form.get_by_label("Also e-mail me a copy of this chat").check()  # the transcript, when it is resolved
     form.locator(".nwcb-contact-input").press("Enter")
     expect(form).to_have_attribute("data-done", "true")
     expect(form).to_contain_text("ann@example.com")
     expect(form.locator(".nwcb-contact-input")).to_be_hidden()
+    expect(form.locator(".nwcb-contact-transcript")).to_be_hidden()
     assert Visitor.objects.get(tenant=demo_store).email == "ann@example.com"
+    assert Conversation.objects.get(pk=conversation_id).transcript_requested
     screenshot(page, "widget-contact-done.png")
 
     page.reload()  # still waiting, nobody online: the address was left already

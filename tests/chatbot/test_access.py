@@ -15,7 +15,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from chatbot.conversations import access, selectors
 from chatbot.errors import NotFound, PermissionDenied
 from chatbot.models import (
-    AssistSuggestion, CannedReply, Conversation, ConversationTransition, Feedback, KnowledgeEntry, Message, Tenant,
+    ActionCall, AgentMembership, AssistSuggestion, CannedReply, Conversation, ConversationTransition, Feedback,
+    KnowledgeEntry, Message, StoreConnection, Tenant,
 )
 from tests.chatbot.sockets import agent_socket, drain, frame_where, frames_until, widget_socket
 from tests.factories import ConversationFactory, MessageFactory, TenantFactory, UserFactory, VisitorFactory, agent_of
@@ -51,6 +52,10 @@ def build_two_stores() -> dict:
     b_entry = KnowledgeEntry.objects.create(tenant=bravo, question=f"{B_SECRET} question?", answer=f"{B_SECRET} answer",
                                             translations={"es": {"question": "¿?", "answer": f"{B_SECRET} es"}})
     missing_entry = (KnowledgeEntry.objects.aggregate(top=Max("id"))["top"] or 0) + 10**6
+    StoreConnection.objects.create(tenant=bravo, kind="webhook", url=f"https://{B_SECRET}.example/orders",
+                                   intent_actions={"refund": "start_return"})
+    ActionCall.objects.create(tenant=bravo, conversation=b_conversation, action="order_status", outcome="failed",
+                              params={"order_number": "BRAVO-1"}, detail=f"{B_SECRET} detail")
     return {
         "alpha": alpha, "bravo": bravo, "a_agent": a_agent, "a_manager": a_manager, "b_agent": b_agent,
         "a_conversation": a_conversation, "b_conversation": b_conversation, "b_reply": b_reply,
@@ -71,6 +76,11 @@ def store_snapshot(tenant: Tenant) -> dict:
         "canned": list(CannedReply.objects.filter(tenant=tenant).values()),
         "knowledge": list(KnowledgeEntry.objects.filter(tenant=tenant).values()),
         "texts": list(Tenant.objects.filter(pk=tenant.pk).values("greeting", "translations", "untranslated")),
+        "order_system": list(StoreConnection.objects.filter(tenant=tenant).values()),
+        "action_calls": list(ActionCall.objects.filter(tenant=tenant).order_by("id").values()),
+        "team": list(Tenant.objects.filter(pk=tenant.pk).values("assignment", "timezone", "business_hours", "holidays",
+                                                                "first_response_minutes")),
+        "seats": list(AgentMembership.objects.filter(tenant=tenant).order_by("id").values("capacity", "languages")),
     }
 
 
@@ -269,16 +279,20 @@ MANAGER_PAGES: list[tuple[str, str]] = [("/console/insights/", "tenant"), ("/con
                                         ("/console/review/", "store"), ("/console/review/queue/", "store"),
                                         ("/console/models/", "tenant"), ("/console/models/runs.json", "tenant"),
                                         ("/console/knowledge/", "tenant"), ("/console/knowledge/new/", "tenant"),
-                                        ("/console/texts/", "tenant")]
+                                        ("/console/texts/", "tenant"), ("/console/orders/", "tenant"),
+                                        ("/console/team/", "tenant")]
 # Their downloads (streamed): the same refusals, and no row of B in what a manager gets.
 MANAGER_DOWNLOADS: list[tuple[str, str]] = [("/console/export/?format=csv&rows=conversation", "store"),
                                             ("/console/export/?format=jsonl&rows=message", "store")]
 # Their POSTs, with the store in the form: for B refused like a missing store, changing and writing nothing.
 MANAGER_POSTS: list[tuple[str, str]] = [("/console/insights/fix/recompute/", "tenant"),
                                         ("/console/knowledge/new/", "tenant"), ("/console/texts/", "tenant"),
-                                        ("/console/models/retrain/", "tenant"), ("/console/models/rollback/", "tenant")]
+                                        ("/console/models/retrain/", "tenant"), ("/console/models/rollback/", "tenant"),
+                                        ("/console/orders/connect/", "tenant"), ("/console/orders/test/", "tenant"),
+                                        ("/console/orders/disconnect/", "tenant"), ("/console/team/", "tenant")]
 CONSOLE_POST_DATA = {"tenant": "bravo", "shortcut": "hacked", "text": "hacked", "conversation": "", "message": "",
-                     "question": "hacked?", "answer": "hacked", "greeting": "hacked", "untranslated": "main_language"}
+                     "question": "hacked?", "answer": "hacked", "greeting": "hacked", "untranslated": "main_language",
+                     "assignment": "round_robin", "timezone": "UTC", "always_open": "on"}
 
 
 def console_routes() -> list[str]:

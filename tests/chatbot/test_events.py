@@ -26,7 +26,7 @@ WHY_KEYS = {"grounding", "intent", "intent_confidence", "sentiment", "sentiment_
 LABEL_KEYS = {"intent", "intent_confidence", "sentiment", "sentiment_confidence"}
 CONV_KEYS = {"id", "tenant", "tenant_name", "status", "assignee", "visitor", "last_message", "unread", "sentiment",
              "language", "handoff_reason", "handoff_code", "csat", "resolved_at", "waiting_since", "created_at",
-             "updated_at"}
+             "updated_at", "first_response_due", "first_response_at"}
 
 
 def check_amsg(payload: dict) -> None:
@@ -45,6 +45,12 @@ def check_amsg(payload: dict) -> None:
     if "reply_to" in payload:
         expected.add("reply_to")
         assert isinstance(payload["reply_to"], int)
+    if "email_state" in payload:  # a reply or transcript mailed to the visitor (docs/email.md)
+        expected.add("email_state")
+        assert payload["email_state"] in {"queued", "sent", "failed"} and sender in {"agent", "system"}
+    if "channel" in payload:  # a visitor's answer by e-mail
+        expected.add("channel")
+        assert payload["channel"] == "email" and sender == "visitor"
     assert set(payload) == expected, set(payload) ^ expected
     assert sender in {"visitor", "bot", "agent", "system"}
     assert isinstance(payload["id"], int) and isinstance(payload["seq"], int) and isinstance(payload["text"], str)
@@ -195,7 +201,8 @@ def test_clusters_requested_payload(heard, conversation):
 def test_every_event_type_is_covered_here():
     assert set(events.EVENT_TYPES) == {"message_created", "conversation_changed", "typing", "feedback_recorded",
                                        "model_promoted", "suggestions_ready", "answer_requested",
-                                       "retrain_requested", "clusters_requested", "web_process_started"}
+                                       "retrain_requested", "clusters_requested", "web_process_started",
+                                       "email_requested", "email_state_changed"}  # shapes: tests/chatbot/test_mail_*
 
 
 def test_the_core_sends_no_task_and_calls_no_worker_command():

@@ -233,6 +233,7 @@
       case "typing": onTyping(frame); break;
       case "suggestions": if (frame.conversation === state.current) showSuggestions(frame.suggestions); break;
       case "feedback": onFeedback(frame); break;
+      case "email": onEmail(frame); break;
       case "error": onError(frame); break;
     }
   }
@@ -371,6 +372,29 @@
     return h("span", { class: "badge badge-" + conv.status, text: conv.status === "waiting" ? "Waiting" : "Bot" });
   }
 
+  function countdown(seconds) {
+    if (seconds < 60) return "<1m";
+    if (seconds < 3600) return Math.round(seconds / 60) + "m";
+    if (seconds < 86400) return Math.floor(seconds / 3600) + "h " + Math.floor((seconds % 3600) / 60) + "m";
+    return Math.floor(seconds / 86400) + "d " + Math.floor((seconds % 86400) / 3600) + "h";
+  }
+
+  /** The first-response target of the latest hand-off while no agent has answered: the time left (amber under
+   * five minutes), or how long it is overdue (red). Counted in the store's business hours by the server. */
+  function targetBadge(conv) {
+    if (!conv.first_response_due || conv.first_response_at || (conv.status !== "waiting" && conv.status !== "human")) return null;
+    var left = (time(conv.first_response_due) - Date.now()) / 1000;
+    if (isNaN(left)) return null;
+    var title = "First reply due " + clock(conv.first_response_due);
+    if (left < 0) {
+      return h("span", { class: "badge badge-negative badge-sla", "data-sla": "overdue", title: title },
+        [icon("clock"), "overdue " + countdown(-left)]);
+    }
+    var soon = left < 300;
+    return h("span", { class: "badge badge-sla " + (soon ? "badge-waiting" : "badge-bot"), "data-sla": soon ? "due-soon" : "running",
+      title: title }, [icon("clock"), countdown(left) + " to reply"]);
+  }
+
   function sentimentBadge(conv) {
     if (!conv.sentiment || conv.sentiment === "neutral") return null;
     return h("span", { class: "badge badge-" + conv.sentiment, text: conv.sentiment });
@@ -416,7 +440,7 @@
         ]),
         v.email ? h("span", { class: "conv-email", text: v.email }) : null,
         h("span", { class: "conv-last" }, [lastText, unread]),
-        h("span", { class: "conv-tags" }, [statusBadge(conv), sentimentBadge(conv), languageBadge(conv), waited, reason, store]),
+        h("span", { class: "conv-tags" }, [statusBadge(conv), targetBadge(conv), sentimentBadge(conv), languageBadge(conv), waited, reason, store]),
       ]),
     ];
   }
@@ -627,18 +651,47 @@
       if (m.why && m.why.handoff_reason) {
         node.appendChild(h("span", { class: "badge badge-reason", text: "Hand-off: " + m.why.handoff_reason }));
       }
+      if (m.email_state) node.appendChild(emailMark(m.email_state, "transcript"));
       return node;
     }
     var meta = h("div", { class: "msg-meta" }, [
       note ? h("span", { class: "note-tag" }, [icon("lock"), "Private note"]) : null,
       h("span", { class: "msg-who", text: who(m) }),
       h("time", { datetime: m.created_at, text: clock(m.created_at) }),
+      m.channel === "email" ? h("span", { class: "mail-tag", text: "by e-mail" }) : null,
+      m.email_state ? emailMark(m.email_state, "reply") : null,
     ]);
     node.appendChild(meta);
     node.appendChild(h("div", { class: "msg-bubble", text: m.text }));
     if (m.sender === "visitor" && m.labels) node.appendChild(labelsElement(m.labels));
     if (m.sender === "bot") node.appendChild(botExtra(m));
     return node;
+  }
+
+  /** An e-mailed reply's (or transcript's) delivery: queued while the SMTP server has not taken it, then sent or failed. */
+  var EMAIL_MARKS = {
+    reply: { queued: "e-mail queued", sent: "e-mailed", failed: "e-mail failed" },
+    transcript: { queued: "transcript e-mail queued", sent: "transcript e-mailed", failed: "transcript e-mail failed" },
+  };
+
+  function emailMark(emailState, kind) {
+    var words = EMAIL_MARKS[kind][emailState] || emailState;
+    var mark = h("span", { class: "mail-mark mail-mark--" + emailState, "data-email-kind": kind, text: words });
+    mark.title = emailState === "queued" ? "The visitor was not in the chat: this goes to her e-mail address" :
+      emailState === "failed" ? "The visitor's mail server refused it, or it could not be sent in time" :
+        "Sent to the visitor's e-mail address";
+    return mark;
+  }
+
+  function onEmail(frame) {
+    if (frame.conversation !== state.current) return;
+    var node = state.shown.get(frame.message_id);
+    if (!node) return;
+    var old = node.querySelector(".mail-mark");
+    var kind = old ? old.getAttribute("data-email-kind") : (node.classList.contains("msg--system") ? "transcript" : "reply");
+    var mark = emailMark(frame.email_state, kind);
+    if (old) old.replaceWith(mark);
+    else (node.querySelector(".msg-meta") || node).appendChild(mark);
   }
 
   function labelsElement(labels) {
@@ -737,6 +790,8 @@
     var language = languageBadge(conv);
     if (language) sub.push(language);
     if (conv.waiting_since && conv.status !== "resolved") sub.push(h("span", { class: "badge badge-wait" }, [icon("clock"), "waiting " + ago(conv.waiting_since)]));
+    var target = targetBadge(conv);
+    if (target) sub.push(target);
     if (conv.handoff_reason && (conv.status === "waiting" || conv.status === "human")) sub.push(h("span", { class: "badge badge-reason", text: "Hand-off: " + conv.handoff_reason }));
     ui.sub.replaceChildren.apply(ui.sub, sub);
     if (timesOnly) return;

@@ -92,6 +92,9 @@
       "errorGeneric": "Sorry, something went wrong. Please try again.",
       "contactTitle": "Our team is away right now",
       "contactText": "Leave your e-mail and we'll get back to you.",
+      "contactTitleClosed": "We're closed right now",
+      "contactTextClosed": "We're back: {when}. Leave your e-mail and we'll get back to you.",
+      "statusClosed": "Back: {when}",
       "contactLabel": "Your e-mail address",
       "contactPlaceholder": "you@example.com",
       "contactSend": "Send",
@@ -100,6 +103,7 @@
       "contactOffline": "You're offline; please try again once the chat reconnects.",
       "contactThanks": "Thanks!",
       "contactDone": "We'll get back to you at {email}.",
+      "contactTranscript": "Also e-mail me a copy of this chat",
       "csatTitle": "How did we do?",
       "csatText": "Please rate this conversation.",
       "csat1": "Very poor",
@@ -172,6 +176,9 @@
       "errorGeneric": "Lo sentimos, algo sali\u00f3 mal. Vuelve a intentarlo.",
       "contactTitle": "Nuestro equipo no est\u00e1 disponible ahora",
       "contactText": "D\u00e9janos tu correo y te responderemos.",
+      "contactTitleClosed": "Ahora estamos cerrados",
+      "contactTextClosed": "Volvemos: {when}. D\u00e9janos tu correo y te responderemos.",
+      "statusClosed": "De vuelta: {when}",
       "contactLabel": "Tu correo electr\u00f3nico",
       "contactPlaceholder": "tu@ejemplo.com",
       "contactSend": "Enviar",
@@ -180,6 +187,7 @@
       "contactOffline": "Est\u00e1s sin conexi\u00f3n; vuelve a intentarlo cuando el chat se reconecte.",
       "contactThanks": "\u00a1Gracias!",
       "contactDone": "Te responderemos en {email}.",
+      "contactTranscript": "Env\u00edame tambi\u00e9n una copia de este chat por correo",
       "csatTitle": "\u00bfQu\u00e9 tal te atendimos?",
       "csatText": "Valora esta conversaci\u00f3n, por favor.",
       "csat1": "Muy mala",
@@ -252,6 +260,9 @@
       "errorGeneric": "Da ist leider etwas schiefgelaufen. Bitte versuchen Sie es erneut.",
       "contactTitle": "Unser Team ist gerade nicht erreichbar",
       "contactText": "Hinterlassen Sie Ihre E-Mail-Adresse, dann melden wir uns bei Ihnen.",
+      "contactTitleClosed": "Wir haben gerade geschlossen",
+      "contactTextClosed": "Wir sind wieder da: {when}. Hinterlassen Sie Ihre E-Mail-Adresse, dann melden wir uns bei Ihnen.",
+      "statusClosed": "Wieder da: {when}",
       "contactLabel": "Ihre E-Mail-Adresse",
       "contactPlaceholder": "name@beispiel.de",
       "contactSend": "Senden",
@@ -260,6 +271,7 @@
       "contactOffline": "Sie sind offline. Bitte versuchen Sie es erneut, sobald der Chat wieder verbunden ist.",
       "contactThanks": "Danke!",
       "contactDone": "Wir melden uns unter {email} bei Ihnen.",
+      "contactTranscript": "Schicken Sie mir auch eine Kopie dieses Chats per E-Mail",
       "csatTitle": "Wie zufrieden waren Sie?",
       "csatText": "Bitte bewerten Sie diese Unterhaltung.",
       "csat1": "Sehr schlecht",
@@ -332,6 +344,9 @@
       "errorGeneric": "D\u00e9sol\u00e9s, une erreur s'est produite. Veuillez r\u00e9essayer.",
       "contactTitle": "Notre \u00e9quipe est absente pour le moment",
       "contactText": "Laissez-nous votre e-mail et nous vous r\u00e9pondrons.",
+      "contactTitleClosed": "Nous sommes ferm\u00e9s pour le moment",
+      "contactTextClosed": "Nous serons de retour\u00a0: {when}. Laissez-nous votre e-mail et nous vous r\u00e9pondrons.",
+      "statusClosed": "De retour\u00a0: {when}",
       "contactLabel": "Votre adresse e-mail",
       "contactPlaceholder": "vous@exemple.fr",
       "contactSend": "Envoyer",
@@ -340,6 +355,7 @@
       "contactOffline": "Vous \u00eates hors ligne\u00a0; r\u00e9essayez une fois le chat reconnect\u00e9.",
       "contactThanks": "Merci\u00a0!",
       "contactDone": "Nous vous r\u00e9pondrons \u00e0 {email}.",
+      "contactTranscript": "M'envoyer aussi une copie de ce chat par e-mail",
       "csatTitle": "Comment s'est pass\u00e9 cet \u00e9change\u00a0?",
       "csatText": "Merci de noter cette conversation.",
       "csat1": "Tr\u00e8s mauvais",
@@ -412,6 +428,9 @@
       "errorGeneric": "Spiacenti, qualcosa \u00e8 andato storto. Riprova.",
       "contactTitle": "Al momento il nostro team non \u00e8 disponibile",
       "contactText": "Lasciaci la tua e-mail e ti ricontatteremo.",
+      "contactTitleClosed": "Al momento siamo chiusi",
+      "contactTextClosed": "Torniamo: {when}. Lasciaci la tua e-mail e ti ricontatteremo.",
+      "statusClosed": "Di nuovo qui: {when}",
       "contactLabel": "Il tuo indirizzo e-mail",
       "contactPlaceholder": "nome@esempio.it",
       "contactSend": "Invia",
@@ -420,6 +439,7 @@
       "contactOffline": "Sei offline; riprova quando la chat si riconnette.",
       "contactThanks": "Grazie!",
       "contactDone": "Ti ricontatteremo all'indirizzo {email}.",
+      "contactTranscript": "Inviami anche una copia di questa chat via e-mail",
       "csatTitle": "Com'\u00e8 andata?",
       "csatText": "Valuta questa conversazione.",
       "csat1": "Pessimo",
@@ -492,6 +512,9 @@
       "errorGeneric": "Desculpe, algo deu errado. Tente novamente.",
       "contactTitle": "Nossa equipe n\u00e3o est\u00e1 dispon\u00edvel agora",
       "contactText": "Deixe seu e-mail e entraremos em contato.",
+      "contactTitleClosed": "Estamos fechados agora",
+      "contactTextClosed": "Voltamos: {when}. Deixe seu e-mail e entraremos em contato.",
+      "statusClosed": "De volta: {when}",
       "contactLabel": "Seu endere\u00e7o de e-mail",
       "contactPlaceholder": "voce@exemplo.com",
       "contactSend": "Enviar",
@@ -500,6 +523,7 @@
       "contactOffline": "Voc\u00ea est\u00e1 sem conex\u00e3o; tente novamente quando o chat se reconectar.",
       "contactThanks": "Obrigado!",
       "contactDone": "Entraremos em contato pelo e-mail {email}.",
+      "contactTranscript": "Envie-me tamb\u00e9m uma c\u00f3pia desta conversa por e-mail",
       "csatTitle": "Como foi o atendimento?",
       "csatText": "Avalie esta conversa, por favor.",
       "csat1": "Muito ruim",
@@ -691,6 +715,7 @@
     ".nwcb-card-text{margin:0 0 10px;font-size:13px;color:#55605a}",
     ".nwcb-card[data-done=true] .nwcb-card-text{margin:0}",
     ".nwcb-contact-row{display:flex;gap:8px;margin:0}",
+    ".nwcb-contact-transcript{display:flex;gap:6px;align-items:center;margin:8px 0 0;font-size:12px;color:#55605a}",
     ".nwcb-contact-input{flex:1;min-width:0;height:38px;border:1px solid #cdd5d0;border-radius:8px;padding:0 10px;font:inherit;font-size:15px;color:inherit;background:#fff;margin:0}",
     ".nwcb-contact-input:focus{outline:none;border-color:var(--nwcb-accent);box-shadow:0 0 0 3px rgba(47,107,79,.18)}",
     ".nwcb-contact-input[aria-invalid=true]{border-color:#c8372d}",
@@ -816,9 +841,15 @@
   contactRow.appendChild(contactLabel);
   contactRow.appendChild(contactInput);
   contactRow.appendChild(contactBtn);
+  // Her transcript, mailed when the conversation is resolved (the contact frame's `transcript`).
+  var contactTranscript = el("label", "nwcb-contact-transcript");
+  var contactTranscriptBox = el("input", "", { type: "checkbox", name: "transcript" });
+  contactTranscript.appendChild(contactTranscriptBox);
+  contactTranscript.appendChild(document.createTextNode(t("contactTranscript")));
   contactCard.appendChild(contactTitle);
   contactCard.appendChild(contactText);
   contactCard.appendChild(contactRow);
+  contactCard.appendChild(contactTranscript);
   contactCard.appendChild(contactError);
 
   var CSAT_LABELS = [t("csat1"), t("csat2"), t("csat3"), t("csat4"), t("csat5")];
@@ -908,6 +939,8 @@
   var ratings = storeGetJSON(RATINGS_KEY, {}) || {};
   var owner = "bot";             // who holds the conversation: bot, waiting, human or resolved
   var agentsOnline = false;      // whether a person could answer now (told with the status)
+  var storeOpen = true;          // within the store's business hours (`open`; a store without hours: always)
+  var backAt = "";               // while closed, when the team is back (`back_at`, ISO 8601)
   var agentName = "";            // display name of the agent holding it, when known
   var contactPending = false;    // a `contact` frame awaits its answer
   var csatPending = false;       // a `csat` frame awaits its answer
@@ -1184,7 +1217,8 @@
   function knownOwner(status) { return OWNERS.indexOf(status) >= 0; }
 
   function ownerText() {
-    if (owner === "waiting") return agentsOnline ? t("statusWaiting") : t("statusAway");
+    if (owner === "waiting" && !storeOpen && backWhen()) return t("statusClosed", { when: backWhen() });
+    if (owner === "waiting") return agentsOnline && storeOpen ? t("statusWaiting") : t("statusAway");
     if (owner === "human") return agentName ? t("statusChatting", { name: agentName }) : t("statusChattingTeam");
     if (owner === "resolved") return t("statusResolved");
     return t("statusOnline");
@@ -1198,7 +1232,7 @@
     }[state]);
     statusLine.title = statusText.textContent;
     statusLine.setAttribute("data-owner", owner);
-    statusLine.setAttribute("data-agents", agentsOnline ? "online" : "away");
+    statusLine.setAttribute("data-agents", agentsOnline && storeOpen ? "online" : "away");
     ui.setAttribute("data-owner", owner);
   }
 
@@ -1264,9 +1298,24 @@
     storeSet(NOTES_KEY, JSON.stringify(all));
   }
 
-  function setOwner(status, online, agent) {
+  function backWhen() {
+    // When the team is back, in the visitor's own time zone and language: "09:00" today, else with the weekday,
+    // and the date when it is more than six days away.
+    var at = Date.parse(backAt);
+    if (!backAt || isNaN(at)) return "";
+    var when = new Date(at);
+    var options = { hour: "2-digit", minute: "2-digit" };
+    if (when.toDateString() !== new Date().toDateString()) options.weekday = "long";
+    if (at - Date.now() > 6 * 86400000) { options.day = "numeric"; options.month = "long"; }
+    try { return when.toLocaleString(LOCALES, options); } catch (e) { return when.toLocaleString(); }
+  }
+
+  function setOwner(status, online, agent, open, back) {
     owner = knownOwner(status) ? status : "bot";
     if (typeof online === "boolean") agentsOnline = online;
+    // Business hours: only a store that keeps them says `open` (and `back_at` while closed).
+    storeOpen = open !== false;
+    backAt = !storeOpen && typeof back === "string" ? back : "";
     if (owner !== "human") agentName = "";
     else if (typeof agent === "string" && agent) agentName = agent.slice(0, 80);
     if (agentName) setNote("agent", agentName);
@@ -1282,8 +1331,13 @@
 
   function renderCards() {
     var stick = nearBottom();
-    var wantContact = owner === "waiting" && !agentsOnline && !fatal;
+    var wantContact = owner === "waiting" && (!agentsOnline || !storeOpen) && !fatal;
     var contactDone = contactCard.getAttribute("data-done") === "true";
+    if (!contactDone) {
+      // Outside business hours the card says so, and when the team is back.
+      contactTitle.textContent = t(storeOpen ? "contactTitle" : "contactTitleClosed");
+      contactText.textContent = !storeOpen && backWhen() ? t("contactTextClosed", { when: backWhen() }) : t("contactText");
+    }
     contactCard.hidden = !(wantContact && (contactDone || !note("contact")));
     var csatDone = csatCard.getAttribute("data-done") === "true";
     csatCard.hidden = !(owner === "resolved" && !fatal && (csatDone || note("rated") === undefined));
@@ -1297,6 +1351,7 @@
     contactTitle.textContent = t("contactTitle");
     contactText.textContent = t("contactText");
     contactRow.hidden = false;
+    contactTranscript.hidden = false;
   }
 
   function contactSubmit() {
@@ -1304,7 +1359,7 @@
     if (!email) { contactFailed(t("contactEmpty")); return; }
     if (!ready()) { contactFailed(t("contactOffline")); return; }
     if (contactPending) return;
-    contactPending = send({ type: "contact", email: email });
+    contactPending = send({ type: "contact", email: email, transcript: contactTranscriptBox.checked });
     contactCard.setAttribute("aria-busy", contactPending ? "true" : "false");
     contactError.hidden = true;
     contactInput.removeAttribute("aria-invalid");
@@ -1327,6 +1382,7 @@
     contactTitle.textContent = t("contactThanks");
     contactText.textContent = t("contactDone", { email: typeof f.email === "string" ? f.email : contactInput.value });
     contactRow.hidden = true;
+    contactTranscript.hidden = true;
     contactError.hidden = true;
     if (focusWithin(contactCard)) input.focus();
     renderCards();
@@ -1616,7 +1672,7 @@
       case "message": addMessage(f.message, true); break;
       case "resumed": onResumed(f); break;
       case "typing": showTyping(f.sender, !!f.on); break;
-      case "status": if (knownOwner(f.status)) setOwner(f.status, f.agents_online, f.agent); break;
+      case "status": if (knownOwner(f.status)) setOwner(f.status, f.agents_online, f.agent, f.open, f.back_at); break;
       case "contact": onContact(f); break;
       case "csat": onCsat(f); break;
       case "error": onError(f); break;
@@ -1650,7 +1706,7 @@
       if (typeof note("agent") === "string" && note("agent")) name = note("agent");
     }
     if (typeof f.csat === "number" && status === "resolved") setNote("rated", f.csat);
-    setOwner(status, f.agents_online === true, name);
+    setOwner(status, f.agents_online === true, name, f.open, f.back_at);
     // Pending items that the server already stored (acks lost with the old socket) are
     // matched by their ack when they are re-sent below.
     sessionReady = true;
