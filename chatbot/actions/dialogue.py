@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from chatbot import wording
 from chatbot.actions import limits, services, texts
 from chatbot.actions.connectors.base import (
     CANCEL_ORDER, CHANGE_ADDRESS, FAILED, NEEDS, OK, ORDER_STATUS, RETURNABLE_STATES, START_RETURN,
@@ -47,10 +48,9 @@ class _Turn:
 
 
 def _language(language: str, conversation: Conversation, tenant: Tenant, state: dict) -> str:
-    for candidate in (state.get("language"), language, conversation.language, tenant.main_language):
-        if candidate in texts.LANGUAGES:
-            return candidate
-    return "en"
+    """The language of the action's turns: the one it started in, else the message's, the conversation's, the
+    store's main one (a language the platform does not write: English)."""
+    return wording.written_in(state.get("language", ""), language, conversation.language, tenant.main_language)
 
 
 def _required(action: str, verified: bool) -> list[str]:

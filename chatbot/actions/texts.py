@@ -6,7 +6,8 @@ dates the store returned are said as they are, never reworded by a model.
 """
 from datetime import date
 
-LANGUAGES = ("en", "es", "de", "fr", "it", "pt")
+from chatbot import wording
+from chatbot.wording import LANGUAGES  # noqa: F401 - the languages these texts are written in
 
 TEXTS = {
     "en": {
@@ -53,8 +54,6 @@ TEXTS = {
             "refunded": "was refunded",
             "returned": "was returned",
         },
-        "months": ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-                   "October", "November", "December"],
         "date": "{month} {day}",
     },
     "es": {
@@ -101,8 +100,6 @@ TEXTS = {
             "refunded": "fue reembolsado",
             "returned": "fue devuelto",
         },
-        "months": ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
-                   "octubre", "noviembre", "diciembre"],
         "date": "{day} de {month}",
     },
     "de": {
@@ -149,8 +146,6 @@ TEXTS = {
             "refunded": "wurde erstattet",
             "returned": "wurde zurückgesendet",
         },
-        "months": ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
-                   "November", "Dezember"],
         "date": "{day}. {month}",
     },
     "fr": {
@@ -197,8 +192,6 @@ TEXTS = {
             "refunded": "a été remboursée",
             "returned": "a été retournée",
         },
-        "months": ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-                   "novembre", "décembre"],
         "date": "{day} {month}",
     },
     "it": {
@@ -245,8 +238,6 @@ TEXTS = {
             "refunded": "è stato rimborsato",
             "returned": "è stato reso",
         },
-        "months": ["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre",
-                   "ottobre", "novembre", "dicembre"],
         "date": "{day} {month}",
     },
     "pt": {
@@ -293,8 +284,6 @@ TEXTS = {
             "refunded": "foi reembolsada",
             "returned": "foi devolvida",
         },
-        "months": ["janeiro", "fevereiro", "março", "abril", "maio", "junho", "julho", "agosto", "setembro",
-                   "outubro", "novembro", "dezembro"],
         "date": "{day} de {month}",
     },
 }
@@ -306,7 +295,7 @@ NO_WORDS = frozenset({"no", "n", "nope", "cancel", "don't", "no thanks", "nein",
 
 
 def _table(language: str) -> dict:
-    return TEXTS.get(language, TEXTS["en"])
+    return wording.words(TEXTS, language)
 
 
 def text(name: str, language: str, **values) -> str:
@@ -328,8 +317,7 @@ def date_said(iso: str, language: str) -> str:
         day = date.fromisoformat(iso)
     except (TypeError, ValueError):
         return iso
-    table = _table(language)
-    return table["date"].format(day=day.day, month=table["months"][day.month - 1])
+    return _table(language)["date"].format(day=day.day, month=wording.words(wording.MONTHS, language)[day.month - 1])
 
 
 def _items(order: dict) -> str:

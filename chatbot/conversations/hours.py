@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.utils import timezone
 
+from chatbot import wording
 from chatbot.conversations import presence
 from chatbot.errors import InvalidField
-from chatbot.models import Conversation, Tenant, language_code
+from chatbot.models import Conversation, Tenant
 
 log = logging.getLogger(__name__)
 
@@ -292,49 +293,31 @@ def availability(tenant_id: int, at: datetime | None = None) -> dict:
 # today / tomorrow / weekday (within a week) / date, each with {time} (HH:MM in the store's time zone).
 BACK_TEXTS = {
     "en": {"sentence": "We're back {when} ({zone}).", "today": "today at {time}", "tomorrow": "tomorrow at {time}",
-           "weekday": "on {weekday} at {time}", "date": "on {month} {day} at {time}",
-           "weekdays": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
-           "months": ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-                      "October", "November", "December"]},
+           "weekday": "on {weekday} at {time}", "date": "on {month} {day} at {time}"},
     "es": {"sentence": "Volvemos {when} ({zone}).", "today": "hoy a las {time}", "tomorrow": "mañana a las {time}",
-           "weekday": "el {weekday} a las {time}", "date": "el {day} de {month} a las {time}",
-           "weekdays": ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"],
-           "months": ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
-                      "octubre", "noviembre", "diciembre"]},
+           "weekday": "el {weekday} a las {time}", "date": "el {day} de {month} a las {time}"},
     "de": {"sentence": "Wir sind {when} wieder da ({zone}).", "today": "heute um {time} Uhr",
            "tomorrow": "morgen um {time} Uhr", "weekday": "am {weekday} um {time} Uhr",
-           "date": "am {day}. {month} um {time} Uhr",
-           "weekdays": ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"],
-           "months": ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September",
-                      "Oktober", "November", "Dezember"]},
+           "date": "am {day}. {month} um {time} Uhr"},
     "fr": {"sentence": "Nous serons de retour {when} ({zone}).", "today": "aujourd'hui à {time}",
-           "tomorrow": "demain à {time}", "weekday": "{weekday} à {time}", "date": "le {day} {month} à {time}",
-           "weekdays": ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"],
-           "months": ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-                      "octobre", "novembre", "décembre"]},
+           "tomorrow": "demain à {time}", "weekday": "{weekday} à {time}", "date": "le {day} {month} à {time}"},
     "it": {"sentence": "Torniamo {when} ({zone}).", "today": "oggi alle {time}", "tomorrow": "domani alle {time}",
-           "weekday": "{weekday} alle {time}", "date": "il {day} {month} alle {time}",
-           "weekdays": ["lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"],
-           "months": ["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre",
-                      "ottobre", "novembre", "dicembre"]},
+           "weekday": "{weekday} alle {time}", "date": "il {day} {month} alle {time}"},
     "pt": {"sentence": "Voltamos {when} ({zone}).", "today": "hoje às {time}", "tomorrow": "amanhã às {time}",
-           "weekday": "{weekday} às {time}", "date": "em {day} de {month} às {time}",
-           "weekdays": ["segunda-feira", "terça-feira", "quarta-feira", "quinta-feira", "sexta-feira", "sábado",
-                        "domingo"],
-           "months": ["janeiro", "fevereiro", "março", "abril", "maio", "junho", "julho", "agosto", "setembro",
-                      "outubro", "novembro", "dezembro"]},
+           "weekday": "{weekday} às {time}", "date": "em {day} de {month} às {time}"},
 }
 
 
 def back_line(schedule: Schedule, back: datetime, language: str, now: datetime) -> str:
     """"We're back on Monday at 09:00 (Europe/Berlin)." in `language` (English when the platform has none),
     the time in the store's zone: the notice is stored text, read by a visitor wherever she is."""
-    words = BACK_TEXTS.get(language_code(language), BACK_TEXTS["en"])
+    words = wording.words(BACK_TEXTS, language)
     local, today = back.astimezone(schedule.zone), now.astimezone(schedule.zone).date()
     days = (local.date() - today).days
     kind = "today" if days <= 0 else "tomorrow" if days == 1 else "weekday" if days < 7 else "date"
-    when = words[kind].format(time=local.strftime("%H:%M"), weekday=words["weekdays"][local.weekday()],
-                              day=local.day, month=words["months"][local.month - 1])
+    when = words[kind].format(time=local.strftime("%H:%M"), day=local.day,
+                              weekday=wording.words(wording.WEEKDAYS, language)[local.weekday()],
+                              month=wording.words(wording.MONTHS, language)[local.month - 1])
     return words["sentence"].format(when=when, zone=schedule.zone.key)
 
 

@@ -1,9 +1,8 @@
 """The words of the platform's mails, in the conversation's language: en, es, de, fr, it, pt, English for any
 other (as chatbot/actions/texts.py does for the bot's words around store actions). What agents and the bot
 wrote is quoted as it is."""
-from chatbot.models import language_code
-
-LANGUAGES = ("en", "es", "de", "fr", "it", "pt")
+from chatbot import wording
+from chatbot.wording import LANGUAGES  # noqa: F401 - the languages these texts are written in
 
 TEXTS = {
     "en": {
@@ -129,14 +128,9 @@ TEXTS = {
 def language_of(*candidates: str) -> str:
     """The first of `candidates` (a conversation's language, then the store's main one) the mails are written
     in, else English."""
-    for candidate in candidates:
-        code = language_code(candidate)
-        if code in TEXTS:
-            return code
-    return "en"
+    return wording.written_in(*candidates)
 
 
 def text(language: str, name: str, **values) -> str:
     """The text `name` in `language` (English when the platform has none in it), with `values` filled in."""
-    table = TEXTS.get(language_code(language), TEXTS["en"])
-    return table.get(name, TEXTS["en"][name]).format(**values)
+    return wording.words(TEXTS, language).get(name, TEXTS["en"][name]).format(**values)
