@@ -34,12 +34,13 @@ def conversation_messages(conversation_id: int, private: bool = False) -> list[t
 
 def assert_once_each(conversation_id: int) -> None:
     """Every visitor message the bot held has exactly one reply (bot or notice), and its state says so (the
-    worker records it just after the reply is stored, so it may take a moment)."""
+    worker records it just after the reply is stored, so it may take a moment; when a fault cut in between, the
+    task's retry records it, after a back-off of up to ANSWER_RETRY_BACKOFF_MAX, 30 s)."""
     for message in Message.objects.filter(conversation_id=conversation_id, sender="visitor").exclude(answer_state=""):
         replies = Message.objects.filter(reply_to=message).exclude(sender="visitor").count()
         assert replies == 1, (message.text, replies)
         wait_until(lambda: Message.objects.filter(pk=message.pk, answer_state__in=("answered", "handed_off")).exists(),
-                   10, f"the final state of {message.text!r}")
+                   45, f"the final state of {message.text!r}")
 
 
 # --- (a) a worker killed mid-answer -----------------------------------------------------------

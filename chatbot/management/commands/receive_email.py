@@ -12,7 +12,7 @@ import json
 import sys
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from chatbot.management.base import ServiceCommand
 
 from chatbot.errors import TRANSIENT_ERRORS
 from chatbot.mail import inbound
@@ -21,7 +21,7 @@ EX_DATAERR, EX_NOUSER, EX_TEMPFAIL = 65, 67, 75
 EXIT_STATUS = {200: 0, 404: EX_NOUSER, 413: EX_DATAERR, 400: EX_DATAERR}
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Store a visitor's answer by e-mail (an RFC 822 message on standard input) in her conversation."
 
     def add_arguments(self, parser) -> None:
