@@ -1,7 +1,7 @@
 """E-mail continuity benchmark: agents' replies mailed while the SMTP server is down, and visitors' answers by
 e-mail reaching the agents' console.
 
-    .venv/bin/python bench/email.py [--replies 100] [--down 60] [--inbound 20] [--quick] [--timeout 600]
+    .venv/bin/python bench/mail.py [--replies 100] [--down 60] [--inbound 20] [--quick] [--timeout 600]
 
 Starts, on free loopback ports, a daphne, a Celery worker (prefork, one child) and beat, against a database of
 its own (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/email_bench: created if missing, migrated)
@@ -23,9 +23,8 @@ Progress goes to stderr; the last line of stdout is one JSON object (targets: 0 
 import sys
 from pathlib import Path
 
-# Run as `python bench/email.py`, this file's folder comes first on sys.path, where this very file would stand in
-# for the standard library's `email` package: the folder goes, the repository comes instead.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# Named mail.py, not email.py: run as `python bench/x.py`, the bench folder comes first on sys.path, where an
+# email.py would stand in for the standard library's `email` package in every bench.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse  # noqa: E402
