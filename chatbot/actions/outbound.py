@@ -10,6 +10,7 @@ connection is closed after its request, so none is ever shared between stores.
 
 ACTIONS_ALLOW_PRIVATE_HOSTS (development and tests only) lets plain `http` and private addresses through.
 """
+import functools
 import http.client
 import ipaddress
 import socket
@@ -123,11 +124,18 @@ def _remaining(deadline: float) -> float:
     return left
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The system's trusted certificates, loaded once per process (loading them takes ~25 ms); a context is
+    shared safely by connections, and holds no state of one store's."""
+    return ssl.create_default_context()
+
+
 class _Connection(http.client.HTTPSConnection):
     """A connection to the checked `address`, its certificate checked against the host name (SNI too)."""
 
     def __init__(self, host: str, address: str, port: int, timeout: float, tls: bool):
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        super().__init__(host, port, timeout=timeout, context=_tls_context())
         self.address, self.tls = address, tls
 
     def connect(self) -> None:
