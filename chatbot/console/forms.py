@@ -9,7 +9,7 @@ from chatbot.console.languages import language_name
 from chatbot.content import untranslated_note
 from chatbot.conversations import hours
 from chatbot.conversations.assignment import MAX_CAPACITY, MAX_TARGET_MINUTES, MemberSettings
-from chatbot.models import Tenant
+from chatbot.models import AgentMembership, Tenant
 
 
 def _textarea(rows: int, language: str | None = None, **attrs) -> forms.Textarea:
@@ -297,14 +297,17 @@ class OrderLookupForm(forms.Form):
 
 # --- the team page (chatbot.console.team) ---------------------------------------------------------------------
 
+# AgentMembership.Notify in words short enough for the members' table (a new choice fails here, loudly).
+_SHORT_NOTIFY = {"each": "Each hand-off", "digest": "Digest", "none": "None"}
+TEAM_NOTIFY_CHOICES = [(value, _SHORT_NOTIFY[value]) for value in AgentMembership.Notify.values]
 DAY_NAMES = dict(zip(hours.DAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")))
 
 
 class TeamSettingsForm(forms.Form):
     """How a store's team works: the assignment rule, business hours, holidays, the first-response target, and each
-    member's capacity and languages (fields capacity_<user id>, languages_<user id>). It parses the day lines
-    ("09:00-12:30, 13:30-17:30") and the lists; assignment.team_settings_save validates and writes, and its refusals
-    land on these fields (`field_of`)."""
+    member's capacity, languages and hand-off e-mails (fields capacity_<user id>, languages_<user id>,
+    notify_<user id>). It parses the day lines ("09:00-12:30, 13:30-17:30") and the lists;
+    assignment.team_settings_save validates and writes, and its refusals land on these fields (`field_of`)."""
 
     assignment = forms.ChoiceField(label="Who gets a hand-off", choices=Tenant.Assignment.choices,
                                    widget=forms.RadioSelect)
@@ -340,6 +343,10 @@ class TeamSettingsForm(forms.Form):
             self.fields[f"languages_{seat.user_id}"] = forms.CharField(
                 label="Languages", required=False, max_length=100,
                 widget=forms.TextInput(attrs={"placeholder": "en, es", "spellcheck": "false", "autocomplete": "off"}))
+            # Left out of a POST (a script of the store's own): she keeps hers.
+            self.fields[f"notify_{seat.user_id}"] = forms.ChoiceField(
+                label="Hand-off e-mails", choices=TEAM_NOTIFY_CHOICES, required=False,
+                widget=forms.Select(attrs={"class": "team-notify"}))
 
     @staticmethod
     def initial_of(tenant: Tenant, members: list) -> dict:
@@ -352,6 +359,7 @@ class TeamSettingsForm(forms.Form):
         for seat in members:
             initial[f"capacity_{seat.user_id}"] = seat.capacity
             initial[f"languages_{seat.user_id}"] = ", ".join(seat.languages or [])
+            initial[f"notify_{seat.user_id}"] = seat.notify
         return initial
 
     def clean(self) -> dict:
@@ -392,7 +400,8 @@ class TeamSettingsForm(forms.Form):
 
     def member_settings(self) -> dict[int, MemberSettings]:
         return {seat.user_id: MemberSettings(self.cleaned_data[f"capacity_{seat.user_id}"],
-                                             self._languages(f"languages_{seat.user_id}"))
+                                             self._languages(f"languages_{seat.user_id}"),
+                                             self.cleaned_data.get(f"notify_{seat.user_id}") or None)
                 for seat in self.members}
 
     def day_fields(self) -> list:
@@ -400,4 +409,18 @@ class TeamSettingsForm(forms.Form):
 
     def member_rows(self) -> list[dict]:
         return [{"seat": seat, "capacity": self[f"capacity_{seat.user_id}"],
-                 "languages": self[f"languages_{seat.user_id}"]} for seat in self.members]
+                 "languages": self[f"languages_{seat.user_id}"], "notify": self[f"notify_{seat.user_id}"]}
+                for seat in self.members]
+
+
+# --- "My settings" (chatbot.console.me) ----------------------------------------------------------------------
+
+
+class NotifyForm(forms.Form):
+    """One of her memberships' hand-off e-mail preference, a form per store on "My settings". It only renders:
+    assignment.member_notify_set checks the membership is hers and validates the choice, and its refusal lands on
+    `notify`."""
+
+    membership = forms.IntegerField(widget=forms.HiddenInput)
+    notify = forms.CharField(label="Hand-off e-mails", required=False,
+                             widget=forms.Select(choices=AgentMembership.Notify.choices))

@@ -1,7 +1,7 @@
 """The agent console's pages, mounted at /console/."""
 from django.urls import path
 
-from chatbot.console import connections, content_views, team, views as console_views
+from chatbot.console import connections, content_views, me, team, views as console_views
 
 from chatbot.review import insights_views, views as manager_views
 
@@ -33,6 +33,7 @@ urlpatterns = [
     path("orders/test/", connections.connection_test_view, name="orders-test"),
     path("orders/disconnect/", connections.connection_disconnect, name="orders-disconnect"),
     path("team/", team.team_page, name="team"),
+    path("me/", me.me_page, name="me"),
     path("models/", models_views.models_page, name="models"),
     path("models/runs.json", models_views.runs_json, name="models-runs"),
     path("models/retrain/", models_views.retrain, name="models-retrain"),

@@ -32,7 +32,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from chatbot.conversations import access, hours, presence
-from chatbot.errors import InvalidField
+from chatbot.errors import InvalidField, NotFound
 from chatbot.models import AgentMembership, Conversation, Tenant, language_code
 
 Rule = Tenant.Assignment
@@ -127,16 +127,31 @@ def waiting_to_assign(tenant_ids: list[int] | None = None, at: datetime | None =
 
 class TeamSettingsInvalid(InvalidField):
     """Refused team settings; `field` names the form's input: assignment, timezone, business_hours or a day (mon...),
-    holidays, first_response_minutes, capacity_<user id>, languages_<user id> (codes: invalid_assignment,
-    invalid_target, invalid_capacity, invalid_languages, unknown_member, and hours.HoursInvalid's)."""
+    holidays, first_response_minutes, capacity_<user id>, languages_<user id>, notify_<user id> (codes:
+    invalid_assignment, invalid_target, invalid_capacity, invalid_languages, invalid_notify, unknown_member, and
+    hours.HoursInvalid's)."""
 
     code = "invalid_team_settings"
+
+
+class NotifyInvalid(InvalidField):
+    """A hand-off e-mail preference that is none of AgentMembership.Notify's (each, digest, none)."""
+
+    code = "invalid_notify"
 
 
 @dataclass(frozen=True)
 class MemberSettings:
     capacity: int
     languages: list[str]
+    notify: str | None = None  # AgentMembership.Notify; None: she keeps hers
+
+
+def notify_clean(notify: object, field: str, refusal: type[InvalidField] = NotifyInvalid) -> str:
+    """A hand-off e-mail preference (AgentMembership.notify): each, digest or none; else `refusal` on `field`."""
+    if not isinstance(notify, str) or notify not in AgentMembership.Notify.values:
+        raise refusal("Choose how hand-offs are e-mailed: each, digest or none.", "invalid_notify", field)
+    return notify
 
 
 def _member_clean(user_id: int, settings: MemberSettings) -> MemberSettings:
@@ -152,15 +167,18 @@ def _member_clean(user_id: int, settings: MemberSettings) -> MemberSettings:
         if not isinstance(code, str) or language_code(code) != code:
             raise TeamSettingsInvalid(f"{str(code)[:10]!r} is not a two-letter language code (e.g. en, es, de).",
                                       "invalid_languages", f"languages_{user_id}")
-    return MemberSettings(capacity, list(dict.fromkeys(languages)))
+    notify = None if settings.notify is None else notify_clean(settings.notify, f"notify_{user_id}",
+                                                               TeamSettingsInvalid)
+    return MemberSettings(capacity, list(dict.fromkeys(languages)), notify)
 
 
 def team_settings_save(user: AbstractBaseUser, tenant: Tenant | int | str, *, assignment: object, timezone_name: object,
                        business_hours: object, holidays: object, first_response_minutes: object,
                        members: dict[int, MemberSettings] | None = None) -> Tenant:
     """A store's assignment rule, business hours (time zone, weekly schedule, holidays), first-response target
-    (minutes, None: none) and its members' capacity and languages (`members`: user id -> settings; a member left
-    out keeps hers). Managers of the store only; nothing is stored unless all of it is valid."""
+    (minutes, None: none) and its members' capacity, languages and hand-off e-mails (`members`: user id -> settings;
+    a member left out keeps hers, and so does one whose `notify` is None). Managers of the store only; nothing is
+    stored unless all of it is valid."""
     tenant = access.access_tenant(user, tenant.pk if isinstance(tenant, Tenant) else tenant, manager=True)
     if assignment not in Rule.values:
         raise TeamSettingsInvalid("Choose how hand-offs are assigned.", "invalid_assignment", "assignment")
@@ -186,7 +204,27 @@ def team_settings_save(user: AbstractBaseUser, tenant: Tenant | int | str, *, as
         tenant.save(update_fields=["assignment", "timezone", "business_hours", "holidays", "first_response_minutes"])
         for user_id, settings in members.items():
             seat = seats[user_id]
-            if (seat.capacity, seat.languages) != (settings.capacity, settings.languages):
-                seat.capacity, seat.languages = settings.capacity, settings.languages
-                seat.save(update_fields=["capacity", "languages"])
+            notify = settings.notify or seat.notify
+            if (seat.capacity, seat.languages, seat.notify) != (settings.capacity, settings.languages, notify):
+                seat.capacity, seat.languages, seat.notify = settings.capacity, settings.languages, notify
+                seat.save(update_fields=["capacity", "languages", "notify"])
     return tenant
+
+
+def member_notify_set(user: AbstractBaseUser, membership_id: object, notify: object) -> AgentMembership:
+    """An agent's own choice of how she hears of hand-offs nobody was online for (AgentMembership.notify: each,
+    digest or none; chatbot.mail.notify), in one of her stores. Her own memberships only, in active stores, a
+    superuser's too: another agent's, another store's and a missing one are refused alike (NotFound), before the
+    value is looked at; a value that is not a choice is NotifyInvalid (field `notify`), and nothing is stored."""
+    if not isinstance(membership_id, int) or isinstance(membership_id, bool) or not getattr(user, "is_active", False):
+        raise NotFound("No such membership.")
+    with transaction.atomic():
+        seat = (AgentMembership.objects.select_for_update().select_related("tenant")
+                .filter(pk=membership_id, user_id=user.pk, tenant__is_active=True).first())
+        if seat is None:
+            raise NotFound("No such membership.")
+        notify = notify_clean(notify, "notify")
+        if seat.notify != notify:
+            seat.notify = notify
+            seat.save(update_fields=["notify"])
+    return seat

@@ -180,5 +180,13 @@ def team_of(tenant_id: int) -> list[AgentMembership]:
                 .select_related("user").order_by("user__username"))
 
 
+def memberships_of(user: AbstractBaseUser) -> list[AgentMembership]:
+    """The user's own seats in active stores, by store name (a superuser's too: only the stores she is on)."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return []
+    return list(AgentMembership.objects.filter(user_id=user.pk, tenant__is_active=True)
+                .select_related("tenant").order_by("tenant__name", "pk"))
+
+
 def canned_replies(tenant_ids: list[int]) -> list[CannedReply]:
     return list(CannedReply.objects.filter(tenant_id__in=tenant_ids).order_by("tenant_id", "shortcut"))

@@ -80,7 +80,8 @@ def store_snapshot(tenant: Tenant) -> dict:
         "action_calls": list(ActionCall.objects.filter(tenant=tenant).order_by("id").values()),
         "team": list(Tenant.objects.filter(pk=tenant.pk).values("assignment", "timezone", "business_hours", "holidays",
                                                                 "first_response_minutes")),
-        "seats": list(AgentMembership.objects.filter(tenant=tenant).order_by("id").values("capacity", "languages")),
+        "seats": list(AgentMembership.objects.filter(tenant=tenant).order_by("id").values("capacity", "languages",
+                                                                                          "notify")),
     }
 
 
@@ -272,7 +273,7 @@ CONSOLE_OBJECT_URLS: list[tuple[str, str]] = [
     ("GET", "/console/review/{conversation}/"),
     ("POST", "/console/review/queue/{message}/label/"),
 ]
-CONSOLE_PAGES: list[str] = ["/console/", "/console/canned/"]
+CONSOLE_PAGES: list[str] = ["/console/", "/console/canned/", "/console/me/"]
 # Pages for a store's managers only, with the query parameter that picks the store: an agent gets 403, a
 # manager sees her store and nothing of B, and one aimed at store B answers exactly like a missing store.
 MANAGER_PAGES: list[tuple[str, str]] = [("/console/insights/", "tenant"), ("/console/insights/fix/", "tenant"),

@@ -1,6 +1,6 @@
 """The console's Team page (/console/team/): managers set the assignment rule, business hours, holidays, the
-first-response target and each member's capacity and languages; agents get 403; refusals stand under their field
-and store nothing."""
+first-response target and each member's capacity, languages and hand-off e-mails; agents get 403; refusals stand
+under their field and store nothing."""
 import re
 
 import pytest
@@ -52,6 +52,7 @@ def test_a_manager_sees_the_team_settings_and_the_link(client, store, manager, a
     assert 'href="/console/team/" aria-current="page">Team</a>' in html
     assert re.search(r'value="manual"[^>]*checked|checked[^>]*value="manual"', html)
     assert f'name="capacity_{agent.pk}" value="2"' in html and f'name="languages_{agent.pk}" value="de"' in html
+    assert re.search(rf'<select name="notify_{agent.pk}"[^>]*>\s*<option value="each" selected>', html)
     assert 'data-state="always-open"' in html
     for tag in re.findall(r"<script\b[^>]*>", html):  # the console's CSP: no inline code or styles
         assert "src=" in tag or 'type="application/json"' in tag, tag
@@ -68,7 +69,8 @@ def test_an_agent_gets_403_and_no_link(client, store, agent):
 
 def test_a_manager_saves_the_rule_hours_holidays_target_and_members(client, store, manager, agent):
     client.force_login(manager)
-    response = client.post(URL, form_data(store, [manager, agent], **{f"capacity_{manager.pk}": "0"}))
+    response = client.post(URL, form_data(store, [manager, agent], **{f"capacity_{manager.pk}": "0",
+                                                                       f"notify_{agent.pk}": "digest"}))
     assert response.status_code == 302 and response["Location"] == "/console/team/?tenant=alpha"
     store.refresh_from_db()
     assert (store.assignment, store.timezone, store.first_response_minutes) == ("round_robin", "Europe/Berlin", 15)
@@ -77,6 +79,7 @@ def test_a_manager_saves_the_rule_hours_holidays_target_and_members(client, stor
     assert store.holidays == ["2026-12-25", "2026-12-26"]
     assert (seat(agent, store).capacity, seat(agent, store).languages) == (3, ["en", "es"])
     assert seat(manager, store).capacity == 0
+    assert (seat(agent, store).notify, seat(manager, store).notify) == ("digest", "each")  # not sent: kept
     page = client.get(response["Location"]).content.decode()
     assert "Saved how Alpha Outfitters" in page and 'value="09:00-12:30, 13:30-17:30"' in page
 
@@ -101,6 +104,7 @@ def test_always_open_clears_the_schedule_and_an_empty_target_is_none(client, sto
     ({"assignment": "random"}, "assignment", "Select a valid choice"),
     ({"capacity_AGENT": "-1"}, "capacity_AGENT", "greater than or equal to 0"),
     ({"languages_AGENT": "english"}, "languages_AGENT", "not a two-letter language code"),
+    ({"notify_AGENT": "weekly"}, "notify_AGENT", "Select a valid choice"),
 ])
 def test_a_refused_setting_stands_under_its_field_and_nothing_is_stored(client, store, manager, agent, changes, field,
                                                                         error):
@@ -114,7 +118,7 @@ def test_a_refused_setting_stands_under_its_field_and_nothing_is_stored(client, 
     assert errors and error in " ".join(errors), form.errors
     store.refresh_from_db()
     assert (store.assignment, store.business_hours, store.holidays) == ("manual", {}, [])
-    assert (seat(agent, store).capacity, seat(agent, store).languages) == (5, [])
+    assert (seat(agent, store).capacity, seat(agent, store).languages, seat(agent, store).notify) == (5, [], "each")
 
 
 def test_switching_on_a_rule_gives_waiting_hand_offs_out_at_once(client, store, manager, agent):
