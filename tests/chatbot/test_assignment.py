@@ -2,12 +2,10 @@
 language preference, online agents only, closed stores, the sweep, claims and reassigns beside it, and two
 hand-offs at once on real connections never putting an agent over her capacity."""
 import statistics
-import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from chatbot.conversations import assignment, journal, ownership, presence, services
@@ -15,6 +13,7 @@ from chatbot.conversations.payloads import conversation_payload
 from chatbot.errors import AssignedToOther
 from chatbot.models import AgentMembership, Conversation, ConversationTransition, Message, Tenant
 from tests.factories import ConversationFactory, TenantFactory, VisitorFactory, agent_of
+from tests.races import race
 
 S = Conversation.Status
 RULE = Tenant.Assignment
@@ -282,29 +281,6 @@ def test_a_hand_off_outside_hours_starts_the_clock_at_the_opening(store):
 
 
 # --- races, with real threads on real connections ---------------------------------------------------------------
-
-
-def race(*calls):
-    """Run `calls` at the same moment in threads of their own (each its own database connection)."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(i, call):
-        try:
-            barrier.wait(timeout=10)
-            results[i] = call()
-        except Exception as exc:  # noqa: BLE001 - the outcome under test
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,6 +14,7 @@ from chatbot.errors import AssignedToOther, InvalidState, NotFound
 from chatbot.models import Conversation, ConversationTransition, Message, Visitor
 from chatbot.conversations.payloads import display_name
 from tests.factories import ConversationFactory, TenantFactory, VisitorFactory, agent_of
+from tests.races import race
 
 S = Conversation.Status
 ALL = [S.BOT, S.WAITING, S.HUMAN, S.RESOLVED]
@@ -291,29 +292,6 @@ def test_a_second_open_conversation_for_a_visitor_is_refused_by_the_database(ten
 
 
 # --- races, with real threads on real connections ------------------------------------------
-
-
-def race(*calls):
-    """Run `calls` at the same moment in threads of their own; returns each one's result or exception."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(i, call):
-        try:
-            barrier.wait(timeout=10)
-            results[i] = call()
-        except Exception as exc:  # noqa: BLE001 - the outcome under test
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 @pytest.mark.django_db(transaction=True)
