@@ -96,9 +96,10 @@ def store_connect(tenant: Tenant | str, kind: str, url: str, credentials: dict |
     credentials = {**kept, **given}
     if kind == StoreConnection.Kind.WEBHOOK and not credentials.get("secret"):
         credentials["secret"] = "whsec_" + secrets.token_urlsafe(32)
-    missing = [name for name in connector.credential_names if not credentials.get(name)]
+    missing = connector.credentials_missing(credentials)
     if missing:
-        raise InvalidField(f"A {kind} connection needs {', '.join(missing)}.", "missing_credentials", missing[0])
+        raise InvalidField(f"A {kind} connection needs {connector.credentials_wanted()}.", "missing_credentials",
+                           missing[0])
     existing = StoreConnection.objects.filter(tenant=tenant).first()
     if intent_actions is None:  # what it had, else the look-up of "where is my order?"
         intent_actions = existing.intent_actions if existing and existing.intent_actions else DEFAULT_INTENT_ACTIONS

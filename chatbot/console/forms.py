@@ -184,7 +184,9 @@ class StoreTextsForm(forms.Form):
 # How the connect form names a kind's credentials; a name not listed is shown as written ("api_key": "Api key").
 CREDENTIAL_LABELS = {
     "secret": ("Signing secret", "Leave empty for a new one, shown once after connecting."),
-    "token": ("Admin API access token", "From the store's custom app (shpat_...)."),
+    "token": ("Admin API access token", "An app made in the store's admin (shpat_...); or give the two below."),
+    "client_id": ("Client ID", "An app made in Shopify's Dev Dashboard: Settings → Client ID."),
+    "client_secret": ("Client secret", "Shown with the client ID; the platform gets its day-long tokens itself."),
     "consumer_key": ("Consumer key", "WooCommerce → Settings → Advanced → REST API (ck_...)."),
     "consumer_secret": ("Consumer secret", "Shown with the consumer key (cs_...)."),
 }

@@ -24,6 +24,7 @@ from chatbot.models import ActionCall
 from tests.factories import TenantFactory
 
 SHOPIFY_TOKEN = "shpat_0123456789abcdef0123456789abcdef"
+APP_CLIENT_ID, APP_CLIENT_SECRET = "a1b2c3client", "dev-dashboard-secret"
 WOO_KEY = "ck_4e1f0c2b9d8a7e6f5d4c3b2a1f0e9d8c7b6a5f40"
 WOO_SECRET = "cs_9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a09"
 SECRETS = (SHOPIFY_TOKEN, WOO_KEY, WOO_SECRET, base64.b64encode(f"{WOO_KEY}:{WOO_SECRET}".encode()).decode())
@@ -66,8 +67,10 @@ class FakeApi(BaseHTTPRequestHandler):
     def answer(self, method: str) -> None:
         parts = urlsplit(self.path)
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        form = self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded")
+        body = (dict(parse_qsl(raw.decode())) if form else json.loads(raw)) if raw else None
         seen = Seen(method, parts.path, dict(parse_qsl(parts.query)), {k.lower(): v for k, v in self.headers.items()},
-                    json.loads(raw) if raw else None)
+                    body)
         self.shop.seen.append(seen)
         fault = self.shop.faults.get(method, self.shop.faults.get("*"))
         if fault == "hang":
@@ -95,6 +98,7 @@ class FakeShop:
     ({"*": "500"}, {"POST": "hang"}, {"GET": "slow"}: 0.8 s late, ...)."""
 
     def __init__(self):
+        self.app_tokens: list[str] = []
         self.orders: dict[int, dict] = {}
         self.seen: list[Seen] = []
         self.faults: dict[str, str] = {}
@@ -124,10 +128,22 @@ class FakeShop:
 
 
 class FakeShopify(FakeShop):
-    """The REST Admin API's order endpoints, as documented for 2025-01."""
+    """The REST Admin API's order endpoints, as documented for 2025-01, and the client credentials grant of Dev
+    Dashboard apps (tokens that last `app_token_seconds`)."""
+
+    app_token_seconds = 86399
 
     def route(self, seen):
-        if seen.headers.get("x-shopify-access-token") != SHOPIFY_TOKEN:
+        if seen.method == "POST" and seen.path == "/admin/oauth/access_token":
+            body = seen.body or {}
+            if (body.get("grant_type"), body.get("client_id"), body.get("client_secret")) != (
+                    "client_credentials", APP_CLIENT_ID, APP_CLIENT_SECRET):
+                return 400, {"error": "invalid_client"}
+            token = f"shpat_app_{len(self.app_tokens) + 1}"
+            self.app_tokens.append(token)
+            return 200, {"access_token": token, "scope": "read_orders,write_orders",
+                         "expires_in": self.app_token_seconds}
+        if seen.headers.get("x-shopify-access-token") not in (SHOPIFY_TOKEN, *self.app_tokens):
             return 401, {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
         if seen.method == "GET" and seen.path == f"{ADMIN}/orders.json":
             assert seen.query.get("status") == "any"
@@ -287,8 +303,8 @@ def audit(tenant) -> ActionCall:
 def test_both_kinds_are_registered_and_need_their_credentials(tenant, shopify, woo):
     assert KINDS["shopify"] is ShopifyConnector and KINDS["woocommerce"] is WooCommerceConnector
     assert "start_return" not in ShopifyConnector.actions and "start_return" not in WooCommerceConnector.actions
-    with pytest.raises(InvalidField, match="token"):
-        services.store_connect(tenant, "shopify", shopify.url, {})
+    with pytest.raises(InvalidField, match="needs token, or client_id and client_secret"):
+        services.store_connect(tenant, "shopify", shopify.url, {"client_id": APP_CLIENT_ID})
     with pytest.raises(InvalidField, match="consumer_secret"):
         services.store_connect(tenant, "woocommerce", woo.url, {"consumer_key": WOO_KEY})
 
@@ -694,3 +710,35 @@ def test_woo_change_address_once_sent_is_too_late(tenant, woo, status, state):
     assert (result.status, result.detail) == ("failed", f"too late: {state}")
     assert woo.orders[727]["shipping"]["address_1"] == "12 Rue de la Paix"
     assert woo.writes() == []
+
+
+# ---- Shopify: a Dev Dashboard app (client credentials) ----------------------------------------------------------
+
+def test_a_dev_dashboard_app_gets_its_token_once_and_again_when_it_expires(tenant, shopify):
+    from chatbot.actions.connectors import shopify as shopify_module
+
+    shopify_module._app_tokens.clear()
+    shopify.add(shopify_order())
+    connection = connect(tenant, shopify, token="", client_id=APP_CLIENT_ID, client_secret=APP_CLIENT_SECRET)
+    assert act(connection, "order_status", "#1001", BOB).status == "ok"
+    assert act(connection, "order_status", "#1001", BOB).status == "ok"
+    assert shopify.app_tokens == ["shpat_app_1"]  # kept between calls
+    assert [s.headers["x-shopify-access-token"] for s in shopify.seen if s.method == "GET"] == ["shpat_app_1"] * 2
+    grant = next(s for s in shopify.seen if s.path == "/admin/oauth/access_token")
+    assert grant.headers["content-type"] == "application/x-www-form-urlencoded"
+    shopify_module._app_tokens.clear()
+    shopify.app_token_seconds = 30  # within a minute of expiring: fetched anew for each call
+    for _ in range(2):
+        assert act(connection, "order_status", "#1001", BOB).status == "ok"
+    assert shopify.app_tokens == ["shpat_app_1", "shpat_app_2", "shpat_app_3"]
+    assert APP_CLIENT_SECRET not in json.dumps(audit(tenant).params)
+
+
+def test_a_dev_dashboard_app_with_a_wrong_secret_fails_clearly(tenant, shopify):
+    from chatbot.actions.connectors import shopify as shopify_module
+
+    shopify_module._app_tokens.clear()
+    shopify.add(shopify_order())
+    connection = connect(tenant, shopify, token="", client_id=APP_CLIENT_ID, client_secret="wrong")
+    result = act(connection, "order_status", "#1001", BOB)
+    assert (result.status, result.detail) == ("failed", "no access token (status 400)")

@@ -65,7 +65,8 @@ class Connector:
 
     kind = ""
     actions: frozenset = frozenset()
-    credential_names: tuple = ()
+    credential_names: tuple = ()  # every credential it takes
+    credential_sets: tuple = ()  # the sets any one of which is enough (none: all of credential_names)
 
     def __init__(self, connection, credentials: dict):
         self.connection = connection
@@ -74,6 +75,19 @@ class Connector:
 
     def call(self, request: ActionRequest) -> ActionResult:
         raise NotImplementedError
+
+    @classmethod
+    def credentials_missing(cls, given: dict) -> list[str]:
+        """The names still to give when `given` holds none of the kind's sets (the first set's), else []."""
+        sets = cls.credential_sets or (cls.credential_names,)
+        if any(all(given.get(name) for name in names) for names in sets):
+            return []
+        return [name for name in sets[0] if not given.get(name)]
+
+    @classmethod
+    def credentials_wanted(cls) -> str:
+        """What a connection of this kind needs, in words ("token, or client_id and client_secret")."""
+        return ", or ".join(" and ".join(names) for names in (cls.credential_sets or (cls.credential_names,)))
 
     @classmethod
     def address_refusal(cls, host: str) -> str:

@@ -6,15 +6,22 @@ access token (scopes read_orders, write_orders), sent as X-Shopify-Access-Token.
 name ("#1001"); the state is read from the order's cancellation, payment and fulfillments (order_state).
 Shopify's REST API has no returns, so start_return is not offered.
 """
+import threading
+import time
 from datetime import datetime
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 
-from chatbot.actions.connectors.base import CANCEL_ORDER, CHANGE_ADDRESS, ORDER_STATUS, ActionRequest
+from chatbot.actions import outbound
+from chatbot.actions.connectors.base import CANCEL_ORDER, CHANGE_ADDRESS, ORDER_STATUS, ActionRequest, json_body
 from chatbot.actions.connectors.shop_platform import (
-    ShopConnector, ShopFailure, ShopOrder, address_line, emails_of,
+    USER_AGENT, ShopConnector, ShopFailure, ShopOrder, address_line, emails_of,
 )
+
+# Dev Dashboard apps' access tokens, by (connection, address, client id): (token, expires at, Unix time).
+_app_tokens: dict[tuple, tuple[str, float]] = {}
+_app_tokens_lock = threading.Lock()
 
 # A supported stable version: Shopify serves each at least 12 months, then answers with a newer one instead.
 API_VERSION = "2026-10"
@@ -122,7 +129,10 @@ def order_read(order: dict) -> ShopOrder:
 class ShopifyConnector(ShopConnector):
     kind = "shopify"
     actions = frozenset({ORDER_STATUS, CANCEL_ORDER, CHANGE_ADDRESS})
-    credential_names = ("token",)
+    # An app made in the store's admin has a lasting token; one made in the Dev Dashboard (the only kind since
+    # 2026) has a client id and secret, exchanged for a token that lasts about a day (app_token).
+    credential_names = ("token", "client_id", "client_secret")
+    credential_sets = (("token",), ("client_id", "client_secret"))
 
     @classmethod
     def address_refusal(cls, host: str) -> str:
@@ -139,7 +149,37 @@ class ShopifyConnector(ShopConnector):
             f"?{urlencode(query)}" if query else "")
 
     def auth_headers(self) -> dict:
-        return {"X-Shopify-Access-Token": self.credentials.get("token", "")}
+        return {"X-Shopify-Access-Token": self.credentials.get("token") or self.app_token()}
+
+    def app_token(self) -> str:
+        """A Dev Dashboard app's access token (the client credentials grant), kept in this process until a minute
+        before it expires; ShopFailure when Shopify gives none."""
+        key = (self.connection.pk, self.connection.url, self.credentials.get("client_id", ""))
+        with _app_tokens_lock:
+            token, expires = _app_tokens.get(key, ("", 0.0))
+        if token and expires - 60 > time.time():
+            return token
+        parts = urlsplit(self.connection.url)
+        body = urlencode({"grant_type": "client_credentials", "client_id": self.credentials.get("client_id", ""),
+                          "client_secret": self.credentials.get("client_secret", "")}).encode()
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise ShopFailure("timeout")
+        try:
+            response = self.http("POST", f"{parts.scheme}://{parts.netloc}/admin/oauth/access_token", body=body,
+                                 headers={"Content-Type": "application/x-www-form-urlencoded",
+                                          "Accept": "application/json", "User-Agent": USER_AGENT}, timeout=left)
+        except outbound.OutboundError as exc:
+            raise ShopFailure(exc.kind) from exc
+        answer = json_body(response) if response.status == 200 else None
+        token = answer.get("access_token") if answer else None
+        if not isinstance(token, str) or not token:
+            raise ShopFailure(f"no access token (status {response.status})")
+        lifetime = answer.get("expires_in")
+        lifetime = lifetime if isinstance(lifetime, (int, float)) and not isinstance(lifetime, bool) else 3600
+        with _app_tokens_lock:
+            _app_tokens[key] = (token, time.time() + lifetime)
+        return token
 
     def order_find(self, request: ActionRequest) -> ShopOrder | None:
         name = order_name(request.order_number)

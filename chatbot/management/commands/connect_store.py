@@ -26,7 +26,9 @@ class Command(ServiceCommand):
         parser.add_argument("--url", required=True,
                             help="webhook: the endpoint; shopify: https://SHOP.myshopify.com; woocommerce: the shop's address.")
         parser.add_argument("--secret", help="webhook: the signing secret to use (default: a new one).")
-        parser.add_argument("--token", help="shopify: the Admin API access token of the store's custom app.")
+        parser.add_argument("--token", help="shopify: the Admin API access token of an app made in the store's admin.")
+        parser.add_argument("--client-id", help="shopify: the client ID of an app made in the Dev Dashboard.")
+        parser.add_argument("--client-secret", help="shopify: that app's client secret.")
         parser.add_argument("--consumer-key", help="woocommerce: the REST API consumer key (ck_...).")
         parser.add_argument("--consumer-secret", help="woocommerce: the REST API consumer secret (cs_...).")
         parser.add_argument("--map", action="append", default=None, metavar="INTENT=ACTION",
@@ -35,10 +37,10 @@ class Command(ServiceCommand):
         parser.add_argument("--order-pattern", help=r"A regular expression for the store's order numbers, e.g. NW-\d{6}.")
         parser.add_argument("--timeout", type=float, help="Seconds the order system has to answer (default 5).")
 
-    def handle(self, *args, tenant, kind, url, secret, token, consumer_key, consumer_secret, map, order_pattern,
-               timeout, **options):
-        credentials = {"secret": secret, "token": token, "consumer_key": consumer_key,
-                       "consumer_secret": consumer_secret}
+    def handle(self, *args, tenant, kind, url, secret, token, client_id, client_secret, consumer_key, consumer_secret,
+               map, order_pattern, timeout, **options):
+        credentials = {"secret": secret, "token": token, "client_id": client_id, "client_secret": client_secret,
+                       "consumer_key": consumer_key, "consumer_secret": consumer_secret}
         intent_actions = mapping(map) if map is not None else None
         connection, held = services.store_connect(tenant, kind, url, credentials, intent_actions=intent_actions,
                                                   order_pattern=order_pattern, timeout=timeout)
