@@ -81,9 +81,11 @@ def action_step(tenant: Tenant, message: Message, intent: str, intent_confidence
     read it as asking for a person. Either starts nothing, but may still answer the bot's question ("Non",
     "Via Roma 5, Milano" read as Italian; a bare e-mail address read as asking for a person)."""
     connection = services.connection_active(tenant.id)
+    if connection is None:  # most stores: one query per message, nothing more
+        return None
     conversation = Conversation.objects.select_related("visitor").get(pk=message.conversation_id)
     state = dict(conversation.action_state or {})
-    if connection is None or ((unserved or wants_person) and not state):
+    if (unserved or wants_person) and not state:
         return None
     turn = _Turn(tenant, connection, conversation, message, _language(language, conversation, tenant, state), state)
     confident = intent_confidence is None or intent_confidence >= tenant.min_intent_confidence
@@ -123,7 +125,7 @@ def _continue(turn: _Turn, state: dict, intent: str, confident: bool) -> Step | 
     other = action_for(turn.connection, intent, confident, turn.message.text)
     if not gave and not _answers_a_question(turn.message.text) and confident and intent and other != state["action"]:
         return None  # not an answer: an unrelated question, which the usual answer handles
-    return _gather(turn, state)
+    return _gather(turn, state, found)
 
 
 def _answers_a_question(text: str) -> bool:
@@ -144,12 +146,15 @@ def _visitor(conversation: Conversation) -> dict:
     return {"id": visitor.external_id or None, "verified": bool(visitor.external_id), "email": visitor.email or None}
 
 
-def _gather(turn: _Turn, state: dict) -> Step:
-    """Ask for the first missing parameter (at most ACTIONS_MAX_ASKS times each), else look the order up."""
+def _gather(turn: _Turn, state: dict, found: dict | None = None) -> Step:
+    """Ask for the first missing parameter (at most ACTIONS_MAX_ASKS times each), else look the order up.
+
+    `found`: _found(turn, state), when the caller read it already."""
     action = state["action"]
     verified = bool(turn.conversation.visitor.external_id)
+    found = _found(turn, state) if found is None else found
     # What she wrote wins over what the bot kept (the new address; the order number of an unmatched pair).
-    params = {**{k: v for k, v in state.get("params", {}).items() if v}, **_found(turn, state)}
+    params = {**{k: v for k, v in state.get("params", {}).items() if v}, **found}
     needed = list(dict.fromkeys(_required(action, verified) + state.get("needs", [])))
     missing = [name for name in needed if not params.get(name)]
     if missing:
