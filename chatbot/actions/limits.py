@@ -12,10 +12,11 @@ import time
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from chatbot.redis_clients import sync_client
+
 log = logging.getLogger(__name__)
 _memory: dict[str, tuple[float, int]] = {}
 _lock = threading.Lock()
-_client = None
 
 
 def _rules() -> list[tuple[str, int, int]]:
@@ -33,17 +34,6 @@ def _keys(subjects: dict[str, str]) -> list[tuple[str, int, int]]:
             for name, limit, window in _rules() if subjects.get(name)]
 
 
-def _redis():
-    global _client
-    if _client is None or _client.url != settings.REDIS_URL:
-        import redis
-
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
-        client.url = settings.REDIS_URL
-        _client = client
-    return _client
-
-
 def misses_over(subjects: dict[str, str]) -> bool:
     """Whether the visitor (`subjects["visitor"]`) or her address (`subjects["ip"]`) has used up its misses."""
     keys = _keys(subjects)
@@ -52,7 +42,7 @@ def misses_over(subjects: dict[str, str]) -> bool:
     counts = None
     if settings.REDIS_URL:
         try:
-            counts = [int(v or 0) for v in _redis().mget([k for k, _, _ in keys])]
+            counts = [int(v or 0) for v in sync_client().mget([k for k, _, _ in keys])]
         except (RedisError, OSError) as exc:
             log.warning("order look-up limits fall back to process memory: Redis failed (%s)", type(exc).__name__)
     if counts is None:
@@ -67,7 +57,7 @@ def miss_count(subjects: dict[str, str]) -> None:
     keys = _keys(subjects)
     if settings.REDIS_URL:
         try:
-            pipe = _redis().pipeline()
+            pipe = sync_client().pipeline()
             for key, _, window in keys:
                 pipe.incr(key)
                 pipe.expire(key, window + 1)

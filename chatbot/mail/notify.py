@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from chatbot.conversations import presence
 from chatbot.errors import TRANSIENT_ERRORS
+from chatbot import redis_clients
 from chatbot.mail import compose, kv
 from chatbot.mail.outbound import MailDeferred, deliver, backoff
 from chatbot.models import AgentMembership, Conversation, ConversationTransition
@@ -126,7 +127,7 @@ def _claim(name: str) -> bool:
     if not kv.shared():
         return kv.memory_add(name, 1, CLAIM_SECONDS)
     try:
-        return bool(kv.client().set(name, 1, nx=True, ex=CLAIM_SECONDS))
+        return bool(redis_clients.sync_client().set(name, 1, nx=True, ex=CLAIM_SECONDS))
     except (RedisError, OSError) as exc:
         raise MailDeferred(f"claim unavailable: {exc!r}") from exc
 
@@ -136,6 +137,6 @@ def _release(name: str) -> None:
         kv.memory_delete(name)
         return
     try:
-        kv.client().delete(name)
+        redis_clients.sync_client().delete(name)
     except (RedisError, OSError) as exc:
         log.warning("could not release %s: %r", name, exc)

@@ -20,6 +20,7 @@ import weakref
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from chatbot import redis_clients
 from chatbot.mail import kv
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ async def visitor_left(conversation_id: int, channel_name: str) -> None:
             task.cancel()
     if kv.shared():
         try:
-            await kv.async_client().zrem(_key(conversation_id), channel_name)
+            await redis_clients.async_client().zrem(_key(conversation_id), channel_name)
         except REDIS_FAILURES as exc:  # it expires within the TTL
             log.warning("could not clear a visitor's presence: %r", exc)
 
@@ -75,7 +76,7 @@ def visitor_connected(conversation_id: int) -> bool:
     if not kv.shared():
         return any(held == conversation_id for held, _ in list(_open.values()))
     try:
-        return kv.client().zcount(_key(conversation_id), time.time(), "+inf") > 0
+        return redis_clients.sync_client().zcount(_key(conversation_id), time.time(), "+inf") > 0
     except (RedisError, OSError) as exc:
         log.warning("visitor presence unknown (%r): counted as away", exc)
         return False
@@ -85,7 +86,7 @@ async def _mark(entries: list[tuple[int, str]]) -> None:
     """Record the sockets as present for another TTL, and drop their conversations' expired members."""
     now = time.time()
     ttl = _ttl()
-    pipe = kv.async_client().pipeline(transaction=False)
+    pipe = redis_clients.async_client().pipeline(transaction=False)
     for conversation_id, channel_name in entries:
         key = _key(conversation_id)
         pipe.zadd(key, {channel_name: now + ttl})

@@ -22,6 +22,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from chatbot.errors import RateLimited
+from chatbot.redis_clients import async_client
 
 log = logging.getLogger(__name__)
 
@@ -139,21 +140,16 @@ _memory = _MemoryCounter()
 
 # --- counting in Redis ---------------------------------------------------------------------------
 
-# One client per event loop: redis.asyncio connections belong to the loop that opened them.
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, object]" = weakref.WeakKeyDictionary()
+# The counting script, registered once per client (chatbot.redis_clients: one per event loop).
+_scripts: "weakref.WeakKeyDictionary[object, object]" = weakref.WeakKeyDictionary()
 _warned_at = 0.0
 
 
 def _script():
-    loop = asyncio.get_running_loop()
-    url, script = _clients.get(loop, ("", None))
-    if script is None or url != settings.REDIS_URL:
-        import redis.asyncio as aioredis
-
-        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5,
-                                          health_check_interval=30)
-        script = client.register_script(_SCRIPT)
-        _clients[loop] = (settings.REDIS_URL, script)
+    client = async_client()
+    script = _scripts.get(client)
+    if script is None:
+        script = _scripts[client] = client.register_script(_SCRIPT)
     return script
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from chatbot import events
 from chatbot.conversations import ownership, services
 from chatbot.conversations.payloads import agent_message_payload
+from chatbot import redis_clients
 from chatbot.mail import kv, notify, outbound, presence, tasks, texts, tokens
 from chatbot.models import AgentMembership, AgentPresence, Conversation, Message
 from tests.chatbot.mailserver import SmtpServer, body, mail_settings
@@ -164,7 +165,7 @@ async def test_a_reply_to_a_visitor_with_the_chat_open_is_not_mailed_and_one_aft
 def test_a_presence_not_refreshed_within_its_ttl_counts_as_gone(settings):
     """A web process that died without saying goodbye: its sockets stop counting once their expiry passed."""
     key = kv.key("visitor", 987654)
-    client = kv.client()
+    client = redis_clients.sync_client()
     client.delete(key)
     client.zadd(key, {"web-1.dead-socket": time.time() - 1})
     assert not presence.visitor_connected(987654)
