@@ -101,7 +101,9 @@ def client_ip(scope: dict) -> str:
     return str(client[0])[:64] if client else ""
 
 
-def _keys(checks: list[tuple[Rule, str]], now: float) -> list[tuple[Rule, str]]:
+def window_keys(checks: list[tuple[Rule, str]], now: float) -> list[tuple[Rule, str]]:
+    """Each (rule, subject) with its counter's key in the window `now` falls in (chatbot.actions.limits counts
+    unmatched order look-ups with the same keys and counter)."""
     prefix = settings.RATE_LIMIT_PREFIX
     return [(rule, f"{prefix}:{rule.name}:{subject}:{int(now // rule.window)}") for rule, subject in checks]
 
@@ -113,29 +115,50 @@ def _retry_after(rule: Rule, now: float) -> int:
 # --- counting in memory (one-process mode, and when Redis fails) ----------------------------------
 
 
-class _MemoryCounter:
+class MemoryCounter:
+    """Fixed-window counters in this process's memory, for (rule, key) pairs as window_keys makes them."""
+
     def __init__(self, max_keys: int = 100_000):
         self.counts: dict[str, tuple[float, int]] = {}  # key -> (expires at, count)
         self.lock = threading.Lock()
         self.max_keys = max_keys
 
     def hit(self, keyed: list[tuple[Rule, str]], now: float) -> int:
+        """Count one request in every key unless one is full; the 1-based place of the full one, else 0."""
         with self.lock:
-            if len(self.counts) > self.max_keys:
-                self.counts = {k: v for k, v in self.counts.items() if v[0] > now}
-            for i, (rule, key) in enumerate(keyed, 1):
-                expires, count = self.counts.get(key, (0.0, 0))
-                if expires > now and count >= rule.limit:
-                    return i
-            for rule, key in keyed:
-                expires, count = self.counts.get(key, (0.0, 0))
-                if expires <= now:
-                    expires, count = now + rule.window, 0
-                self.counts[key] = (expires, count + 1)
-            return 0
+            full = self._full(keyed, now)
+            if not full:
+                self._add(keyed, now)
+            return full
+
+    def over(self, keyed: list[tuple[Rule, str]], now: float) -> bool:
+        """Whether any of the keys is full (nothing counted)."""
+        with self.lock:
+            return bool(self._full(keyed, now))
+
+    def add(self, keyed: list[tuple[Rule, str]], now: float) -> None:
+        """Count one in every key, full or not."""
+        with self.lock:
+            self._add(keyed, now)
+
+    def _full(self, keyed: list[tuple[Rule, str]], now: float) -> int:
+        for i, (rule, key) in enumerate(keyed, 1):
+            expires, count = self.counts.get(key, (0.0, 0))
+            if expires > now and count >= rule.limit:
+                return i
+        return 0
+
+    def _add(self, keyed: list[tuple[Rule, str]], now: float) -> None:
+        if len(self.counts) > self.max_keys:
+            self.counts = {k: v for k, v in self.counts.items() if v[0] > now}
+        for rule, key in keyed:
+            expires, count = self.counts.get(key, (0.0, 0))
+            if expires <= now:
+                expires, count = now + rule.window, 0
+            self.counts[key] = (expires, count + 1)
 
 
-_memory = _MemoryCounter()
+_memory = MemoryCounter()
 
 
 # --- counting in Redis ---------------------------------------------------------------------------
@@ -170,7 +193,7 @@ async def hit(checks: list[tuple[Rule | None, str]]) -> None:
     if not checks:
         return
     now = time.time()
-    keyed = _keys(checks, now)
+    keyed = window_keys(checks, now)
     refused = 0
     if settings.REDIS_URL:
         try:
@@ -190,4 +213,4 @@ async def hit(checks: list[tuple[Rule | None, str]]) -> None:
 def reset_memory() -> None:
     """Forget the in-memory counts (tests)."""
     global _memory
-    _memory = _MemoryCounter()
+    _memory = MemoryCounter()
