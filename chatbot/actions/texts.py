@@ -7,7 +7,6 @@ dates the store returned are said as they are, never reworded by a model.
 from datetime import date
 
 from chatbot import wording
-from chatbot.wording import LANGUAGES  # noqa: F401 - the languages these texts are written in
 
 TEXTS = {
     "en": {

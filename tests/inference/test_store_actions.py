@@ -264,3 +264,20 @@ def test_after_a_miss_a_new_email_alone_goes_with_the_same_order_number(shop):
     chat = Chat(conversation_of(shop))
     chat.say("Where is my order NW-482913? anna@wrong.example")
     assert chat.say("anna.keller@example.com").text.startswith("Your order NW-482913 is on its way")
+
+
+def test_the_bots_words_around_actions_are_written_in_every_language_the_platform_writes():
+    import string
+
+    from chatbot import wording
+    from chatbot.actions import texts
+
+    assert set(texts.TEXTS) == set(wording.LANGUAGES)
+    english = texts.TEXTS["en"]
+    for language, table in texts.TEXTS.items():
+        assert set(table) == set(english), language
+        assert set(table["states"]) == set(english["states"]), language
+        for name, text in table.items():
+            if isinstance(text, str):  # the same placeholders as the English, so every value is said
+                fields = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+                assert fields == {f for _, f, _, _ in string.Formatter().parse(english[name]) if f}, (language, name)
