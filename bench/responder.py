@@ -17,8 +17,15 @@ response): a seeded 80/20 split stratified by intent, ROUGE-L with 95% bootstrap
 over the held-out rows for the responder, the retrieval answer (the reply of the most
 similar training message, MiniLM embeddings), the intent medoid (the training reply of the
 predicted intent that overlaps most with that intent's other replies: the best single
-fixed reply per intent) and the same-intent oracle (the best training reply of the true
-intent for each reference: an upper bound of any answer that picks a stored reply).
+fixed reply per intent), the consensus among the replies of the K most similar training
+messages (K in 5, 10, 20, 40; inference.responder.selection, no model) and the same-intent
+oracle (the best training reply of the true intent for each reference: an upper bound of any
+answer that picks a stored reply). With a responder, on the scored rows: its own generated
+replies (`responder`), the consensus among them and the stored replies it serves
+(`consensus_with_generated`), the replies as served with the gate's per-intent verdict
+(cross-fitted on two halves) and the grounding fallback (`served_rougeL`,
+`served_minus_retrieval`: a paired bootstrap interval), and the invented-value rate of
+the generated replies.
 """
 import argparse
 import json
@@ -43,9 +50,11 @@ from transformers import AutoModel, AutoTokenizer  # noqa: E402
 from inference.responder import GenerationSettings, Responder, ResponderTrainConfig, TrainPair  # noqa: E402
 from inference.responder import train_responder  # noqa: E402
 from inference.responder.metrics import reply_metrics, rouge_l, rouge_l_tokens, tokens  # noqa: E402
+from inference.responder.selection import consensus_pick  # noqa: E402
 
 DEMO = REPO / "chatbot" / "demo"
 BITEXT = REPO.parent / "shared" / "data" / "bitext_customer_support" / "train.csv"
+CONSENSUS_KS = (5, 10, 20, 40)
 
 
 def log(*args) -> None:
@@ -224,7 +233,7 @@ def bitext_baselines(args, train: list[TrainPair], test: list[TrainPair]) -> dic
     """Per held-out row: the predicted intent (nearest training message's) and each baseline's answer
     index / ROUGE-L; cached in --models-dir (the medoids alone cost minutes of a busy CPU)."""
     stat = os.stat(args.bitext)
-    cache = Path(args.models_dir) / (f"bitext-baselines-s{args.seed}-h{args.held_out}-{stat.st_size}"
+    cache = Path(args.models_dir) / (f"bitext-baselines-v2-s{args.seed}-h{args.held_out}-{stat.st_size}"
                                      f"{'-quick' if args.quick else ''}.json")
     if cache.is_file():
         return json.loads(cache.read_text())
@@ -240,11 +249,51 @@ def bitext_baselines(args, train: list[TrainPair], test: list[TrainPair]) -> dic
     predicted = [train[j].intent for j in nearest]
     answers = {"retrieval": [train[j].reply for j in nearest], "intent_medoid": [medoid[i] for i in predicted],
                "oracle_same_intent": oracle}
+    # Consensus (inference.responder.selection) among the distinct replies of the K most similar training
+    # messages, no model: the stored half of what the responder serves.
+    order = np.argsort(-similarity, axis=1)
+    for k in CONSENSUS_KS:
+        picked = []
+        for row in order:
+            stored = list(dict.fromkeys(train[int(j)].reply for j in row[:3 * k]))[:k]
+            picked.append(stored[consensus_pick(stored)[0]])
+        answers[f"consensus_k{k}"] = picked
+        log(f"  consensus over {k} stored replies done")
     out = {"predicted": predicted, "answers": answers,
            "scores": {k: [rouge_l_tokens(tokens(a), r) for a, r in zip(v, refs)] for k, v in answers.items()}}
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(out))
     return out
+
+
+def served_figures(rows: list[int], test: list[TrainPair], refs: list[str], chosen: list[str],
+                   chosen_scores: np.ndarray, retrieval_scores: np.ndarray, retrieval: list[str],
+                   predicted: list[str], sources: list[str]) -> dict:
+    """The bot's replies as served: the gate (inference.responder_gate.replies_compare) decides per intent
+    where the responder's replies serve and the retrieval answer serves elsewhere, and a reply that writes
+    a value from nowhere falls back to retrieval. Cross-fitted, so no row is judged by the verdict it
+    informed: the gate decides on one half of the rows and the other half is served by that verdict, then
+    the halves swap."""
+    from inference.responder_gate import reply_ungrounded, replies_compare, serves_visitors
+
+    halves = [rows[0::2], rows[1::2]]
+    position = {i: n for n, i in enumerate(rows)}
+    served, verdicts = {}, []
+    for judge, serve in (halves, halves[::-1]):
+        verdict = replies_compare([chosen[position[i]] for i in judge],
+                                  [{"text": test[i].message, "reply": refs[i], "intent": predicted[i]} for i in judge],
+                                  [retrieval[i] for i in judge], sources)
+        verdicts.append({k: verdict[k] for k in ("serving", "store_serving", "reason")} | {
+            "intents_served": sum(v["serving"] == "visitors" for v in verdict.get("intents", {}).values()),
+            "intents_judged": len(verdict.get("intents", {}))})
+        for i in serve:
+            use = (verdict["serving"] == "visitors" and serves_visitors(verdict, predicted[i])
+                   and not reply_ungrounded(chosen[position[i]], [test[i].message, *sources]))
+            served[i] = float(chosen_scores[position[i]]) if use else float(retrieval_scores[i]), use
+    bot = np.array([served[i][0] for i in rows])
+    return {"served_rougeL": bootstrap(bot) | {"by_responder": round(float(np.mean([served[i][1] for i in rows])), 4)},
+            "retrieval_rougeL_same_rows": round(float(retrieval_scores[rows].mean()), 4),
+            "served_minus_retrieval": bootstrap(bot - retrieval_scores[rows]), "gate": verdicts}
 
 
 def bitext_main(args) -> None:
@@ -291,32 +340,41 @@ def bitext_main(args) -> None:
                 "train_encoder", "train_encoder_layers", "label_smoothing", "max_train_steps")}
         result["model"] = str(path)
         responder = Responder.load(path, device="auto", micro_batch=False)  # CUDA when lent one
-        settings = GenerationSettings(max_new_tokens=args.new_tokens, no_repeat_ngram_size=args.no_repeat)
+        settings = GenerationSettings(max_new_tokens=args.new_tokens, no_repeat_ngram_size=args.no_repeat,
+                                      candidates=args.candidates)
         result["generation"] = {"max_new_tokens": settings.max_new_tokens,
                                 "no_repeat_ngram_size": settings.no_repeat_ngram_size}
-        generated, decode_started = [], time.perf_counter()
+        replies, decode_started = [], time.perf_counter()
         for start in range(0, len(rows), 32):
             chunk = rows[start:start + 32]
-            generated += [r.text for r in responder.reply_batch(
-                [([("visitor", test[i].message)], predicted[i], []) for i in chunk], settings)]
-            log(f"  generated {len(generated)}/{len(rows)}")
+            replies += responder.reply_batch(
+                [([("visitor", test[i].message)], predicted[i], []) for i in chunk], settings)
+            log(f"  generated {len(replies)}/{len(rows)}")
         result["decode_seconds"] = round(time.perf_counter() - decode_started, 1)
+        generated, chosen = [r.generated for r in replies], [r.text for r in replies]
         ours = np.array([rouge_l(g, refs[i]) for g, i in zip(generated, rows)])
         result["responder"] = bootstrap(ours)
         result["responder"]["n"] = len(rows)
         result["responder"]["mean_words"] = round(float(np.mean([len(g.split()) for g in generated])), 1)
-        gain = ours - scores["retrieval"][rows]
-        result["responder_minus_retrieval"] = bootstrap(gain)
-        from inference.responder_gate import replies_compare
+        result["responder_minus_retrieval"] = bootstrap(ours - scores["retrieval"][rows])
+        consensus = np.array([rouge_l(c, refs[i]) for c, i in zip(chosen, rows)])
+        result["consensus_with_generated"] = bootstrap(consensus) | {
+            "candidates": settings.candidates, "generated_chosen": round(float(np.mean(
+                [r.source == "generated" for r in replies])), 4)}
+        sources = ["\n".join(p.reply for p in train)]
+        result |= served_figures(rows, test, refs, chosen, consensus, scores["retrieval"], answers["retrieval"],
+                                 predicted, sources)
+        from inference.responder_gate import reply_ungrounded
 
-        verdict = replies_compare(generated, [{"text": test[i].message, "reply": refs[i]} for i in rows],
-                                  [answers["retrieval"][i] for i in rows], ["\n".join(p.reply for p in train)])
-        result["gate"] = {k: verdict[k] for k in ("serving", "reason")} | {
-            "invented_share": verdict["responder"]["invented_share"]}
-        for i, g in list(zip(rows, generated))[:: max(1, len(rows) // 4)]:
-            log(f"  > {test[i].message}\n    responder: {g}\n    retrieval: {answers['retrieval'][i]}")
+        result["invented_rate"] = round(float(np.mean(
+            [bool(reply_ungrounded(g, [test[i].message, *sources])) for g, i in zip(generated, rows)])), 4)
+        for i, r in list(zip(rows, replies))[:: max(1, len(rows) // 4)]:
+            log(f"  > {test[i].message}\n    responder: {r.generated}\n    served ({r.source}): {r.text}\n"
+                f"    retrieval: {answers['retrieval'][i]}")
     for name, values in scores.items():
         result[name] = bootstrap(values) | {"n": len(values)}
+        if name != "retrieval":  # paired with the baseline, row by row
+            result[name]["minus_retrieval"] = bootstrap(values - scores["retrieval"])
         if len(rows) < len(test):
             result[name]["on_responder_rows"] = round(float(values[rows].mean()), 4)
     result["mean_words_reference"] = round(float(np.mean([len(r.split()) for r in refs])), 1)
@@ -360,6 +418,8 @@ def main() -> None:
     bitext.add_argument("--batch-size", type=int, default=16)
     bitext.add_argument("--max-minutes", type=float, default=15.0, help="training time cap")
     bitext.add_argument("--eval-n", type=int, default=0, help="score the responder on N held-out rows (0: all)")
+    bitext.add_argument("--candidates", type=int, default=20,
+                        help="stored replies competing with the generated one by consensus (0: generated only)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -208,6 +208,8 @@ def _packaged_encoder() -> str:
 BASE_ENCODER_PATH = env("BASE_ENCODER_PATH", default="") or _packaged_encoder()
 RETRIEVAL_MODEL_PATH = env("RETRIEVAL_MODEL_PATH", default="") or BASE_ENCODER_PATH
 RESPONDER_BASE_PATH = env("RESPONDER_BASE_PATH", default="") or BASE_ENCODER_PATH
+# A responder's training stops after this many minutes (keeping its best epoch so far); 0: no limit.
+RESPONDER_MAX_TRAIN_MINUTES = env.float("RESPONDER_MAX_TRAIN_MINUTES", default=30.0)
 # The multilingual base (docs/languages.md): stores that list a language other than English use it
 # (auto), every store does (always), or none (never: English-only deployments save its memory).
 MULTILINGUAL_BASE = env("MULTILINGUAL_BASE", default="auto")

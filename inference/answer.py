@@ -18,7 +18,7 @@ from inference import corrections, policy
 from inference.intent_replies import VERSION as INTENT_REPLY_VERSION
 from inference.intent_replies import IntentReply, intent_reply, training_replies
 from inference.language import message_language
-from inference.responder_gate import reply_grounded
+from inference.responder_gate import reply_grounded, serves_visitors
 from inference.responder_services import responder_lease
 from inference.retrieval import knowledge_search
 from nlu import OUT_OF_SCOPE
@@ -199,6 +199,8 @@ def _reply(tenant, decision: policy.Decision, labels, hits: list, corrected, gen
         return Reply(corrected.reply, corrections.VERSION, round(corrected.score, 4), grounding, corrected.reply)
     if generated:
         reply, version = generated
+        if reply.agreement is not None:  # which candidate served, and how much the others agreed with it
+            grounding.insert(0, {"rule": f"responder: {reply.source} reply by consensus", "score": reply.agreement})
         return Reply(reply.text, f"responder:{version.version}", reply.score, grounding, reply.text)
     if source == "intent_reply":
         grounding.insert(0, own.as_grounding())
@@ -269,13 +271,14 @@ def _intent_reply(tenant, text: str, intent: str, language: str) -> IntentReply 
 def _generate(tenant, message: Message, intent: str, hits: list):
     """The tenant's responder's reply to `message`, grounded in `hits`, and its version; None when there is
     none for visitors: no responder, one that serves agent assist only (the gate found it no better than
-    retrieval), or a reply that writes a value (number, e-mail, link, order number) found neither in the
+    retrieval, for the store or for this intent), or a reply that writes a value (number, e-mail, link, order number) found neither in the
     message, nor in the retrieved entries, nor in the tenant's training replies."""
     with responder_lease(tenant.id) as found:
         if found is None:
             return None
         responder, version = found
-        if version.serving == ModelVersion.Serving.ASSIST:
+        if version.serving == ModelVersion.Serving.ASSIST or not serves_visitors(
+                (version.evaluations or {}).get("serving"), intent):
             return None
         turns = selectors.conversation_recent_turns(message.conversation_id, message.seq, HISTORY_TURNS)
         history = [(m.sender, m.text) for m in turns]

@@ -30,6 +30,7 @@ VISITORS, ASSIST = "visitors", "assist"
 MAX_INVENTED_SHARE = 0.02  # share of the responder's frozen-set replies allowed to fail `reply_grounded`
 MIN_GAIN = 0.0  # ROUGE-L the responder must gain beyond the interval's lower bound
 MIN_EXAMPLES = 20  # fewer frozen examples say nothing either way: assist
+MIN_INTENT_EXAMPLES = 10  # an intent judged on its own (when the store as a whole does not win) needs this many
 
 
 def _number(value: str) -> str:
@@ -103,7 +104,8 @@ def reply_grounded(reply: str, sources: list[str]) -> bool:
     return not reply_ungrounded(reply, sources)
 
 
-def _bootstrap(values: np.ndarray, resamples: int, seed: int) -> list[float]:
+def bootstrap_interval(values: np.ndarray, resamples: int = 2000, seed: int = 0) -> list[float]:
+    """The 95% percentile-bootstrap interval of the mean of `values` (paired differences, say)."""
     rng = np.random.default_rng(seed)
     means = values[rng.integers(0, len(values), (resamples, len(values)))].mean(axis=1)
     return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)), 4)]
@@ -114,7 +116,7 @@ def _side(replies: Sequence[str], scores: np.ndarray, invented: list[set[str]], 
     failing = [i for i, values in enumerate(invented) if values]
     return {
         "rouge_l": round(float(scores.mean()), 4),
-        "ci95": _bootstrap(scores, resamples, seed),
+        "ci95": bootstrap_interval(scores, resamples, seed),
         "invented": len(failing),
         "invented_share": round(len(failing) / len(replies), 4),
         "empty": sum(not r.strip() for r in replies),
@@ -190,7 +192,7 @@ def replies_compare(
                           [reply_ungrounded(r, g) for r, g in zip(baseline_replies, grounds)], texts, resamples, seed),
     }
     gain = ours - theirs
-    result["gain"] = {"rouge_l": round(float(gain.mean()), 4), "ci95": _bootstrap(gain, resamples, seed)}
+    result["gain"] = {"rouge_l": round(float(gain.mean()), 4), "ci95": bootstrap_interval(gain, resamples, seed)}
     share = result["responder"]["invented_share"]
     low, high = result["gain"]["ci95"]
     figures = (f"ROUGE-L {result['responder']['rouge_l']:.3f} vs {result['baseline']['rouge_l']:.3f} for retrieval: "
@@ -204,8 +206,57 @@ def replies_compare(
         serving, reason = ASSIST, f"{figures} not above {min_gain:+.3f}"
     else:
         serving, reason = VISITORS, f"{figures}; {share:.1%} of replies with invented values"
+    result["store_serving"] = serving  # the verdict on all intents together
+    if any(e.get("intent") for e in examples):
+        result["intents"] = _intents_serving(examples, gain, [bool(v) for v in (
+            reply_ungrounded(r, g) for r, g in zip(replies, grounds))], serving == VISITORS, min_gain, resamples, seed)
+        won = sorted(i for i, v in result["intents"].items() if v["serving"] == VISITORS)
+        if serving == ASSIST and won and len(examples) >= min_examples and share <= max_invented_share:
+            serving, reason = VISITORS, f"{reason}; it wins clearly on {', '.join(won)} only, and serves those"
+        elif serving == VISITORS and len(won) < len(result["intents"]):
+            lost = sorted(set(result["intents"]) - set(won))
+            reason = f"{reason}; not on {', '.join(lost)}, where agents get it as a suggestion"
     result["serving"], result["reason"] = serving, reason
     return result
+
+
+def _intents_serving(examples: Sequence[dict], gain: np.ndarray, invented: list[bool], store_wins: bool,
+                     min_gain: float, resamples: int, seed: int) -> dict[str, dict]:
+    """Per intent of the frozen examples: its gain over the baseline and whom the responder serves there.
+
+    Where the responder wins for the store, it serves every intent except those where it loses on average
+    or invents a value. Where it does not, an intent still gets it when that intent alone shows a clear win
+    (at least MIN_INTENT_EXAMPLES examples, the interval's lower bound above `min_gain`, nothing invented).
+    """
+    rows: dict[str, list[int]] = {}
+    for i, e in enumerate(examples):
+        rows.setdefault(e.get("intent") or "", []).append(i)
+    out = {}
+    for intent, members in sorted(rows.items()):
+        if not intent:
+            continue
+        values = gain[members]
+        clean = not any(invented[i] for i in members)
+        low = bootstrap_interval(values, resamples, seed)[0] if len(members) > 1 else None
+        if store_wins:
+            serves = clean and float(values.mean()) >= 0
+        else:
+            serves = clean and len(members) >= MIN_INTENT_EXAMPLES and low is not None and low > min_gain
+        out[intent] = {"n": len(members), "gain": round(float(values.mean()), 4), "ci95_low": low,
+                       "serving": VISITORS if serves else ASSIST}
+    return out
+
+
+def serves_visitors(compared: dict | None, intent: str) -> bool:
+    """Whether the gate's comparison (`replies_compare`'s result, stored in the version's evaluations)
+    lets the responder answer a visitor's message of `intent`: intents it judged follow their verdict,
+    others (too rare for the frozen set, or no intent) follow the store's."""
+    compared = compared if isinstance(compared, dict) else {}
+    judged = compared.get("intents") if isinstance(compared.get("intents"), dict) else {}
+    verdict = judged.get(intent) if intent else None
+    if isinstance(verdict, dict):
+        return verdict.get("serving") == VISITORS
+    return compared.get("store_serving", compared.get("serving", VISITORS)) == VISITORS
 
 
 # --- the gate's hook: a tenant's frozen set, answered as the worker answers ----------------------

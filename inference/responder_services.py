@@ -91,8 +91,9 @@ def responder_pairs(tenant: Tenant) -> list[TrainPair]:
 
 
 def responder_config(**overrides) -> ResponderTrainConfig:
-    """The platform's training settings: base model and threads from the settings."""
-    values = {"base_path": str(settings.RESPONDER_BASE_PATH), "threads": settings.TORCH_THREADS}
+    """The platform's training settings: base model, threads and time cap from the settings."""
+    values = {"base_path": str(settings.RESPONDER_BASE_PATH), "threads": settings.TORCH_THREADS,
+              "max_train_seconds": settings.RESPONDER_MAX_TRAIN_MINUTES * 60 or None}
     return ResponderTrainConfig(**(values | overrides))
 
 
@@ -122,9 +123,23 @@ def responder_train(tenant: Tenant | str, config: ResponderTrainConfig | None = 
 
 def responder_evaluate(tenant: Tenant | str, path: str | Path, text_col: str, response_col: str,
                        progress: bool = False) -> dict:
-    """ROUGE-L, BLEU and hand-off rate of the tenant's active responder on a file of
-    (message, reference reply) rows."""
+    """The tenant's active responder on a file of (message, reference reply) rows, as served and against
+    the nearest-training-message baseline, all on the same rows.
+
+    `rougeL`: the responder's own generated replies. `retrieval_rougeL`: the stored reply of the most similar
+    training message. `served_rougeL`: what the bot sends: the responder's reply (the consensus among its
+    generated and stored candidates) where the gate lets it serve the message's intent and the reply invents
+    no value, else the bot's answer without a responder (knowledge entry, intent reply or fallback).
+    `invented_rate`: the share of generated replies that write a value from nowhere. `served_gain`: the
+    served minus the baseline ROUGE-L, with a paired bootstrap 95% interval.
+    """
+    import numpy as np
+
     from nlu.data import DataFileError, rows_read
+
+    from inference.intent_replies import training_replies
+    from inference.responder.metrics import rouge_l
+    from inference.responder_gate import bootstrap_interval, reply_grounded, serves_visitors, tenant_baseline_replies
 
     tenant = tenant_resolve(tenant)
     try:
@@ -146,13 +161,35 @@ def responder_evaluate(tenant: Tenant | str, path: str | Path, text_col: str, re
                              NoActiveModel.code)
     responder, version = active
     generation = GenerationSettings.from_dict(tenant.generation)
-    requests = [([(VISITOR, text)], _intent(tenant, text), responder_grounding(tenant, text)) for text, _ in rows]
+    texts, refs = [t for t, _ in rows], [r for _, r in rows]
+    intents = [_intent(tenant, text) for text in texts]
+    without, knowledge = tenant_baseline_replies(tenant, texts, intents)
+    requests = [([(VISITOR, text)], intent, hits) for text, intent, hits in zip(texts, intents, knowledge)]
     replies = []
     for start in range(0, len(requests), 16):
         replies += responder.reply_batch(requests[start:start + 16], generation)
-    metrics = reply_metrics([r.text for r in replies], [ref for _, ref in rows])
+    nearest = [(responder.stored_replies(text, 1) or [""])[0] for text in texts]
+    trained = training_replies(tenant.id)
+    compared = (version.evaluations or {}).get("serving")
+    serves = version.serving != ModelVersion.Serving.ASSIST
+    invented = [not reply_grounded(r.generated or r.text, [t, *k, trained]) for r, t, k in zip(replies, texts, knowledge)]
+    uses = [serves and serves_visitors(compared, i) and reply_grounded(r.text, [t, *k, trained])
+            for r, t, k, i in zip(replies, texts, knowledge, intents)]
+    served = [r.text if use else w for r, use, w in zip(replies, uses, without)]
+    score = lambda answers: np.array([rouge_l(a, ref) for a, ref in zip(answers, refs)])  # noqa: E731
+    ours, theirs, bot = score([r.generated or r.text for r in replies]), score(nearest), score(served)
+    metrics = reply_metrics([r.text for r in replies], refs)
     handed_off = sum(r.score < tenant.min_responder_score for r in replies)
+    gain = bot - theirs
     metrics |= {
+        "rougeL": round(float(ours.mean()), 4),
+        "retrieval_rougeL": round(float(theirs.mean()), 4),
+        "served_rougeL": round(float(bot.mean()), 4),
+        "served_gain": {"mean": round(float(gain.mean()), 4), "ci95": bootstrap_interval(gain)},
+        "invented_rate": round(sum(invented) / len(replies), 4),
+        "served_by_responder": round(sum(uses) / len(replies), 4),
+        "stored_share": round(sum(r.source == "stored" for r in replies) / len(replies), 4),
+        "serving": version.serving or "visitors",
         "handoff_rate": round(handed_off / len(replies), 4),
         "mean_score": round(sum(r.score for r in replies) / len(replies), 4),
         "mean_latency_ms": round(sum(r.latency_ms for r in replies) / len(replies), 1),

@@ -16,12 +16,24 @@ export ACTIONS_ALLOW_PRIVATE_HOSTS=${ACTIONS_ALLOW_PRIVATE_HOSTS:-1}
 
 mkdir -p var
 train_pid=""
-if [ "${TRAIN_DEMO_MODELS:-1}" = 1 ] && ! "$PY" manage.py models demo --check intent sentiment >/dev/null; then
-  echo "Training the demo store's models in the background, about two minutes (progress: tail -f var/train.log)."
-  echo "Until they are ready the bot answers from the knowledge base alone."
-  # the intent model first: it picks the answers; the sentiment model (a probe, seconds) follows
-  ( "$PY" manage.py train_nlu demo && "$PY" manage.py train_sentiment ) > var/train.log 2>&1 &
-  train_pid=$!
+if [ "${TRAIN_DEMO_MODELS:-1}" = 1 ]; then
+  classifiers=1 responder=1
+  "$PY" manage.py models demo --check intent sentiment >/dev/null && classifiers=0
+  "$PY" manage.py models demo --check responder >/dev/null && responder=0
+  if [ $classifiers = 1 ] || [ $responder = 1 ]; then
+    echo "Training the demo store's models in the background (progress: tail -f var/train.log): the intent and"
+    echo "sentiment models in about two minutes, then the responder, which the gate lets answer where it wins."
+    echo "Until they are ready the bot answers from the knowledge base alone."
+    # the intent model first: it picks the answers; the sentiment model (a probe, seconds) follows; then the
+    # responder, trained as a candidate and judged by the gate against the answers without it
+    (
+      if [ $classifiers = 1 ]; then "$PY" manage.py train_nlu demo && "$PY" manage.py train_sentiment; fi
+      if [ $responder = 1 ]; then
+        RESPONDER_MAX_TRAIN_MINUTES=${DEMO_RESPONDER_MINUTES:-5} "$PY" manage.py retrain demo --kind responder --here
+      fi
+    ) > var/train.log 2>&1 &
+    train_pid=$!
+  fi
 fi
 
 pids=()

@@ -43,7 +43,11 @@ def test_a_database_blip_while_answering_is_retried_and_answered_not_handed_off(
         asked = asyncio.run(scenario())
     finally:
         proxy.close()
-    wait_until(lambda: Message.objects.filter(pk=asked["id"], answer_state="answered").exists(), 40, "answered")
+    try:
+        wait_until(lambda: Message.objects.filter(pk=asked["id"], answer_state="answered").exists(), 40, "answered")
+    except AssertionError as exc:
+        state = Message.objects.filter(pk=asked["id"]).values("answer_state", "answer_attempts").first()
+        raise AssertionError(f"{exc}; the message is {state}\n--- worker:\n{worker.text()[-6000:]}") from None
     message = Message.objects.get(pk=asked["id"])
     reply = Message.objects.get(reply_to=message)
     assert (reply.sender, reply.text) == ("bot", SHIPPING)

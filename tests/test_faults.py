@@ -32,15 +32,22 @@ def conversation_messages(conversation_id: int, private: bool = False) -> list[t
     return list(rows.order_by("seq").values_list("id", "seq"))
 
 
-def assert_once_each(conversation_id: int) -> None:
+def assert_once_each(conversation_id: int, *logs) -> None:
     """Every visitor message the bot held has exactly one reply (bot or notice), and its state says so (the
     worker records it just after the reply is stored, so it may take a moment; when a fault cut in between, the
-    task's retry records it, after a back-off of up to ANSWER_RETRY_BACKOFF_MAX, 30 s)."""
+    task's retry records it, after a back-off of up to ANSWER_RETRY_BACKOFF_MAX, 30 s, or the sweep does).
+    `logs`: processes whose log tails a failure shows."""
     for message in Message.objects.filter(conversation_id=conversation_id, sender="visitor").exclude(answer_state=""):
         replies = Message.objects.filter(reply_to=message).exclude(sender="visitor").count()
         assert replies == 1, (message.text, replies)
-        wait_until(lambda: Message.objects.filter(pk=message.pk, answer_state__in=("answered", "handed_off")).exists(),
-                   45, f"the final state of {message.text!r}")
+        try:
+            wait_until(lambda: Message.objects.filter(pk=message.pk,
+                                                      answer_state__in=("answered", "handed_off")).exists(),
+                       45, f"the final state of {message.text!r}")
+        except AssertionError as exc:
+            state = Message.objects.filter(pk=message.pk).values("answer_state", "answer_attempts").first()
+            tails = "\n".join(f"--- {p.name}:\n{p.text()[-4000:]}" for p in logs)
+            raise AssertionError(f"{exc}; the message is {state}\n{tails}") from None
 
 
 # --- (a) a worker killed mid-answer -----------------------------------------------------------
@@ -269,7 +276,8 @@ def test_database_restart_messages_are_refused_with_unavailable_and_stored_once_
         shop, stack, tmp_path, test_database_url):
     proxy = TcpProxy(urlsplit(test_database_url).port or 5432)
     env = {**stack.env, "DATABASE_URL": database_url_via(test_database_url, proxy.port)}
-    stack.start(Worker(env, tmp_path))
+    worker = stack.start(Worker(env, tmp_path))
+    beat = stack.start(Beat(stack.env, tmp_path))  # the sweep, as deployed: settles what every retry missed
     web = stack.start(Daphne(env, tmp_path))
 
     async def scenario():
@@ -302,4 +310,4 @@ def test_database_restart_messages_are_refused_with_unavailable_and_stored_once_
     conversation = Conversation.objects.get(tenant=shop)
     assert conversation.status == "bot"
     assert sorted((m["id"], m["seq"]) for m in client.seen.values()) == conversation_messages(conversation.id)
-    assert_once_each(conversation.id)
+    assert_once_each(conversation.id, worker, beat)

@@ -192,15 +192,26 @@ def version_view(version: ModelVersion) -> dict:
     decision = version.decision if isinstance(version.decision, dict) else {}
     compared = evaluations.get("serving") if isinstance(evaluations.get("serving"), dict) else {}
     why = decision.get("serving_reason") or compared.get("reason") or (serving[1] if serving else "")
-    if compared:  # whom it serves and why are said above the tables
-        evaluations = evaluations | {"serving": {k: v for k, v in compared.items() if k not in ("serving", "reason")}}
+    if compared:  # whom it serves and why are said above the tables, intent by intent below them
+        evaluations = evaluations | {"serving": {k: v for k, v in compared.items()
+                                                 if k not in ("serving", "reason", "store_serving", "intents")}}
     return {
         "id": version.pk, "version": version.version, "status": version.status, "created_at": version.created_at,
         "promoted_at": version.promoted_at, "rows": trained_rows(version.metrics),
         "data_hash": version.data_hash[:12], "data_hash_full": version.data_hash,
         "serving": version.serving, "serving_label": serving[0] if serving else "", "serving_why": why,
         "decision": decision_view(decision), "scores": [score_table(n, evaluations[n]) for n in names],
+        "intents": serving_intents(compared),
     }
+
+
+def serving_intents(compared: dict) -> list[dict]:
+    """The gate's verdict per intent (a responder's): whom it serves there, on how many frozen examples, and
+    its ROUGE-L gain over the answer without it; winners first."""
+    judged = compared.get("intents") if isinstance(compared.get("intents"), dict) else {}
+    rows = [{"intent": intent, "n": v.get("n"), "gain": v.get("gain"), "visitors": v.get("serving") == "visitors"}
+            for intent, v in judged.items() if isinstance(v, dict)]
+    return sorted(rows, key=lambda r: (not r["visitors"], r["intent"]))
 
 
 def rollback_target(versions: list[ModelVersion]) -> ModelVersion | None:

@@ -25,12 +25,14 @@ from inference.responder.device import pick_device, pick_dtype
 from inference.responder.inputs import MAX_EXAMPLE_CHARS, MAX_KNOWLEDGE, MAX_TURNS, build_source, split_history
 from inference.responder.memory import ReplyMemory, sentence_vectors
 from inference.responder.model import META_FILE, model_load
-from inference.responder.placeholders import Masker
+from inference.responder.placeholders import Masker, personal_values
+from inference.responder.selection import CONSENSUS_K, consensus_pick
 from inference.responder.text import detokenize, truecase
 
 log = logging.getLogger(__name__)
 
 History = Sequence[tuple[str, str]]
+GENERATED, STORED = "generated", "stored"
 
 
 @dataclass
@@ -42,6 +44,9 @@ class GenerationSettings:
     num_beams: int = 1
     no_repeat_ngram_size: int = 3
     temperature: float = 0.0  # 0: greedy (or beam search); above 0: sampling
+    # stored replies to the most similar earlier messages that compete with the generated one by
+    # consensus (inference.responder.selection); 0: the generated reply always serves
+    candidates: int = CONSENSUS_K
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "GenerationSettings":
@@ -62,18 +67,23 @@ class GenerationSettings:
         s.num_beams = max(1, min(s.num_beams, 8))
         s.no_repeat_ngram_size = max(0, s.no_repeat_ngram_size)
         s.temperature = max(0.0, min(s.temperature, 2.0))
+        s.candidates = max(0, min(s.candidates, 50))
         return s
 
     def key(self) -> tuple:
-        return (self.max_new_tokens, self.min_new_tokens, self.num_beams, self.no_repeat_ngram_size, self.temperature)
+        return (self.max_new_tokens, self.min_new_tokens, self.num_beams, self.no_repeat_ngram_size, self.temperature,
+                self.candidates)
 
 
 @dataclass
 class Reply:
-    text: str
-    score: float  # confidence 0..1: the geometric mean of the chosen tokens' probabilities
+    text: str  # what serves: the generated reply or the stored one the candidates agree on
+    score: float  # confidence 0..1: the geometric mean of the generated tokens' probabilities
     tokens: int  # tokens generated
     latency_ms: float
+    source: str = GENERATED  # GENERATED, or STORED: a reply from the memory won the consensus
+    generated: str = ""  # the model's own reply, whichever serves
+    agreement: float | None = None  # the serving reply's mean ROUGE-L with the other candidates
 
 
 class Responder:
@@ -124,12 +134,56 @@ class Responder:
                             self.max_example_chars)
         return masker.mask_source(text), masker
 
-    def examples_for(self, messages: list[str]) -> list[list[str]]:
-        """Replies to the most similar training messages, from the reply memory."""
-        if self.memory is None or not self.examples:
+    def neighbours(self, messages: list[str], k: int) -> list[list[int]]:
+        """Reply-memory rows of the `k` training messages most similar to each message (distinct replies)."""
+        if self.memory is None or k <= 0:
             return [[] for _ in messages]
         vectors = sentence_vectors(self.model.get_encoder(), self.tokenizer, messages)
-        return self.memory.nearest(vectors, self.examples)
+        return self.memory.nearest_rows(vectors, k)
+
+    def stored_replies(self, message: str, k: int, knowledge: Sequence[str] = ()) -> list[str]:
+        """The stored replies to the `k` training messages most like `message`, fitted to it (see `_fitting`):
+        the retrieval answers the consensus weighs."""
+        masker = Masker(self.placeholders)
+        masker.mask_source(message)
+        return self._fitting(self.neighbours([message], k)[0], masker, [message, *knowledge])
+
+    def _fitting(self, rows: Sequence[int], masker: Masker, sources: Sequence[str]) -> list[str]:
+        """The memory's replies of `rows` with this message's values in their placeholders. Left out: one
+        whose placeholders the message cannot fill ("your order <order 1>" to a message with no order
+        number), and one that writes an e-mail, phone or order number that neither the message nor the
+        knowledge retrieved for it holds (another visitor's, which the masking missed: "purchase
+        00123842"), so a stored reply never tells one visitor about another's order."""
+        allowed = set().union(*(personal_values(s) for s in sources))
+        fitting = []
+        for j in rows:
+            reply = self.memory.replies[j]
+            if any(t in reply and t not in masker.values for t in self.placeholders):
+                continue
+            text = masker.fill(reply)
+            if not personal_values(text) <= allowed:
+                continue
+            fitting.append(text)
+        return fitting
+
+    def chosen(self, reply: Reply, rows: Sequence[int], masker: Masker, sources: Sequence[str]) -> Reply:
+        """`reply`, or the stored reply its candidates agree on most (`selection.consensus_pick`), among the
+        stored replies that fit this message (`_fitting`; `sources`: the message and its knowledge). A
+        generated reply that writes an e-mail, phone or order number from neither does not compete when a
+        stored reply fits."""
+        fillable = self._fitting(rows, masker, sources)
+        if not fillable:
+            return reply
+        allowed = set().union(*(personal_values(s) for s in sources))
+        if not personal_values(reply.text) <= allowed:
+            index, agreement = consensus_pick(fillable)
+            reply.text, reply.source, reply.agreement = fillable[index], STORED, agreement
+            return reply
+        index, agreement = consensus_pick([reply.text, *fillable])
+        reply.agreement = agreement
+        if index:
+            reply.text, reply.source = fillable[index - 1], STORED
+        return reply
 
     def reply(self, history: History, intent: str = "", knowledge: Sequence[str] = (),
               settings: GenerationSettings | dict | None = None) -> Reply:
@@ -147,7 +201,9 @@ class Responder:
             return []
         started = time.perf_counter()
         with self._lock, torch.inference_mode():
-            examples = self.examples_for([split_history(r[0])[0] for r in requests])
+            messages = [split_history(r[0])[0] for r in requests]
+            near = self.neighbours(messages, max(self.examples, settings.candidates))
+            examples = [[self.memory.replies[j] for j in n[:self.examples]] for n in near]
             sources, maskers = zip(*(self.source(*r, examples=e) for r, e in zip(requests, examples)))
             batch = self.tokenizer(list(sources), padding=True, truncation=True, max_length=self.max_source_length,
                                    return_tensors="pt").to(self.device)
@@ -159,11 +215,17 @@ class Responder:
                 )
             else:
                 ids, mean_logp = self._hf_generate(batch, settings)
-        elapsed = (time.perf_counter() - started) * 1000
-        return [
-            Reply(self.postprocess(seq, masker), round(math.exp(lp), 4) if seq else 0.0, len(seq), round(elapsed, 1))
-            for seq, lp, masker in zip(ids, mean_logp, maskers)
-        ]
+        replies = []
+        for seq, lp, masker, rows, message, request in zip(ids, mean_logp, maskers, near, messages, requests):
+            text = self.postprocess(seq, masker)
+            reply = Reply(text, round(math.exp(lp), 4) if seq else 0.0, len(seq), 0.0, generated=text)
+            if settings.candidates:
+                reply = self.chosen(reply, rows[:settings.candidates], masker, [message, *(request[2] or ())])
+            replies.append(reply)
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        for reply in replies:
+            reply.latency_ms = elapsed
+        return replies
 
     def _hf_generate(self, batch, settings: GenerationSettings) -> tuple[list[list[int]], list[float]]:
         """transformers' generate: beam search, and models without a fast path."""

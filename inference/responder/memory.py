@@ -41,17 +41,24 @@ class ReplyMemory:
 
     def nearest(self, vectors: np.ndarray, k: int, exclude: Sequence[set[int]] | None = None) -> list[list[str]]:
         """The k replies whose messages are most similar to each query (distinct texts)."""
+        return [[self.replies[j] for j in rows] for rows in self.nearest_rows(vectors, k, exclude)]
+
+    def nearest_rows(self, vectors: np.ndarray, k: int, exclude: Sequence[set[int]] | None = None) -> list[list[int]]:
+        """`nearest` as row numbers, so a caller can read the message each reply answered."""
         if not len(self) or k <= 0:
             return [[] for _ in range(len(vectors))]
         scores = vectors @ self.vectors.T
         found = []
         for row, order in enumerate(np.argsort(-scores, axis=1)):
             skip = exclude[row] if exclude else set()
-            picked: list[str] = []
+            picked: list[int] = []
+            seen: set[str] = set()
             for j in order:
-                if int(j) in skip or self.replies[j] in picked:
+                j = int(j)
+                if j in skip or self.replies[j] in seen:
                     continue
-                picked.append(self.replies[j])
+                picked.append(j)
+                seen.add(self.replies[j])
                 if len(picked) == k:
                     break
             found.append(picked)

@@ -13,7 +13,8 @@ PATTERNS: dict[str, re.Pattern] = {
     "email": re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"),
     "url": re.compile(r"\bhttps?://[^\s<>\"]+[^\s<>\".,;:!?)]"),
     "order": re.compile(r"\b[A-Z]{2,5}-\d{4,12}\b"),
-    "phone": re.compile(r"(?<![\w-])\+?\d[\d ().-]{7,}\d\b"),
+    # a space or dot only between digits ("555 010 0199", "555.010.0199"): "order 12345678. 4." is no phone
+    "phone": re.compile(r"(?<![\w-])\+?\d(?:[\d()-]|[ .](?=[\d(])){7,}\d\b"),
 }
 SLOTS_PER_KIND = 3
 # BERT-style vocabularies reserve [unusedN] tokens: placeholders take them, so the
@@ -63,12 +64,32 @@ class Masker:
             text = text.replace(value, f" {token} " if not token.startswith("[") else token)
         return re.sub(r"\s{2,}", " ", text).strip()
 
+    def fill(self, text: str) -> str:
+        """A stored reply's placeholders filled with this source's values, its layout (line breaks, lists)
+        kept: unlike `unmask`, which tidies a generated reply's spacing."""
+        for token in self.tokens:
+            if token in text:
+                text = text.replace(token, self.values.get(token, ""))
+        text = re.sub(r"[ \t]+([.,!?;:)])", r"\1", text)
+        return re.sub(r"[ \t]{2,}", " ", text).strip()
+
     def unmask(self, text: str) -> str:
         """Put the values back; a placeholder with no value (the source had none) is dropped."""
         for token in self.tokens:
             text = text.replace(token, self.values.get(token, ""))
         text = re.sub(r"\s+([.,!?;:)])", r"\1", text)
         return re.sub(r"\s{2,}", " ", text).strip()
+
+
+_LONG_NUMBER = re.compile(r"(?<![\w.,-])\d{5,}(?![\w])")
+
+
+def personal_values(text: str) -> set[str]:
+    """Values that may belong to one visitor: e-mails, order numbers, phones, and any run of five or more
+    digits (order numbers without a prefix, "purchase 00123842"), as written; digits only for phones."""
+    found = {m.group(0) for kind in ("email", "order") for m in PATTERNS[kind].finditer(text)}
+    found |= {re.sub(r"\D", "", m.group(0)) for m in PATTERNS["phone"].finditer(text)}
+    return found | {m.group(0) for m in _LONG_NUMBER.finditer(text)}
 
 
 def values_strip(text: str) -> str:

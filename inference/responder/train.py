@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import get_linear_schedule_with_warmup
 from transformers.modeling_outputs import BaseModelOutput
 
 from inference.responder import fast
@@ -46,6 +45,34 @@ class TrainPair:
         return build_source([*self.history, (VISITOR, self.message)], self.intent, self.knowledge,
                             max_turns=max_turns, max_knowledge=max_knowledge, examples=self.examples,
                             max_example_chars=max_example_chars)
+
+
+PLAN_AFTER_STEPS = 10  # steps timed before a time-capped run fits its learning-rate schedule to the cap
+
+
+class SchedulePlan:
+    """Linear warm-up then linear decay to zero at `total` steps, which a time cap may shorten once the
+    speed is known: a run stopped by the clock halfway through a schedule planned for 40 epochs would end
+    at nearly its peak learning rate, never having annealed (measured on the demo: val loss 4.84 after a
+    5-minute cap with the full schedule)."""
+
+    def __init__(self, total: int, warmup_ratio: float):
+        self.total, self.warmup_ratio = total, warmup_ratio
+        self.warmup = int(total * warmup_ratio)
+
+    def factor(self, step: int) -> float:
+        if step < self.warmup:
+            return step / max(1, self.warmup)
+        return max(0.0, (self.total - step) / max(1, self.total - self.warmup))
+
+    def fit(self, step: int, elapsed: float, budget: float, steps_per_epoch: int) -> None:
+        """After `step` steps in `elapsed` s, end the schedule where `budget` s of training end (less one
+        epoch's validation, about a tenth of an epoch's steps), if that comes before its planned end."""
+        per_step = elapsed / max(step, 1)
+        fits = int(budget / per_step) - max(1, steps_per_epoch // 10)
+        if step < fits < self.total:
+            self.total = fits
+            self.warmup = min(self.warmup, int(fits * self.warmup_ratio))
 
 
 @dataclass
@@ -290,7 +317,8 @@ def train_responder(
          {"params": fresh, "lr": config.lr * config.fresh_lr_scale}],
         lr=config.lr, weight_decay=config.weight_decay,
     )
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(total_steps * config.warmup_ratio), total_steps)
+    plan = SchedulePlan(total_steps, config.warmup_ratio)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, plan.factor)
 
     def out_of_time() -> bool:
         return bool(config.max_train_seconds) and time.perf_counter() - started > config.max_train_seconds
@@ -303,6 +331,7 @@ def train_responder(
     best_loss, best_state, best_epoch, stale, step = math.inf, None, 0, 0, 0
     history = []
     bar = tqdm(total=total_steps, desc="train responder", disable=not progress, unit="step")
+    loop_started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         model.train()
         if objective.freeze_encoder:
@@ -321,7 +350,11 @@ def train_responder(
             step += 1
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
-            if step >= total_steps or out_of_time():
+            if step == PLAN_AFTER_STEPS and config.max_train_seconds:
+                plan.fit(step, time.perf_counter() - loop_started,
+                         config.max_train_seconds - (loop_started - started), steps_per_epoch)
+                bar.total = plan.total  # the progress shown counts to where the run will end
+            if step >= plan.total or out_of_time():
                 break
         train_loss /= max(seen, 1)
         val_loss = _eval_loss(model, val_batches, objective) if val_batches else train_loss
@@ -332,7 +365,7 @@ def train_responder(
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             stale += 1
-        if stale >= config.patience or step >= total_steps or out_of_time():
+        if stale >= config.patience or step >= plan.total or out_of_time():
             break
     bar.close()
     if best_state is not None:
@@ -352,13 +385,14 @@ def train_responder(
         "max_example_chars": config.max_example_chars,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    if config.examples:
-        everything = train_pairs + val_pairs
-        ReplyMemory(
-            [p.message for p in everything],
-            [masked_reply(p.message, p.reply, placeholders) for p in everything],
-            sentence_vectors(model.get_encoder(), tokenizer, [p.message for p in everything]),
-        ).save(out_dir)
+    # The reply memory: examples in the source (`examples`) and the stored candidates serving weighs
+    # against the generated reply (inference.responder.selection).
+    everything = train_pairs + val_pairs
+    ReplyMemory(
+        [p.message for p in everything],
+        [masked_reply(p.message, p.reply, placeholders) for p in everything],
+        sentence_vectors(model.get_encoder(), tokenizer, [p.message for p in everything]),
+    ).save(out_dir)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     (out_dir / META_FILE).write_text(json.dumps(meta))

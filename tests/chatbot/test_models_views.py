@@ -76,6 +76,9 @@ def history(alpha, bravo):
                       decision={"promoted": False, "reason": "lost 31.5 points on the frozen set (tolerance 1.0)"})
     responder = version("responder", alpha, "20250302-resp", S.ACTIVE, 150, serving="assist",
                         metrics={"train_pairs": 300},
+                        evaluations={"serving": {"n": 40, "serving": "assist", "store_serving": "assist", "intents": {
+                            "refund": {"n": 12, "gain": -0.021, "ci95_low": -0.08, "serving": "assist"},
+                            "greeting": {"n": 28, "gain": 0.004, "ci95_low": -0.01, "serving": "assist"}}}},
                         decision={"promoted": True, "reason": "first responder",
                                   "serving_reason": "retrieval's ROUGE-L 0.41 beat the responder's 0.33"})
     sentiment = version("sentiment", None, "20250201-sent", S.ACTIVE, 5000, metrics={"n_train": 5000})
@@ -163,6 +166,10 @@ def test_the_page_shows_each_kinds_versions_verdicts_and_both_sets_of_scores(man
     # The responder: whom it serves and why; the platform's sentiment model read-only.
     assert kinds["responder"]["active"]["serving_label"] == "agent suggestions only"
     assert "retrieval&#x27;s ROUGE-L 0.41 beat the responder&#x27;s 0.33" in html
+    assert [(i["intent"], i["visitors"]) for i in kinds["responder"]["active"]["intents"]] == [
+        ("greeting", False), ("refund", False)]
+    assert 'data-intent="refund" data-serves="assist"' in html and "-0.021" in html
+    assert "store_serving" not in html
     assert kinds["sentiment"]["global"] and not kinds["sentiment"]["may_change"]
     assert 'name="kind" value="sentiment"' not in html and "Read-only: kept by the platform" in html
     assert html.count('data-action="retrain"') == 2

@@ -7,6 +7,8 @@ import torch
 
 from inference.responder import GenerationSettings, Responder, ResponderTrainConfig, TrainPair, train_responder
 from inference.responder.fast import FastDecoder
+from inference.responder.generate import GENERATED, STORED
+from inference.responder.selection import consensus_pick
 from inference.responder.train import METRICS_FILE
 
 from .conftest import KNOWLEDGE, PAIRS
@@ -152,3 +154,48 @@ def test_reply_memory_skips_excluded_rows_and_duplicate_replies():
     query = np.array([[1.0, 0.9, 0.8, 0.1]], dtype=np.float32)
     assert memory.nearest(query, 2) == [["ra", "rb"]]
     assert memory.nearest(query, 2, exclude=[{0}]) == [["rb", "rd"]]
+
+
+def test_the_generated_reply_competes_with_the_stored_replies_of_similar_messages(trained):
+    responder = Responder.load(trained[0], device="cpu")
+    request = ([("visitor", "can I send back shoes")], "", KNOWLEDGE[:1])
+    alone = responder.reply(*request, settings=GenerationSettings(candidates=0))
+    assert alone.source == GENERATED and alone.agreement is None and alone.generated == alone.text
+    chosen = responder.reply(*request, settings=GenerationSettings(candidates=4))
+    assert chosen.generated == alone.text and chosen.agreement is not None
+    assert chosen.source in (GENERATED, STORED)
+    stored = responder.stored_replies("can I send back shoes", 4)
+    assert chosen.text in [chosen.generated, *stored]
+    assert chosen.text == [chosen.generated, *stored][consensus_pick([chosen.generated, *stored])[0]]
+
+
+def test_a_stored_reply_gets_this_messages_values_and_one_it_cannot_fill_does_not_compete(trained):
+    responder = Responder.load(trained[0], device="cpu")
+    with_order = responder.stored_replies("where is my order NW-424242", 12)
+    assert any("NW-424242" in r for r in with_order)
+    assert not any("NW-1" in r or "NW-5" in r or "NW-9" in r or "[unused" in r for r in with_order)
+    without = responder.stored_replies("where is my order", 12)
+    assert without and not any("order" in r and "NW-" in r for r in without)  # no order number to put in
+    assert len(without) < len(with_order)
+
+
+def test_a_stored_reply_that_carries_another_visitors_number_does_not_compete(trained):
+    from inference.responder.memory import ReplyMemory, sentence_vectors
+
+    responder = Responder.load(trained[0], device="cpu")
+    messages = ["cancel purchase 00123842", "cancel my purchase please"]
+    replies = ["Purchase 00123842 is cancelled.\n\n1. You get an e-mail.\n2. The refund follows.",
+               "Your purchase is cancelled."]
+    responder.memory = ReplyMemory(messages, replies, sentence_vectors(responder.model.get_encoder(),
+                                                                       responder.tokenizer, messages))
+    assert responder.stored_replies("cancel purchase 55512345", 2) == ["Your purchase is cancelled."]
+    assert responder.stored_replies("cancel purchase 00123842", 2)[0] == replies[0]  # its layout kept
+    assert replies[0] in responder.stored_replies("cancel it", 2, knowledge=["Purchase 00123842 is ours."])
+
+
+def test_personal_values_include_bare_order_numbers_but_not_short_amounts():
+    from inference.responder.placeholders import personal_values
+
+    assert personal_values("purchase 00123842 to bob@shop.example, order NW-123456, 30 days, $25.99") == {
+        "00123842", "bob@shop.example", "NW-123456"}
+    assert personal_values("Call +1 (555) 010-0199 about order 12345678. 4. Done") == {"15550100199", "12345678"}

@@ -13,6 +13,7 @@ from inference.responder_gate import (
     reply_ungrounded,
     reply_values,
     replies_compare,
+    serves_visitors,
 )
 
 from .conftest import KNOWLEDGE, PAIRS
@@ -162,6 +163,40 @@ def test_knowledge_of_an_example_grounds_its_values_and_a_callable_responder_is_
     result = replies_compare(responder, examples, WEAK)
     assert asked == [e["text"] for e in EXAMPLES]
     assert result["responder"]["invented"] == 0 and result["serving"] == VISITORS
+
+
+def test_a_store_wide_win_still_leaves_an_intent_it_loses_to_agents():
+    examples = [dict(e, intent="refund") for e in EXAMPLES] + [
+        {"text": f"hello {i}", "reply": "Hi! How can I help you today?", "intent": "greeting"} for i in range(5)]
+    close = [r.replace("after we receive it", "once it arrives") for r in REFERENCES] + ["Refunds are slow"] * 5
+    baseline = WEAK + ["Hi! How can I help you today?"] * 5
+    result = replies_compare(close, examples, baseline, sources=["Refunds take 3-5 business days."])
+    assert result["serving"] == VISITORS and result["store_serving"] == VISITORS
+    assert result["intents"]["refund"]["serving"] == VISITORS and result["intents"]["refund"]["n"] == 25
+    assert result["intents"]["greeting"]["serving"] == ASSIST and result["intents"]["greeting"]["gain"] < 0
+    assert "not on greeting" in result["reason"]
+    assert serves_visitors(result, "refund") and not serves_visitors(result, "greeting")
+    assert serves_visitors(result, "an intent too rare for the frozen set")  # follows the store
+
+
+def test_an_intent_that_wins_clearly_on_its_own_serves_even_when_the_store_does_not():
+    examples = [dict(e, intent="refund") for e in EXAMPLES[:12]] + [
+        {"text": f"question {i}", "reply": REFERENCES[i % 25], "intent": "other"} for i in range(40)]
+    close = [r.replace("after we receive it", "once it arrives") for r in REFERENCES[:12]] + WEAK[:1] * 40
+    baseline = WEAK[:12] + [REFERENCES[i % 25] for i in range(40)]
+    result = replies_compare(close, examples, baseline, sources=["Refunds take 3-5 business days."])
+    assert result["store_serving"] == ASSIST and result["serving"] == VISITORS, result["reason"]
+    assert "refund only" in result["reason"]
+    assert serves_visitors(result, "refund") and not serves_visitors(result, "other")
+    assert not serves_visitors(result, "") and not serves_visitors(result, "unseen")
+    few = replies_compare(close[:9] + close[12:], examples[:9] + examples[12:], baseline[:9] + baseline[12:],
+                          sources=["Refunds take 3-5 business days."])
+    assert few["serving"] == ASSIST  # 9 examples of an intent are too few to judge it alone
+
+
+def test_a_version_the_gate_never_compared_serves_every_intent():
+    assert serves_visitors(None, "refund") and serves_visitors({}, "") and serves_visitors({"serving": VISITORS}, "x")
+    assert not serves_visitors({"serving": ASSIST}, "x")
 
 
 # --- replies_compare on a tiny trained responder ---------------------------------------------------

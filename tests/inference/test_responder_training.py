@@ -74,3 +74,16 @@ def test_the_train_command_passes_the_retrieve_and_refine_options(tenant, tiny_b
     config = version.metrics["config"]
     assert (config["examples"], config["max_example_chars"], config["train_encoder_layers"]) == (1, 800, 1)
     assert config["max_target_length"] == 40 and config["max_train_seconds"] == 300 and version.metrics["steps"] == 2
+
+
+def test_a_time_capped_run_fits_its_learning_rate_schedule_to_the_cap():
+    from inference.responder.train import SchedulePlan
+
+    plan = SchedulePlan(total=1000, warmup_ratio=0.1)
+    assert [plan.factor(s) for s in (0, 50, 100, 550, 1000)] == [0.0, 0.5, 1.0, 0.5, 0.0]
+    plan.fit(step=10, elapsed=10.0, budget=300.0, steps_per_epoch=40)  # 1 s a step: 300 s hold about 296
+    assert plan.total == 296 and plan.warmup == 29
+    assert plan.factor(296) == 0.0 and 0 < plan.factor(200) < 1
+    roomy = SchedulePlan(total=100, warmup_ratio=0.1)
+    roomy.fit(step=10, elapsed=1.0, budget=300.0, steps_per_epoch=40)  # the cap is far: nothing changes
+    assert (roomy.total, roomy.warmup) == (100, 10)

@@ -15,6 +15,8 @@ from inference.responder_services import (
     responder_pairs,
     responder_train,
 )
+from inference.responder.metrics import rouge_l
+from inference.responder_gate import tenant_baseline_replies
 from tests.factories import ConversationFactory, KnowledgeEntryFactory, MessageFactory
 
 from .conftest import PAIRS
@@ -83,6 +85,27 @@ def test_evaluate_reports_rouge_bleu_and_handoff_rate(tenant_with_data, tiny_con
     metrics = responder_evaluate(tenant_with_data, data, "q", "a")
     assert metrics["n"] == 4 and 0 <= metrics["rouge_l"] <= 1 and 0 <= metrics["handoff_rate"] <= 1
     assert {"bleu", "mean_score", "version"} <= set(metrics)
+    for key in ("rougeL", "retrieval_rougeL", "served_rougeL", "invented_rate", "served_by_responder"):
+        assert 0 <= metrics[key] <= 1, key
+    low, high = metrics["served_gain"]["ci95"]
+    assert low <= metrics["served_gain"]["mean"] <= high
+    assert metrics["served_gain"]["mean"] == pytest.approx(metrics["served_rougeL"] - metrics["retrieval_rougeL"],
+                                                           abs=2e-4)
+    assert metrics["serving"] == "visitors" and metrics["served_by_responder"] > 0
+
+
+@pytest.mark.django_db
+def test_a_responder_the_gate_keeps_from_visitors_is_evaluated_as_the_bot_answers_without_it(
+        tenant_with_data, tiny_config, tmp_path):
+    version = responder_train(tenant_with_data, tiny_config, progress=False)
+    data = tmp_path / "eval.jsonl"
+    data.write_text("\n".join(json.dumps({"q": m, "a": r}) for m, r in PAIRS[:4]))
+    ModelVersion.objects.filter(pk=version.pk).update(serving=ModelVersion.Serving.ASSIST)
+    metrics = responder_evaluate(tenant_with_data, data, "q", "a")
+    assert metrics["served_by_responder"] == 0 and metrics["serving"] == "assist"
+    without, _ = tenant_baseline_replies(tenant_with_data, [m for m, _ in PAIRS[:4]], [""] * 4)
+    expected = sum(rouge_l(w, r) for w, (_, r) in zip(without, PAIRS[:4])) / 4
+    assert metrics["served_rougeL"] == pytest.approx(expected, abs=1e-4)
 
 
 @pytest.mark.django_db
