@@ -138,17 +138,20 @@ def evaluate_quality(name: str, responder: Responder, train: list[TrainPair], te
         chunk = list(zip(test, intents))[start:start + 16]
         replies += responder.reply_batch([([("visitor", p.message)], intent, list(p.knowledge)) for p, intent in chunk])
     refs = [p.reply for p in test]
-    ours, theirs = reply_metrics([r.text for r in replies], refs), reply_metrics(baseline, refs)
+    ours, theirs = reply_metrics([r.generated for r in replies], refs), reply_metrics(baseline, refs)
+    chosen = reply_metrics([r.text for r in replies], refs)  # with the stored replies competing by consensus
     # The ceiling of any retrieval answer: the training reply closest to each reference.
     train_replies = sorted({p.reply for p in train})
     oracle = reply_metrics([max(train_replies, key=lambda r: rouge_l(r, ref)) for ref in refs], refs)
-    log(f"[{name}] responder ROUGE-L {ours['rouge_l']} BLEU {ours['bleu']} | nearest neighbour "
+    log(f"[{name}] responder ROUGE-L {ours['rouge_l']} BLEU {ours['bleu']}, by consensus {chosen['rouge_l']} | "
+        f"nearest neighbour "
         f"ROUGE-L {theirs['rouge_l']} BLEU {theirs['bleu']} ({time.perf_counter() - started:.0f} s)")
     for pair, reply in list(zip(test, replies))[::max(1, len(test) // 8)]:
         log(f"  > {pair.message}\n    responder: {reply.text} ({reply.score})\n    reference: {pair.reply}")
     return {
         "n_train": len(train), "n_test": len(test), "responder": ours, "nearest_neighbour": theirs,
-        "rouge_l_gain": round(ours["rouge_l"] - theirs["rouge_l"], 4),
+        "rouge_l_gain": round(ours["rouge_l"] - theirs["rouge_l"], 4), "consensus": chosen,
+        "stored_chosen": round(sum(r.source == "stored" for r in replies) / max(len(replies), 1), 4),
         "oracle_retrieval": oracle,
         "intent_accuracy": round(sum(i == p.intent for i, p in zip(intents, test)) / max(len(test), 1), 4),
         "mean_score": round(statistics.mean(r.score for r in replies), 4),

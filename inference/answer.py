@@ -124,10 +124,12 @@ def _answer(message: Message, tenant) -> str:
     )[::-1]
     # A strong complaint is answered by the rule whatever the models would write: skip them.
     complaint = policy.strong_complaint(tenant, labels, policy.negative_streak(labels.sentiment, earlier))
-    # A responder writes the language it learnt, the store's main one.
-    generated = None if complaint or foreign or corrected or reply_language not in ("", tenant.main_language) else _generate(
-        tenant, message, labels.intent, hits)
     retrieval_score = hits[0].score if hits else None
+    # A responder writes the language it learnt, the store's main one; a knowledge entry close enough to
+    # answer is the store's own word on the question, so it answers before the responder.
+    generated = None if (complaint or foreign or corrected or reply_language not in ("", tenant.main_language)
+                         or policy.knowledge_answers(tenant, retrieval_score)) else _generate(
+        tenant, message, labels.intent, hits)
     own = None if generated or complaint or foreign or corrected else _intent_reply(
         tenant, message.text, labels.intent, reply_language)
     decision = policy.decide(

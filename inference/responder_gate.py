@@ -14,6 +14,7 @@ worker answers without a responder and calls `replies_compare`.
 """
 import re
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 from functools import lru_cache
 
 import numpy as np
@@ -262,8 +263,13 @@ def serves_visitors(compared: dict | None, intent: str) -> bool:
 # --- the gate's hook: a tenant's frozen set, answered as the worker answers ----------------------
 
 
-def tenant_baseline_replies(tenant, texts: Sequence[str],
-                            intents: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+class Baseline(NamedTuple):
+    answers: list[str]  # what the bot answers each text without a responder
+    knowledge: list[list[str]]  # the entries retrieved for it
+    by_knowledge: list[bool]  # the best entry is close enough to answer: the responder is not asked
+
+
+def tenant_baseline_replies(tenant, texts: Sequence[str], intents: Sequence[str]) -> Baseline:
     """What the bot answers each text without a responder, and the knowledge retrieved for it.
 
     The best knowledge entry where it is close enough (`policy.knowledge_answers`), else the reply of the
@@ -276,17 +282,18 @@ def tenant_baseline_replies(tenant, texts: Sequence[str],
     from inference.retrieval import knowledge_search
 
     index = intent_reply_index(tenant.id)
-    answers, knowledge = [], []
+    answers, knowledge, by_knowledge = [], [], []
     for text, intent in zip(texts, intents):
         hits = knowledge_search(tenant.id, text, k=3)
         knowledge.append([h.answer for h in hits])
         own = _intent_reply_excluding(index, intent, text) if intent not in ("", OUT_OF_SCOPE) else None
         score = hits[0].score if hits else None
+        by_knowledge.append(policy.knowledge_answers(tenant, score))
         if policy.intent_reply_answers(tenant, score, own[1] if own else None):
             answers.append(own[0])
         else:
-            answers.append(hits[0].answer if policy.knowledge_answers(tenant, score) else tenant.fallback_text)
-    return answers, knowledge
+            answers.append(hits[0].answer if by_knowledge[-1] else tenant.fallback_text)
+    return Baseline(answers, knowledge, by_knowledge)
 
 
 def _intent_reply_excluding(index, intent: str, text: str) -> tuple[str, float] | None:
@@ -318,7 +325,9 @@ def responder_compare(tenant, frozen: Sequence, replies: Sequence) -> dict:
     for e in frozen:
         found = predict_active("intent", tenant.id, e.text)
         intents.append(found[0].label if found else e.label)
-    baseline, knowledge = tenant_baseline_replies(tenant, [e.text for e in frozen], intents)
+    baseline, knowledge, by_knowledge = tenant_baseline_replies(tenant, [e.text for e in frozen], intents)
+    # A knowledge entry close enough answers before the responder (inference.answer): so it does here.
+    texts = [b if kb else t for t, b, kb in zip(texts, baseline, by_knowledge)]
     examples = [{"text": e.text, "reply": e.reply, "intent": i, "knowledge": k}
                 for e, i, k in zip(frozen, intents, knowledge)]
     return replies_compare(texts, examples, baseline, [training_replies(tenant.id)])

@@ -127,9 +127,9 @@ def responder_evaluate(tenant: Tenant | str, path: str | Path, text_col: str, re
     the nearest-training-message baseline, all on the same rows.
 
     `rougeL`: the responder's own generated replies. `retrieval_rougeL`: the stored reply of the most similar
-    training message. `served_rougeL`: what the bot sends: the responder's reply (the consensus among its
-    generated and stored candidates) where the gate lets it serve the message's intent and the reply invents
-    no value, else the bot's answer without a responder (knowledge entry, intent reply or fallback).
+    training message. `served_rougeL`: what the bot sends: a knowledge entry close enough to answer; else the
+    responder's reply (the consensus among its generated and stored candidates) where the gate lets it serve
+    the message's intent and the reply invents no value; else the intent's reply or the fallback.
     `invented_rate`: the share of generated replies that write a value from nowhere. `served_gain`: the
     served minus the baseline ROUGE-L, with a paired bootstrap 95% interval.
     """
@@ -163,7 +163,7 @@ def responder_evaluate(tenant: Tenant | str, path: str | Path, text_col: str, re
     generation = GenerationSettings.from_dict(tenant.generation)
     texts, refs = [t for t, _ in rows], [r for _, r in rows]
     intents = [_intent(tenant, text) for text in texts]
-    without, knowledge = tenant_baseline_replies(tenant, texts, intents)
+    without, knowledge, by_knowledge = tenant_baseline_replies(tenant, texts, intents)
     requests = [([(VISITOR, text)], intent, hits) for text, intent, hits in zip(texts, intents, knowledge)]
     replies = []
     for start in range(0, len(requests), 16):
@@ -173,8 +173,8 @@ def responder_evaluate(tenant: Tenant | str, path: str | Path, text_col: str, re
     compared = (version.evaluations or {}).get("serving")
     serves = version.serving != ModelVersion.Serving.ASSIST
     invented = [not reply_grounded(r.generated or r.text, [t, *k, trained]) for r, t, k in zip(replies, texts, knowledge)]
-    uses = [serves and serves_visitors(compared, i) and reply_grounded(r.text, [t, *k, trained])
-            for r, t, k, i in zip(replies, texts, knowledge, intents)]
+    uses = [serves and not kb and serves_visitors(compared, i) and reply_grounded(r.text, [t, *k, trained])
+            for r, t, k, i, kb in zip(replies, texts, knowledge, intents, by_knowledge)]
     served = [r.text if use else w for r, use, w in zip(replies, uses, without)]
     score = lambda answers: np.array([rouge_l(a, ref) for a, ref in zip(answers, refs)])  # noqa: E731
     ours, theirs, bot = score([r.generated or r.text for r in replies]), score(nearest), score(served)

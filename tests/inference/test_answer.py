@@ -33,7 +33,8 @@ def test_answering_twice_replies_once(conversation):
 def test_broken_model_hands_the_conversation_to_humans_instead_of_leaving_the_visitor_waiting(conversation, tmp_path):
     model_version_register(ModelVersion.Kind.RESPONDER, conversation.tenant, "broken", tmp_path / "missing", {})
     registry.reload()
-    message, _ = services.message_receive(conversation.id, "how long does shipping take", "c1")
+    # a question no knowledge entry answers: the responder is asked (and its folder is gone)
+    message, _ = services.message_receive(conversation.id, "do you gift wrap presents", "c1")
     assert answer_message(conversation.id, message.id) == "handed_off: bot failed"
     conversation.refresh_from_db()
     assert conversation.status == Conversation.Status.WAITING

@@ -148,19 +148,30 @@ def _responder(monkeypatch, tenant, text: str, serving: str):
     monkeypatch.setattr(answer, "responder_lease", lease)
 
 
+UNCOVERED = "do you gift wrap presents"  # no knowledge entry is close enough to answer it
+
+
 @pytest.mark.parametrize("serving", ["visitors", ""])
 def test_a_responder_serving_visitors_answers_with_values_it_can_ground(shop, monkeypatch, serving):
     TrainingExample.objects.create(tenant=shop.tenant, text="returns?", intent="returns",
                                    response="Call us on 555-0100 for a return label.")
-    _responder(monkeypatch, shop.tenant, "Returns are free for 30 days; call 555-0100.", serving)
-    _, reply = ask(shop.tenant, "what is your return policy")
-    assert reply.text == "Returns are free for 30 days; call 555-0100." and reply.model_version.startswith("responder:")
+    _responder(monkeypatch, shop.tenant, "We gift wrap for free; call 555-0100.", serving)
+    _, reply = ask(shop.tenant, UNCOVERED)
+    assert reply.text == "We gift wrap for free; call 555-0100." and reply.model_version.startswith("responder:")
 
 
-def test_a_responder_writing_a_value_from_nowhere_falls_back_to_retrieval(shop, monkeypatch):
-    _responder(monkeypatch, shop.tenant, "Returns are free for 45 days at returns@shop.example.", "visitors")
+def test_a_knowledge_entry_close_enough_answers_before_a_serving_responder(shop, monkeypatch):
+    _responder(monkeypatch, shop.tenant, "Returns are free for 30 days.", "visitors")
     _, reply = ask(shop.tenant, "what is your return policy")
     assert reply.text == RETURNS and reply.model_version == answer.RETRIEVAL_VERSION
+    _, other = ask(shop.tenant, UNCOVERED)
+    assert other.text == "Returns are free for 30 days." and other.model_version.startswith("responder:")
+
+
+def test_a_responder_writing_a_value_from_nowhere_is_not_sent(shop, monkeypatch):
+    _responder(monkeypatch, shop.tenant, "We gift wrap for 45 cents at wrap@shop.example.", "visitors")
+    _, reply = ask(shop.tenant, UNCOVERED)
+    assert reply.text == shop.tenant.fallback_text and reply.model_version == answer.RETRIEVAL_VERSION
 
 
 def test_an_assist_only_responder_never_answers_visitors(shop, monkeypatch):

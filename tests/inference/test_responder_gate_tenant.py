@@ -36,8 +36,8 @@ def _frozen(tenant, rows) -> list[EvalExample]:
 
 def test_the_baseline_answers_as_the_bot_does_and_never_with_the_examples_own_reply(tenant):
     texts = ["how long does shipping take to arrive?", "thanks a lot", "what is the meaning of life"]
-    answers, knowledge = tenant_baseline_replies(tenant, texts, ["shipping", "thanks", ""])
-    assert answers[0] == SHIPPING and SHIPPING in knowledge[0]
+    answers, knowledge, by_knowledge = tenant_baseline_replies(tenant, texts, ["shipping", "thanks", ""])
+    assert answers[0] == SHIPPING and SHIPPING in knowledge[0] and by_knowledge == [True, False, False]
     assert answers[1] in {r for _, r in THANKS[1:]}  # its own example left out
     assert answers[2] == tenant.fallback_text
 
@@ -56,11 +56,14 @@ def test_replies_closer_to_the_references_serve_visitors_and_the_baseline_itself
     assert result["responder"]["invented"] == 0  # order and parcel numbers are the messages' own
     assert json.loads(json.dumps(result)) == result  # stored as it is in ModelVersion.evaluations
 
-    baseline, _ = tenant_baseline_replies(tenant, [t for t, _, _ in rows], [label for _, label, _ in rows])
+    baseline = tenant_baseline_replies(tenant, [t for t, _, _ in rows], [label for _, label, _ in rows]).answers
     same = responder_compare(tenant, frozen, baseline + ["x"])
     assert same["serving"] == ASSIST and same["gain"]["rouge_l"] == 0.0
 
-    invented = [r.replace("3-5", "7-9") for r in good]
+    # Where the knowledge entry answers, the responder is not asked: its replies there do not count.
+    invented_where_knowledge_answers = [r.replace("3-5", "7-9") for r in good]
+    assert responder_compare(tenant, frozen, invented_where_knowledge_answers)["serving"] == VISITORS
+    invented = [r.replace("on its way", "on its way in 7-9 days") for r in good]
     assert responder_compare(tenant, frozen, invented)["serving"] == ASSIST
     with pytest.raises(ValueError):
         responder_compare(tenant, frozen, good[:3])

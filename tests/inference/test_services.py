@@ -103,7 +103,7 @@ def test_a_responder_the_gate_keeps_from_visitors_is_evaluated_as_the_bot_answer
     ModelVersion.objects.filter(pk=version.pk).update(serving=ModelVersion.Serving.ASSIST)
     metrics = responder_evaluate(tenant_with_data, data, "q", "a")
     assert metrics["served_by_responder"] == 0 and metrics["serving"] == "assist"
-    without, _ = tenant_baseline_replies(tenant_with_data, [m for m, _ in PAIRS[:4]], [""] * 4)
+    without = tenant_baseline_replies(tenant_with_data, [m for m, _ in PAIRS[:4]], [""] * 4).answers
     expected = sum(rouge_l(w, r) for w, (_, r) in zip(without, PAIRS[:4])) / 4
     assert metrics["served_rougeL"] == pytest.approx(expected, abs=1e-4)
 
