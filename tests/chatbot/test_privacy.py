@@ -57,7 +57,8 @@ def test_export_holds_everything_stored_about_her():
         assert {f["source"] for f in conversation["feedback"]} == {"visitor", "agent"}
         assert conversation["suggestions"][0]["texts"] == [f"About {PRIVATE}"]
         assert conversation["transitions"] and all("created_at" in t for t in conversation["transitions"])
-        assert str(other["visitor"].id) not in json.dumps([m["conversation_id"] for m in conversation["messages"]])
+        assert {m["conversation_id"] for m in conversation["messages"]} == {world["conversation"].id}
+        assert other["conversation"].id != world["conversation"].id
     assert json.dumps(data)  # JSON through and through
 
 
