@@ -18,6 +18,7 @@ from inference import corrections, policy
 from inference.intent_replies import VERSION as INTENT_REPLY_VERSION
 from inference.intent_replies import IntentReply, intent_reply, training_replies
 from inference.language import message_language
+from inference.responder.generate import STORED
 from inference.responder_gate import reply_grounded, serves_visitors
 from inference.responder_services import responder_lease
 from inference.retrieval import knowledge_search
@@ -134,7 +135,7 @@ def _answer(message: Message, tenant) -> str:
         tenant, message.text, labels.intent, reply_language)
     decision = policy.decide(
         tenant, message.text, labels, retrieval_score, earlier,
-        responder_score=generated[0].score if generated else None,
+        responder_score=_served_score(tenant, generated[0]) if generated else None,
         intent_reply_score=own.score if own else None,
         fallbacks_before=fallbacks_in_a_row(message, tenant.fallbacks_to_handoff - 1),
         language=language,
@@ -268,6 +269,15 @@ def _intent_reply(tenant, text: str, intent: str, language: str) -> IntentReply 
     written = {"", language} if language == tenant.main_language else {language}
     return (intent_reply(tenant.id, intent, text, written, languages=listed)
             or intent_reply(tenant.id, intent, text, languages=listed))
+
+
+def _served_score(tenant, reply) -> float:
+    """The responder's confidence as the policy weighs it (a low one hands off): its generated text's token
+    probability. A stored reply that won the consensus is the store's own words to messages like this one;
+    the model's doubt about its own text says nothing against it, so it never hands off for that."""
+    if reply.source == STORED:
+        return max(reply.score, tenant.min_responder_score)
+    return reply.score
 
 
 def _generate(tenant, message: Message, intent: str, hits: list):

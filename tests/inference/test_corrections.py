@@ -129,21 +129,21 @@ def test_a_rating_or_a_correction_elsewhere_changes_nothing_here(shop):
 
 
 class FakeResponder:
-    def __init__(self, text: str):
-        self.text = text
+    def __init__(self, text: str, score: float = 0.9, source: str = "generated"):
+        self.text, self.score, self.source = text, score, source
 
     def reply(self, history, intent, knowledge, settings=None):
-        return Reply(self.text, 0.9, 5, 1.0)
+        return Reply(self.text, self.score, 5, 1.0, source=self.source, generated=self.text)
 
 
-def _responder(monkeypatch, tenant, text: str, serving: str):
+def _responder(monkeypatch, tenant, text: str, serving: str, **reply):
     version = model_version_register(ModelVersion.Kind.RESPONDER, tenant, f"v-{serving or 'legacy'}", "/nowhere", {})
     ModelVersion.objects.filter(pk=version.pk).update(serving=serving)
     version.refresh_from_db()
 
     @contextlib.contextmanager
     def lease(tenant_id):
-        yield FakeResponder(text), version
+        yield FakeResponder(text, **reply), version
 
     monkeypatch.setattr(answer, "responder_lease", lease)
 
@@ -166,6 +166,25 @@ def test_a_knowledge_entry_close_enough_answers_before_a_serving_responder(shop,
     assert reply.text == RETURNS and reply.model_version == answer.RETRIEVAL_VERSION
     _, other = ask(shop.tenant, UNCOVERED)
     assert other.text == "Returns are free for 30 days." and other.model_version.startswith("responder:")
+
+
+@pytest.mark.parametrize("source,sent", [("generated", False), ("stored", True)])
+def test_a_doubtful_generated_reply_hands_off_but_a_stored_one_that_won_the_consensus_is_sent(
+        shop, monkeypatch, source, sent):
+    _responder(monkeypatch, shop.tenant, "We gift wrap for free.", "visitors", score=0.1, source=source)
+    message, reply = ask_or_notice(shop.tenant, UNCOVERED)
+    if sent:
+        assert reply.sender == "bot" and reply.text == "We gift wrap for free."
+    else:
+        assert reply.sender == "system" and reply.handoff_code == "low_responder_score"
+
+
+def ask_or_notice(tenant, text: str) -> tuple[Message, Message]:
+    """`ask`, where the answer may also be a hand-off notice."""
+    conversation = ConversationFactory(tenant=tenant, visitor__tenant=tenant)
+    message, _ = services.message_receive(conversation.id, text, f"c-{time.monotonic_ns()}")
+    answer.answer_message(conversation.id, message.id)
+    return message, Message.objects.exclude(sender=Message.Sender.VISITOR).get(reply_to=message)
 
 
 def test_a_responder_writing_a_value_from_nowhere_is_not_sent(shop, monkeypatch):
