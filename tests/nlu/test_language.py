@@ -12,7 +12,7 @@ MESSAGES = [
     ("Wo ist meine Bestellung?", "de"), ("Ich möchte mit einem Menschen sprechen", "de"),
     ("merci beaucoup", "fr"), ("Bonjour, où est ma commande ?", "fr"), ("Onde está o meu pedido?", "pt"),
     ("Dov'è il mio ordine?", "it"), ("Waar is mijn bestelling?", "nl"), ("Где мой заказ?", "ru"),
-    ("我的订单在哪里", "zh"), ("注文はどこですか", "ja"),
+    ("我的订单在哪里", "zh"), ("注文はどこですか", "ja"), ("thank you so much!", "en"), ("Thank you so much!!", "en"),
 ]
 AMBIGUOUS = ["ok", "hi", "thanks", "hello", "NW-123456", "12345", "order 4432", "?", "👍", "jo@example.com",
              "https://shop.example/p/12", "ja", "lol", "thx", "hola", "PayPal", "iPhone 15", "XL", ""]
@@ -34,6 +34,7 @@ def test_short_or_ambiguous_text_gets_no_language_rather_than_a_guess(text):
 def test_order_numbers_addresses_and_links_do_not_count():
     assert language.language_text("Where is NW-482913? mail jo@example.com or see https://x.example/a") == \
         "Where is mail or see"
+    assert language.language_text("¡Gracias! It's great, isn't it?") == "¡Gracias It's great isn't it"
     assert detect_language("¿Dónde está mi pedido NW-482913?").language == "es"
 
 
