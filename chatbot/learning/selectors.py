@@ -192,6 +192,7 @@ def version_view(version: ModelVersion) -> dict:
     decision = version.decision if isinstance(version.decision, dict) else {}
     compared = evaluations.get("serving") if isinstance(evaluations.get("serving"), dict) else {}
     why = decision.get("serving_reason") or compared.get("reason") or (serving[1] if serving else "")
+    intents = serving_intents(compared)
     if compared:  # whom it serves and why are said above the tables, intent by intent below them
         evaluations = evaluations | {"serving": {k: v for k, v in compared.items()
                                                  if k not in ("serving", "reason", "store_serving", "intents")}}
@@ -201,7 +202,8 @@ def version_view(version: ModelVersion) -> dict:
         "data_hash": version.data_hash[:12], "data_hash_full": version.data_hash,
         "serving": version.serving, "serving_label": serving[0] if serving else "", "serving_why": why,
         "decision": decision_view(decision), "scores": [score_table(n, evaluations[n]) for n in names],
-        "intents": serving_intents(compared),
+        "intents": intents, "intents_served": sum(i["visitors"] for i in intents),
+        "intents_assist": sum(not i["visitors"] for i in intents),
     }
 
 

@@ -169,6 +169,7 @@ def test_the_page_shows_each_kinds_versions_verdicts_and_both_sets_of_scores(man
     assert [(i["intent"], i["visitors"]) for i in kinds["responder"]["active"]["intents"]] == [
         ("greeting", False), ("refund", False)]
     assert 'data-intent="refund" data-serves="assist"' in html and "-0.021" in html
+    assert "0 answered by the responder, 2 as agents' suggestions only" in html
     assert "store_serving" not in html
     assert kinds["sentiment"]["global"] and not kinds["sentiment"]["may_change"]
     assert 'name="kind" value="sentiment"' not in html and "Read-only: kept by the platform" in html
