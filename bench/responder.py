@@ -24,8 +24,9 @@ answer that picks a stored reply). With a responder, on the scored rows: its own
 replies (`responder`), the consensus among them and the stored replies it serves
 (`consensus_with_generated`), the replies as served with the gate's per-intent verdict
 (cross-fitted on two halves) and the grounding fallback (`served_rougeL`,
-`served_minus_retrieval`: a paired bootstrap interval), and the invented-value rate of
-the generated replies.
+`served_minus_retrieval`: a paired bootstrap interval), the invented-value rate of the
+generated replies, and agent assist replayed (`assist`: how often the responder's and the
+retrieval suggestion come close enough to the agent's actual reply to be sent or edited).
 """
 import argparse
 import json
@@ -269,6 +270,24 @@ def bitext_baselines(args, train: list[TrainPair], test: list[TrainPair]) -> dic
     return out
 
 
+SENT_AS_IS, WORTH_EDITING = 0.9, 0.6  # ROUGE-L of a suggestion with the reply the agent sent
+
+
+def assist_replay(responder_scores: np.ndarray, retrieval_scores: np.ndarray) -> dict:
+    """Agent assist replayed on the held-out rows: the agent's actual reply is the row's reference, and a
+    suggestion counts as taken as sent when its ROUGE-L with that reply reaches SENT_AS_IS, as taken and
+    edited when it reaches WORTH_EDITING (most of the reply is there to keep). The responder's suggestion
+    (what it would serve) against the retrieval suggestion (the nearest training message's reply)."""
+    def shares(values: np.ndarray) -> dict:
+        return {"sent": round(float(np.mean(values >= SENT_AS_IS)), 4),
+                "sent_or_edited": round(float(np.mean(values >= WORTH_EDITING)), 4)}
+
+    taken = (responder_scores >= WORTH_EDITING).astype(float) - (retrieval_scores >= WORTH_EDITING).astype(float)
+    return {"responder": shares(responder_scores), "retrieval": shares(retrieval_scores),
+            "sent_or_edited_minus_retrieval": bootstrap(taken),
+            "rule": f"taken as sent: ROUGE-L >= {SENT_AS_IS}; sent or edited: >= {WORTH_EDITING}"}
+
+
 def served_figures(rows: list[int], test: list[TrainPair], refs: list[str], chosen: list[str],
                    chosen_scores: np.ndarray, retrieval_scores: np.ndarray, retrieval: list[str],
                    predicted: list[str], sources: list[str]) -> dict:
@@ -364,6 +383,7 @@ def bitext_main(args) -> None:
         result["consensus_with_generated"] = bootstrap(consensus) | {
             "candidates": settings.candidates, "generated_chosen": round(float(np.mean(
                 [r.source == "generated" for r in replies])), 4)}
+        result["assist"] = assist_replay(consensus, scores["retrieval"][rows])
         sources = ["\n".join(p.reply for p in train)]
         result |= served_figures(rows, test, refs, chosen, consensus, scores["retrieval"], answers["retrieval"],
                                  predicted, sources)
