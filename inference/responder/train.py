@@ -52,9 +52,8 @@ PLAN_AFTER_STEPS = 10  # steps timed before a time-capped run fits its learning-
 
 class SchedulePlan:
     """Linear warm-up then linear decay to zero at `total` steps, which a time cap may shorten once the
-    speed is known: a run stopped by the clock halfway through a schedule planned for 40 epochs would end
-    at nearly its peak learning rate, never having annealed (measured on the demo: val loss 4.84 after a
-    5-minute cap with the full schedule)."""
+    speed is known: a run stopped by the clock early in a schedule planned for 40 epochs would end at nearly
+    its peak learning rate, never having annealed."""
 
     def __init__(self, total: int, warmup_ratio: float):
         self.total, self.warmup_ratio = total, warmup_ratio
