@@ -283,8 +283,9 @@ def _served_score(tenant, reply) -> float:
 def _generate(tenant, message: Message, intent: str, hits: list):
     """The tenant's responder's reply to `message`, grounded in `hits`, and its version; None when there is
     none for visitors: no responder, one that serves agent assist only (the gate found it no better than
-    retrieval, for the store or for this intent), or a reply that writes a value (number, e-mail, link, order number) found neither in the
-    message, nor in the retrieved entries, nor in the tenant's training replies."""
+    retrieval, for the store or for this intent), or a reply that writes a value (number, e-mail, link,
+    order number) found neither in the message, nor in the retrieved entries, nor in the tenant's training
+    replies."""
     with responder_lease(tenant.id) as found:
         if found is None:
             return None

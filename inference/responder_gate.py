@@ -14,8 +14,8 @@ worker answers without a responder and calls `replies_compare`.
 """
 import re
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -185,10 +185,10 @@ def replies_compare(
     grounds = [[e["text"], *e.get("knowledge", ()), *sources] for e in examples]
     ours = np.array([rouge_l(r, ref) for r, ref in zip(replies, refs)])
     theirs = np.array([rouge_l(r, ref) for r, ref in zip(baseline_replies, refs)])
+    invented = [reply_ungrounded(r, g) for r, g in zip(replies, grounds)]
     result = {
         "n": len(examples),
-        "responder": _side(replies, ours, [reply_ungrounded(r, g) for r, g in zip(replies, grounds)], texts,
-                           resamples, seed),
+        "responder": _side(replies, ours, invented, texts, resamples, seed),
         "baseline": _side(baseline_replies, theirs,
                           [reply_ungrounded(r, g) for r, g in zip(baseline_replies, grounds)], texts, resamples, seed),
     }
@@ -209,8 +209,8 @@ def replies_compare(
         serving, reason = VISITORS, f"{figures}; {share:.1%} of replies with invented values"
     result["store_serving"] = serving  # the verdict on all intents together
     if any(e.get("intent") for e in examples):
-        result["intents"] = _intents_serving(examples, gain, [bool(v) for v in (
-            reply_ungrounded(r, g) for r, g in zip(replies, grounds))], serving == VISITORS, min_gain, resamples, seed)
+        result["intents"] = _intents_serving(examples, gain, [bool(v) for v in invented], serving == VISITORS,
+                                             min_gain, resamples, seed)
         won = sorted(i for i, v in result["intents"].items() if v["serving"] == VISITORS)
         if serving == ASSIST and won and len(examples) >= min_examples and share <= max_invented_share:
             serving, reason = VISITORS, f"{reason}; it wins clearly on {', '.join(won)} only, and serves those"

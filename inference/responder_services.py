@@ -172,7 +172,8 @@ def responder_evaluate(tenant: Tenant | str, path: str | Path, text_col: str, re
     trained = training_replies(tenant.id)
     compared = (version.evaluations or {}).get("serving")
     serves = version.serving != ModelVersion.Serving.ASSIST
-    invented = [not reply_grounded(r.generated or r.text, [t, *k, trained]) for r, t, k in zip(replies, texts, knowledge)]
+    invented = [not reply_grounded(r.generated or r.text, [t, *k, trained])
+                for r, t, k in zip(replies, texts, knowledge)]
     uses = [serves and not kb and serves_visitors(compared, i) and reply_grounded(r.text, [t, *k, trained])
             for r, t, k, i, kb in zip(replies, texts, knowledge, intents, by_knowledge)]
     served = [r.text if use else w for r, use, w in zip(replies, uses, without)]
