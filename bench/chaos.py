@@ -30,7 +30,6 @@ import os
 import random
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.django_env import REPO, django_setup  # noqa: E402
+from bench.django_env import PROCESS_ENV, database_prepare, django_setup  # noqa: E402
 from tests.processes import Beat, Daphne, Worker  # noqa: E402
 
 KNOWLEDGE = [
@@ -82,9 +81,9 @@ def environment(tag: str, answer_delay: float) -> dict:
     env.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chaos")
     env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
     env.update(
-        CELERY_QUEUE=f"chaos-{tag}", CHANNELS_PREFIX=f"chaos-{tag}", ANSWER_IN_PROCESS="0", ALLOWED_HOSTS="*",
-        PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-        TORCH_THREADS="1", LOG_LEVEL="INFO",
+        PROCESS_ENV,
+        CELERY_QUEUE=f"chaos-{tag}", CHANNELS_PREFIX=f"chaos-{tag}", ALLOWED_HOSTS="*", TORCH_THREADS="1",
+        LOG_LEVEL="INFO",
         # Recovery in seconds: heartbeats every 0.5 s, stuck after 3 s without one, swept every second.
         ANSWER_HEARTBEAT_SECONDS="0.5", ANSWER_STUCK_SECONDS="3", ANSWER_QUEUED_STUCK_SECONDS="15",
         ANSWER_RESEND_SECONDS="3", ANSWER_SWEEP_SECONDS="1", ANSWER_DEBUG_DELAY=str(answer_delay),
@@ -93,19 +92,6 @@ def environment(tag: str, answer_delay: float) -> dict:
                                 "tenant_connects": None, "ip_frames": None}),
     )
     return env
-
-
-def prepare_database(env: dict) -> None:
-    """Create the run's database if missing, and migrate it."""
-    import psycopg
-
-    url = env["DATABASE_URL"]
-    base, name = url.rsplit("/", 1)
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-            log(f"created database {name}")
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
 
 
 class Visitor:
@@ -226,7 +212,7 @@ class Chaos:
         self.tenant_id = None
 
     def setup(self) -> None:
-        prepare_database(self.env)
+        database_prepare(self.env, log)
         for key in ("DATABASE_URL", "REDIS_URL", "CELERY_QUEUE", "CHANNELS_PREFIX", "ALLOWED_HOSTS",
                     "ANSWER_IN_PROCESS"):
             os.environ[key] = self.env[key]

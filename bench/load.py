@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.django_env import django_setup  # noqa: E402
+from bench.django_env import PROCESS_ENV, django_setup  # noqa: E402
 from tests.processes import Daphne, Process, Worker  # noqa: E402
 
 django_setup()
@@ -112,11 +112,10 @@ class Processes:
 
     def __init__(self, extra_env: dict | None = None):
         run = uuid.uuid4().hex[:8]
-        self.env = dict(os.environ, ALLOWED_HOSTS="127.0.0.1,localhost", ANSWER_IN_PROCESS="0", PYTHONUNBUFFERED="1",
+        self.env = dict(os.environ, **PROCESS_ENV, ALLOWED_HOSTS="127.0.0.1,localhost",
                         CHANNELS_PREFIX=f"bench-load-{run}", CELERY_QUEUE=f"bench-load-{run}",
                         RATE_LIMIT_PREFIX=f"bench-load-{run}", RATE_LIMITS=json.dumps(NO_LIMITS),
-                        LOG_LEVEL="WARNING", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-                        TOKENIZERS_PARALLELISM="false", **(extra_env or {}))
+                        LOG_LEVEL="WARNING", **(extra_env or {}))
         self.logs = Path(tempfile.mkdtemp(prefix="bench-load-"))
         self.started: list[Process] = []
 

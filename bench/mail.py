@@ -34,14 +34,13 @@ import hmac  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
 import uuid  # noqa: E402
 from collections import Counter  # noqa: E402
 
-from bench.django_env import REPO, django_setup  # noqa: E402
+from bench.django_env import PROCESS_ENV, database_prepare, django_setup  # noqa: E402
 from tests.chatbot.mailserver import SmtpServer  # noqa: E402
 from tests.processes import Beat, Daphne, Worker, wait_until  # noqa: E402
 
@@ -72,25 +71,14 @@ def environment(tag: str, smtp_port: int) -> dict:
     env.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/email_bench")
     env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
     env.update(
+        PROCESS_ENV,
         CELERY_QUEUE=f"email-{tag}", TRAINING_QUEUE=f"email-training-{tag}", CHANNELS_PREFIX=f"email-{tag}",
-        ANSWER_IN_PROCESS="0", ALLOWED_HOSTS="*", PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", TORCH_THREADS="1", LOG_LEVEL="INFO",
+        ALLOWED_HOSTS="*", TORCH_THREADS="1", LOG_LEVEL="INFO",
         EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}", EMAIL_TIMEOUT="3", DEFAULT_FROM_EMAIL="Bench <chat@bench.example>",
         INBOUND_EMAIL_DOMAIN=DOMAIN, INBOUND_EMAIL_SECRET=SECRET,
         EMAIL_RETRY_BACKOFF_MAX="10", EMAIL_SWEEP_SECONDS="5", EMAIL_SWEEP_AFTER_SECONDS="20",
     )
     return env
-
-
-def prepare_database(env: dict) -> None:
-    import psycopg
-
-    base, name = env["DATABASE_URL"].rsplit("/", 1)
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-            log(f"created database {name}")
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
 
 
 class Bench:
@@ -105,7 +93,7 @@ class Bench:
         self.beat = Beat(self.env, self.logs)
 
     def setup(self) -> None:
-        prepare_database(self.env)
+        database_prepare(self.env, log)
         for key in ("DATABASE_URL", "REDIS_URL", "CELERY_QUEUE", "TRAINING_QUEUE", "CHANNELS_PREFIX", "ALLOWED_HOSTS",
                     "ANSWER_IN_PROCESS", "EMAIL_URL", "EMAIL_TIMEOUT", "DEFAULT_FROM_EMAIL", "INBOUND_EMAIL_DOMAIN",
                     "INBOUND_EMAIL_SECRET"):
