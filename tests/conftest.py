@@ -89,6 +89,16 @@ def process_env(test_database_url) -> dict:
 
 
 @pytest.fixture
+def smtp():
+    """A real SMTP server on loopback for one test (tests.chatbot.mailserver.SmtpServer)."""
+    from tests.chatbot.mailserver import SmtpServer
+
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def celery_worker(process_env, tmp_path_factory):
     """A real Celery worker process consuming this test run's queue, for one test: it never answers
     the sockets of tests that expect silence, and it stops before the test's database is flushed

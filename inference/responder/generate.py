@@ -146,15 +146,15 @@ class Responder:
         the retrieval answers the consensus weighs."""
         masker = Masker(self.placeholders)
         masker.mask_source(message)
-        return self._fitting(self.neighbours([message], k)[0], masker, [message, *knowledge])
+        return self._fitting(self.neighbours([message], k)[0], masker, _allowed([message, *knowledge]))
 
-    def _fitting(self, rows: Sequence[int], masker: Masker, sources: Sequence[str]) -> list[str]:
+    def _fitting(self, rows: Sequence[int], masker: Masker, allowed: set[str]) -> list[str]:
         """The memory's replies of `rows` with this message's values in their placeholders. Left out: one
         whose placeholders the message cannot fill ("your order <order 1>" to a message with no order
         number), and one that writes an e-mail, phone or order number that neither the message nor the
         knowledge retrieved for it holds (another visitor's, which the masking missed: "purchase
-        00123842"), so a stored reply never tells one visitor about another's order."""
-        allowed = set().union(*(personal_values(s) for s in sources))
+        00123842"), so a stored reply never tells one visitor about another's order. `allowed`: the
+        personal values of the message and its knowledge (`_allowed`)."""
         fitting = []
         for j in rows:
             reply = self.memory.replies[j]
@@ -171,10 +171,10 @@ class Responder:
         stored replies that fit this message (`_fitting`; `sources`: the message and its knowledge). A
         generated reply that writes an e-mail, phone or order number from neither does not compete when a
         stored reply fits."""
-        fillable = self._fitting(rows, masker, sources)
+        allowed = _allowed(sources)
+        fillable = self._fitting(rows, masker, allowed)
         if not fillable:
             return reply
-        allowed = set().union(*(personal_values(s) for s in sources))
         if not personal_values(reply.text) <= allowed:
             index, agreement = consensus_pick(fillable)
             reply.text, reply.source, reply.agreement = fillable[index], STORED, agreement
@@ -265,6 +265,11 @@ class Responder:
         if self._batcher is not None:
             self._batcher.stop()
             self._batcher = None
+
+
+def _allowed(sources: Sequence[str]) -> set[str]:
+    """The e-mails, phones and order numbers a reply may write: those of the message and its knowledge."""
+    return set().union(*(personal_values(s) for s in sources))
 
 
 class MicroBatcher:

@@ -49,13 +49,6 @@ MAIL_TIMEOUT = 60  # seconds: the worker may be busy answering
 
 
 @pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def mail_worker(process_env, tmp_path_factory, smtp):
     """A real Celery worker on this run's queue whose e-mail goes to the test's SMTP server, with the reply
     addresses of DOMAIN (it answers the visitor, tells agents of hand-offs and sends the replies)."""

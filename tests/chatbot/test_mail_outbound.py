@@ -16,7 +16,7 @@ from chatbot.conversations.payloads import agent_message_payload
 from chatbot import redis_clients
 from chatbot.mail import kv, notify, outbound, presence, tasks, texts, tokens
 from chatbot.models import AgentMembership, AgentPresence, Conversation, Message
-from tests.chatbot.mailserver import SmtpServer, body, mail_settings
+from tests.chatbot.mailserver import body, mail_settings
 from tests.chatbot.sockets import agent_socket, frame_where, widget_socket
 from tests.chatbot.test_events import check_amsg
 from tests.factories import ConversationFactory, MessageFactory, TenantFactory, VisitorFactory, agent_of
@@ -24,13 +24,6 @@ from tests.factories import ConversationFactory, MessageFactory, TenantFactory, 
 pytestmark = pytest.mark.django_db(transaction=True)
 db = database_sync_to_async
 S = Conversation.Status
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
