@@ -4,6 +4,7 @@ import time
 
 from chatbot.models import ModelVersion, Tenant
 from inference.labelling import classifier_active
+from nlu import language
 
 from inference import model_watch
 from inference.corrections import correction_memory
@@ -25,6 +26,7 @@ def warm_up(max_tenants: int = 50) -> None:
     if not _warm("the sentence encoder", lambda: sentence_encoder().query(_PROBE)):
         return  # every index needs it
     _warm("the sentiment classifier", _classify, ModelVersion.Kind.SENTIMENT, None)
+    _warm("the language detector", language.warm)
     try:
         tenants = Tenant.objects.filter(is_active=True).order_by("-id").values_list("id", flat=True)
         tenant_ids = list(tenants[:max_tenants])
