@@ -118,6 +118,9 @@ def _answer(message: Message, tenant) -> str:
         if step is not None:
             return _action_reply(message, step, started)
     reply_language = content_language(language, tenant.main_language, tenant.languages)
+    if not reply_language and tenant.languages:  # unclear ("ok", "vale"): the conversation goes on in its language
+        continued = selectors.conversation_language(conversation_id)
+        reply_language = continued if continued in tenant.languages else ""
     hits = knowledge_search(tenant.id, message.text, k=3, languages=tenant.languages)
     earlier = list(
         Message.objects.filter(conversation_id=conversation_id, sender=Message.Sender.VISITOR, seq__lt=message.seq)
@@ -144,7 +147,9 @@ def _answer(message: Message, tenant) -> str:
     reply = None if decision.hands_off else _reply(tenant, decision, labels, hits, corrected, generated, own,
                                                    reply_language)
     if reply is not None and reply.text is None:  # the store wrote no answer in the visitor's language
-        if tenant.untranslated == tenant.Untranslated.HAND_OFF:
+        if not language:  # only the conversation's language: an unclear message is no reason to hand off
+            reply = reply._replace(text=reply.main_text)
+        elif tenant.untranslated == tenant.Untranslated.HAND_OFF:
             decision = policy.Decision("hand_off", f"no answer written in {reply_language}",
                                        {"language": reply_language}, HandoffReason.UNTRANSLATED)
         else:

@@ -129,6 +129,20 @@ def test_or_the_store_answers_in_its_main_language_with_a_line_saying_so():
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_message_too_short_to_tell_goes_on_in_the_conversations_language():
+    tenant = TenantFactory(languages=["en", "es"], translations={"es": {"fallback_text": "Perdona, no te he entendido."}})
+    KnowledgeEntryFactory(tenant=tenant, **SHIPPING, translations={"es": SHIPPING_ES})
+    conversation = ConversationFactory(visitor__tenant=tenant)
+    replies = []
+    for i, text in enumerate(["¿Cuántos días tarda en llegar mi pedido?", "ok"]):
+        message, _ = services.message_receive(conversation.id, text, f"c{i}")
+        answer_message(conversation.id, message.id)
+        replies.append(Message.objects.get(reply_to=message, sender=Message.Sender.BOT).text)
+    assert Message.objects.get(text="ok").language == ""  # unclear on its own
+    assert replies == [SHIPPING_ES["answer"], "Perdona, no te he entendido."]  # not the English fallback
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_store_listing_no_languages_answers_as_it_always_did(settings):
     tenant = TenantFactory(languages=[])
     KnowledgeEntryFactory(tenant=tenant, **SHIPPING, translations={"es": SHIPPING_ES})
