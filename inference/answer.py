@@ -119,7 +119,8 @@ def _answer(message: Message, tenant) -> str:
             return _action_reply(message, step, started)
     reply_language = content_language(language, tenant.main_language, tenant.languages)
     if not reply_language and tenant.languages:  # unclear ("ok", "vale"): the conversation goes on in its language
-        continued = selectors.conversation_language(conversation_id)
+        # (loaded with the message; an unclear message leaves it as its latest clear message set it)
+        continued = message.conversation.language
         reply_language = continued if continued in tenant.languages else ""
     hits = knowledge_search(tenant.id, message.text, k=3, languages=tenant.languages)
     earlier = list(

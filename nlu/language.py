@@ -67,7 +67,7 @@ SCRIPTS = {
 }
 HAN_ONLY = ("zh", "ja")
 # A Han, kana or Hangul character says about as much as a short word ("好", "不": no English store's).
-SCRIPT_LETTER_WEIGHT = {"CJK": MIN_LETTERS, "HIRAGANA": MIN_LETTERS, "KATAKANA": MIN_LETTERS, "HANGUL": MIN_LETTERS}
+SCRIPT_LETTER_WEIGHT = dict.fromkeys(("CJK", "HIRAGANA", "KATAKANA", "HANGUL"), MIN_LETTERS)
 
 # Tokens with a digit (order numbers, prices, dates), e-mail addresses, handles, hashtags and links carry no
 # language; nor does punctuation, which misleads the model ("thank you so much!" is 90% Spanish to it,

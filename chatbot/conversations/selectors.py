@@ -78,11 +78,6 @@ def conversation_recent_turns(conversation_id: int, up_to_seq: int, turns: int) 
     return list(reversed(qs))
 
 
-def conversation_language(conversation_id: int) -> str:
-    """The language of the conversation's latest visitor message that had a clear one ("" before any)."""
-    return Conversation.objects.filter(pk=conversation_id).values_list("language", flat=True).first() or ""
-
-
 def tenant_languages(tenant_id: int) -> list[str]:
     """The languages a store lists (Tenant.languages); [] for none or for a store that is gone."""
     return next(iter(Tenant.objects.filter(pk=tenant_id).values_list("languages", flat=True)), None) or []
