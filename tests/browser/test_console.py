@@ -330,6 +330,25 @@ def test_inbox_keeps_the_servers_order_as_conversations_change(pages, demo_store
     assert console.script_errors == []
 
 
+@pytest.mark.parametrize("width", [1280, 1366, 1440, 1600])
+def test_a_managers_links_all_show_in_a_laptop_window(pages, demo_store, live_server_url, width):
+    """A manager has eight links; at a laptop's width none hides behind the bar's right side, where she
+    would never think to scroll (the store chips and her name give way first)."""
+    agent(demo_store, "mia", "Mia Manager", role="manager")
+    console = pages(width=width, height=800)
+    log_in(console, live_server_url, "mia")
+    expect(console.locator(".topnav a")).to_have_count(8)
+    hidden = console.evaluate("""() => {
+        const nav = document.querySelector('.topnav').getBoundingClientRect();
+        return [...document.querySelectorAll('.topnav a')]
+            .filter(a => a.getBoundingClientRect().right > nav.right + 0.5).map(a => a.textContent.trim());
+    }""")
+    assert hidden == [], f"at {width} px these links are cut off: {hidden}"
+    expect(console.locator(".me .avatar")).to_be_visible()
+    expect(console.get_by_role("button", name="Log out")).to_be_visible()
+    screenshot(console, f"console-manager-{width}.png")
+
+
 def test_console_fits_a_narrow_window_and_the_canned_page_looks_right(pages, demo_store, live_server_url):
     agent(demo_store, "mia", "Mia Manager", role="manager")
     CannedReply.objects.create(tenant=demo_store, shortcut="greet", text=CANNED)

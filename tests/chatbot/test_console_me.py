@@ -58,7 +58,7 @@ def test_she_sees_a_form_per_store_with_her_choice_and_the_header_links_it(clien
     AgentMembership.objects.filter(user=ada, tenant=bravo).update(notify="digest")
     client.force_login(ada)
     html = client.get(URL).content.decode()
-    assert re.search(r'<a class="me-link" href="/console/me/" title="My settings" aria-current="page">', html)
+    assert re.search(r'<a class="me-link" href="/console/me/" title="Ada Lovelace · My settings" aria-current="page">', html)
     for tenant, chosen in ((alpha, "each"), (bravo, "digest")):
         membership = seat(ada, tenant).pk
         section = re.search(rf'<section[^>]*data-membership="{membership}".*?</section>', html, re.S).group(0)
@@ -69,7 +69,7 @@ def test_she_sees_a_form_per_store_with_her_choice_and_the_header_links_it(clien
     assert "ada@alpha.example" in html
     assert "style=" not in html  # the console's CSP
     inbox = client.get("/console/").content.decode()
-    assert re.search(r'<a class="me-link" href="/console/me/" title="My settings">', inbox)
+    assert re.search(r'<a class="me-link" href="/console/me/" title="Ada Lovelace · My settings">', inbox)
 
 
 def test_she_sets_her_own_choice(client, alpha, bravo, ada, grace):
