@@ -159,6 +159,14 @@ def _gather(turn: _Turn, state: dict, found: dict | None = None) -> Step:
     missing = [name for name in needed if not params.get(name)]
     if missing:
         name = missing[0]
+        if name == "address" and state.get("checked") != params["order_number"]:
+            # The order and who she is are known: say now if its address can no longer change, before
+            # she types a whole new one.
+            order, step, why = _order_now(turn, state, params)
+            step = step or _refusal(turn, action, order, why)
+            if step is not None:
+                return step
+            state = {**state, "checked": params["order_number"]}
         asks = dict(state.get("asks", {}))
         asks[name] = asks.get(name, 0) + 1
         if asks[name] > settings.ACTIONS_MAX_ASKS:
@@ -244,18 +252,16 @@ def _not_answered(turn: _Turn, action: str, state: dict, params: dict, result: A
     return None
 
 
-def _look_up(turn: _Turn, state: dict, params: dict) -> Step:
-    """order_status: the answer. A write action: check it can still be done, then ask for consent."""
-    action = state["action"]
+def _order_now(turn: _Turn, state: dict, params: dict) -> tuple[dict | None, Step | None, dict]:
+    """(the order as the store has it now, None, why); or (None, the bot's turn, why) when the store gave no
+    order: a failure, a limit, a miss or more it needs."""
     result, latency, _ = _call(turn, ORDER_STATUS, params)
-    step = _not_answered(turn, action, state, params, result, latency)
-    if step is not None:
-        return step
-    order = result.data
-    why = _why(ORDER_STATUS, params, result, latency)
-    if action == ORDER_STATUS:
-        turn.save({})
-        return Step(texts.order_status(order, turn.language), action, why=why)
+    step = _not_answered(turn, state["action"], state, params, result, latency)
+    return (None if step else result.data), step, _why(ORDER_STATUS, params, result, latency)
+
+
+def _refusal(turn: _Turn, action: str, order: dict, why: dict) -> Step | None:
+    """The bot's turn when the write action can no longer (or cannot yet) be done to `order`; else None."""
     values = {"number": order["order_number"], "state": texts.state_said(order, turn.language)}
     if action in (CANCEL_ORDER, CHANGE_ADDRESS) and order["state"] not in UNFULFILLED_STATES:
         turn.save({})
@@ -265,6 +271,21 @@ def _look_up(turn: _Turn, state: dict, params: dict) -> Step:
         turn.save({})
         return Step(texts.text("too_early_start_return" if early else "not_returnable", turn.language, **values),
                     action, why=why)
+    return None
+
+
+def _look_up(turn: _Turn, state: dict, params: dict) -> Step:
+    """order_status: the answer. A write action: check it can still be done, then ask for consent."""
+    action = state["action"]
+    order, step, why = _order_now(turn, state, params)
+    if step is not None:
+        return step
+    if action == ORDER_STATUS:
+        turn.save({})
+        return Step(texts.order_status(order, turn.language), action, why=why)
+    step = _refusal(turn, action, order, why)
+    if step is not None:
+        return step
     turn.save({"action": action, "confirming": True, "params": params, "language": turn.language})
     question = texts.text(f"confirm_{action}", turn.language, number=order["order_number"],
                           items=texts.items_note(order), address=params.get("address", ""))

@@ -191,6 +191,22 @@ def test_changing_the_address_asks_for_it_then_for_consent(shop):
     assert DemoOrder.objects.get(number="NW-101930").data["shipping_address"].startswith("5 Broad St")
 
 
+def test_a_shipped_orders_address_change_is_refused_before_she_types_a_new_address(shop):
+    """Once the order and her e-mail are known, the bot looks it up before asking for an address it could
+    not use: typing a whole address to hear "too late" wastes her time."""
+    chat = Chat(conversation_of(shop))
+    asked = chat.say("I want to change the delivery address of NW-482913", intent="change_order")
+    assert asked.text == "To keep your order private, what e-mail address did you use for it?"
+    reply = chat.say(ANNA)
+    assert reply.text == "Order NW-482913 is on its way, so its address can't be changed any more."
+    assert reply.choices == []
+    assert list(ActionCall.objects.values_list("action", flat=True)) == ["order_status"]
+    chat.conversation.refresh_from_db()
+    assert chat.conversation.action_state == {}
+    # a new question afterwards is answered as usual, not read as the address
+    assert "is on its way with DHL" in chat.say("Where is my order NW-482913?", intent="order_status").text
+
+
 def test_a_return_of_a_delivered_order_gives_the_next_steps(shop):
     chat = Chat(conversation_of(shop))
     chat.say("I want to return order NW-100634 sofia.rossi@example.it", intent="start_return")
