@@ -31,12 +31,14 @@ def untranslated_note(language: str, main_language: str) -> str:
     return UNTRANSLATED_NOTES[note_language].format(language=name)
 
 
-def content_language(language: str, main_language: str, listed: list[str] | None) -> str:
-    """The language the bot's content should be in for a message in `language`: the message's; "" when
-    that is unclear ("ok", "hola"), and then the version the message matched answers. A store that
-    lists no languages writes one version of its content and answers every message with it, as it
-    always did: its main language."""
-    return language if listed else main_language
+def content_language(language: str, main_language: str, listed: list[str] | None, continued: str = "") -> str:
+    """The language the bot's content should be in for a message in `language`: the message's; when that is
+    unclear ("ok", "vale"), the conversation's (`continued`: its latest clear message's) if the store lists
+    it, else "", and then the version the message matched answers. A store that lists no languages writes
+    one version of its content and answers every message with it, as it always did: its main language."""
+    if not listed:
+        return main_language
+    return language or (continued if continued in listed else "")
 
 
 def version_in(language: str, main_language: str, main: str, translations: dict | None,

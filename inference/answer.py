@@ -117,11 +117,9 @@ def _answer(message: Message, tenant) -> str:
                                     unserved=foreign, wants_person=labels.intent == policy.HUMAN_INTENT)
         if step is not None:
             return _action_reply(message, step, started)
-    reply_language = content_language(language, tenant.main_language, tenant.languages)
-    if not reply_language and tenant.languages:  # unclear ("ok", "vale"): the conversation goes on in its language
-        # (loaded with the message; an unclear message leaves it as its latest clear message set it)
-        continued = message.conversation.language
-        reply_language = continued if continued in tenant.languages else ""
+    # An unclear message ("ok") goes on in the conversation's language (loaded with the message; an unclear
+    # message leaves it as its latest clear message set it).
+    reply_language = content_language(language, tenant.main_language, tenant.languages, message.conversation.language)
     hits = knowledge_search(tenant.id, message.text, k=3, languages=tenant.languages)
     earlier = list(
         Message.objects.filter(conversation_id=conversation_id, sender=Message.Sender.VISITOR, seq__lt=message.seq)

@@ -33,6 +33,9 @@ def test_content_is_read_in_the_message_language_or_the_main_one():
     assert content_language("es", "en", ["en", "es"]) == "es"
     assert content_language("", "en", ["en", "es"]) == ""  # unclear: the version the message matched
     assert content_language("es", "en", []) == "en"  # a store listing no languages writes one version
+    assert content_language("", "en", ["en", "es"], "es") == "es"  # unclear: the conversation's language
+    assert content_language("", "en", ["en", "es"], "it") == ""  # one the store does not list
+    assert content_language("de", "en", ["en", "de"], "es") == "de"  # a clear message's own
 
 
 def test_a_version_is_the_main_text_its_translation_or_none():
